@@ -1,0 +1,54 @@
+/* fcgi/buf.c — growable byte buffer. */
+#include "fcgi/buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int buf_reserve(struct buf *b, size_t more)
+{
+    size_t want, cap;
+    uint8_t *p;
+
+    if (more > SIZE_MAX / 2 - b->len)
+        return -1;
+    want = b->len + more;
+    if (want <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : 256;
+    while (cap < want)
+        cap *= 2;
+    p = realloc(b->data, cap);
+    if (!p)
+        return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int buf_append(struct buf *b, const void *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (buf_reserve(b, len) < 0)
+        return -1;
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+}
+
+void buf_free(struct buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

@@ -1,0 +1,27 @@
+/*
+ * fcgi/buf.h — a growable byte buffer (data, length, capacity).
+ *
+ * Growth doubles, so appending n bytes in pieces costs O(n).  Every
+ * function that can allocate returns -1 on allocation failure and leaves
+ * the buffer as it was.
+ */
+#ifndef SPRINGFIELD_FCGI_BUF_H
+#define SPRINGFIELD_FCGI_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+};
+
+/* Makes room for `more` bytes past len. */
+int buf_reserve(struct buf *b, size_t more);
+int buf_append(struct buf *b, const void *data, size_t len);
+/* Drops the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+void buf_free(struct buf *b);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * fcgi/codec.h — the FastCGI record codec: bytes in, records out, no I/O.
+ *
+ * The parser is incremental: it is fed whatever bytes arrived and hands
+ * back events one at a time (a record's header, pieces of its content, its
+ * end).  Any split of the input gives the same sequence of headers, the
+ * same content bytes in the same order, and the same ends, so a record cut
+ * into 1-byte reads and one that arrives whole are handled alike.  The
+ * parser keeps only the 8 header bytes between calls; content is handed
+ * out as pointers into the caller's buffer, never copied.
+ *
+ * Malformed input is rejected with a reason (fcgi_parser.error) and the
+ * parser stays in the error state: the caller closes the connection.
+ *
+ * Also here: name-value pair decoding and encoding (FastCGI 1.0 §3.4) and
+ * the record header encoder.  The protocol constants are libfcgi's
+ * <fastcgi.h>.
+ */
+#ifndef SPRINGFIELD_FCGI_CODEC_H
+#define SPRINGFIELD_FCGI_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <fastcgi.h>
+
+struct fcgi_record {
+    uint8_t type;
+    uint16_t request_id;
+    uint16_t content_length;
+    uint8_t padding_length;
+};
+
+enum fcgi_event_kind {
+    FCGI_EV_NEED_MORE, /* all input consumed; feed more bytes */
+    FCGI_EV_HEADER,    /* a record begins: fcgi_parser.record is valid */
+    FCGI_EV_CONTENT,   /* data/len: the next piece of the record's content */
+    FCGI_EV_END,       /* the record (and its padding) is complete */
+    FCGI_EV_ERROR      /* malformed input; fcgi_parser.error says why */
+};
+
+struct fcgi_event {
+    enum fcgi_event_kind kind;
+    const uint8_t *data; /* FCGI_EV_CONTENT only */
+    size_t len;
+};
+
+struct fcgi_parser {
+    struct fcgi_record record; /* the record being parsed */
+    const char *error;         /* reason, once in the error state */
+    uint32_t content_left;
+    uint16_t padding_left;
+    uint8_t header[FCGI_HEADER_LEN];
+    uint8_t header_have;
+    uint8_t state;
+};
+
+void fcgi_parser_init(struct fcgi_parser *p);
+
+/*
+ * Returns the next event from the bytes *buf .. *buf + *len, advancing
+ * *buf and *len past what it consumed.  Call it until it returns
+ * FCGI_EV_NEED_MORE (input used up) or FCGI_EV_ERROR.
+ */
+enum fcgi_event_kind fcgi_parser_next(struct fcgi_parser *p, const uint8_t **buf, size_t *len,
+                                      struct fcgi_event *ev);
+
+/*
+ * Header checks that depend on the record type: management records
+ * (GET_VALUES, unknown types) must use request id 0, application records
+ * must not; BEGIN_REQUEST content is 8 bytes, ABORT_REQUEST 0; records only
+ * an application sends (STDOUT, END_REQUEST, ...) are refused.  Returns
+ * NULL when the header is acceptable, else the reason.
+ */
+const char *fcgi_record_check(const struct fcgi_record *r);
+
+/* Writes an 8-byte record header. */
+void fcgi_header_encode(uint8_t out[FCGI_HEADER_LEN], uint8_t type, uint16_t request_id,
+                        uint16_t content_length, uint8_t padding_length);
+
+/* --- name-value pairs ---------------------------------------------------- */
+
+struct fcgi_nv {
+    const uint8_t *name;
+    uint32_t name_len;
+    const uint8_t *value;
+    uint32_t value_len;
+};
+
+/*
+ * Decodes the pair at *pos in buf[0..len).  Returns 1 and advances *pos
+ * when a pair was decoded, 0 at the end of buf, -1 when the lengths do not
+ * fit the buffer (*why says so).
+ */
+int fcgi_nv_next(const uint8_t *buf, size_t len, size_t *pos, struct fcgi_nv *nv,
+                 const char **why);
+
+/* Bytes the encoded pair takes. */
+size_t fcgi_nv_size(size_t name_len, size_t value_len);
+
+/* Encodes one pair into out (which holds fcgi_nv_size() bytes); returns
+ * the bytes written.  Lengths must be < 2^31. */
+size_t fcgi_nv_encode(uint8_t *out, const void *name, size_t name_len, const void *value,
+                      size_t value_len);
+
+#endif

@@ -1,0 +1,523 @@
+/*
+ * fcgi/conn.c — one FastCGI connection: reading records, keeping the
+ * table of live requests, management records, writing with back-pressure.
+ *
+ * Reads go into one buffer shared by every connection of the process (the
+ * loop is single-threaded), so an idle connection holds no read buffer.
+ * Answers produced while records are being processed are written together
+ * once the read is done: one write() for many responses.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fcgi/internal.h"
+#include "fcgi/log.h"
+#include "fcgi/response.h"
+
+#define READ_BUF_SIZE (64 * 1024)
+/* An output buffer larger than this is released once empty, so that a
+ * connection that once sent a big body does not keep its memory. */
+#define OUT_KEEP_BYTES (16 * 1024)
+
+static uint8_t read_buf[READ_BUF_SIZE];
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents);
+static void on_write(struct ev_loop *loop, ev_io *w, int revents);
+
+/* --- the server's activity list ------------------------------------------ */
+
+static void list_unlink(struct fcgi_conn *c)
+{
+    struct fcgi_server *s = c->srv;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        s->tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void list_append(struct fcgi_conn *c)
+{
+    struct fcgi_server *s = c->srv;
+
+    c->prev = s->tail;
+    c->next = NULL;
+    if (s->tail)
+        s->tail->next = c;
+    else
+        s->head = c;
+    s->tail = c;
+}
+
+void conn_touch(struct fcgi_conn *c)
+{
+    c->last_active = ev_now(c->srv->loop);
+    if (c->srv->tail != c) {
+        list_unlink(c);
+        list_append(c);
+    }
+}
+
+void conn_accepted(struct fcgi_server *s, int fd)
+{
+    struct fcgi_conn *c = calloc(1, sizeof *c);
+
+    if (!c) {
+        sf_error("out of memory for a new connection; closing it");
+        close(fd);
+        return;
+    }
+    c->srv = s;
+    c->fd = fd;
+    fcgi_parser_init(&c->parser);
+    ev_io_init(&c->rio, on_read, fd, EV_READ);
+    ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+    ev_io_start(s->loop, &c->rio);
+    s->nconns++;
+    list_append(c);
+    c->last_active = ev_now(s->loop);
+}
+
+void conn_destroy(struct fcgi_conn *c)
+{
+    struct fcgi_server *s = c->srv;
+
+    ev_io_stop(s->loop, &c->rio);
+    ev_io_stop(s->loop, &c->wio);
+    close(c->fd);
+    /* Requests still being handled stay valid for their handlers. */
+    while (c->nreqs > 0)
+        request_detach(c->reqs[c->nreqs - 1]);
+    free(c->reqs);
+    buf_free(&c->rec);
+    buf_free(&c->out);
+    list_unlink(c);
+    s->nconns--;
+    free(c);
+    if (s->shutting_down && s->nconns == 0 && s->done) {
+        void (*done)(void *) = s->done;
+
+        s->done = NULL;
+        done(s->done_arg);
+    }
+}
+
+/* Closes the connection if it is finished, unless the read callback is
+ * still working on it (it calls this again when it is done). */
+void conn_maybe_close(struct fcgi_conn *c)
+{
+    if (c->busy)
+        return;
+    if (c->dead || (c->closing && c->out.len == c->out_off && c->handling == 0))
+        conn_destroy(c);
+}
+
+static void protocol_error(struct fcgi_conn *c, const char *why)
+{
+    sf_warn("closing FastCGI connection (fd %d): %s", c->fd, why);
+    c->dead = true;
+}
+
+/* --- writing ------------------------------------------------------------- */
+
+void conn_flush(struct fcgi_conn *c)
+{
+    struct ev_loop *loop = c->srv->loop;
+
+    if (c->busy || c->dead)
+        return;
+    while (c->out_off < c->out.len) {
+        ssize_t n = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            sf_info("FastCGI connection (fd %d) write failed: %s", c->fd, strerror(errno));
+            c->dead = true;
+            return;
+        }
+        c->out_off += (size_t)n;
+    }
+    if (c->out_off == c->out.len) {
+        c->out.len = c->out_off = 0;
+        if (c->out.cap > OUT_KEEP_BYTES)
+            buf_free(&c->out);
+        ev_io_stop(loop, &c->wio);
+        if (c->paused && !c->eof && !c->dead) {
+            c->paused = false;
+            ev_io_start(loop, &c->rio);
+        }
+        return;
+    }
+    /* Unsent output: wait for the socket; stop reading if it is too much. */
+    ev_io_start(loop, &c->wio);
+    if (!c->paused && c->out.len - c->out_off > c->srv->cfg.limits.out_high_water) {
+        c->paused = true;
+        ev_io_stop(loop, &c->rio);
+    }
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct fcgi_conn *c = (struct fcgi_conn *)((char *)w - offsetof(struct fcgi_conn, wio));
+
+    (void)loop;
+    (void)revents;
+    conn_flush(c);
+    conn_maybe_close(c);
+}
+
+/* --- the request table --------------------------------------------------- */
+
+static struct fcgi_request *find_request(struct fcgi_conn *c, uint16_t id)
+{
+    unsigned i;
+
+    for (i = 0; i < c->nreqs; i++)
+        if (c->reqs[i]->id == id)
+            return c->reqs[i];
+    return NULL;
+}
+
+static unsigned live_requests(const struct fcgi_conn *c)
+{
+    unsigned i, n = 0;
+
+    for (i = 0; i < c->nreqs; i++)
+        if (c->reqs[i]->state != REQ_DRAIN)
+            n++;
+    return n;
+}
+
+static int add_request(struct fcgi_conn *c, struct fcgi_request *r)
+{
+    if (c->nreqs == c->reqs_cap) {
+        unsigned cap = c->reqs_cap ? c->reqs_cap * 2 : 2;
+        struct fcgi_request **p = realloc(c->reqs, cap * sizeof *p);
+
+        if (!p)
+            return -1;
+        c->reqs = p;
+        c->reqs_cap = cap;
+    }
+    c->reqs[c->nreqs++] = r;
+    return 0;
+}
+
+static void end_request(struct fcgi_conn *c, uint16_t id, uint8_t protocol_status)
+{
+    if (fcgi_format_end_request(&c->out, id, 0, protocol_status) < 0)
+        protocol_error(c, "out of memory for END_REQUEST");
+}
+
+/* --- records ------------------------------------------------------------- */
+
+static void begin_request(struct fcgi_conn *c, uint16_t id)
+{
+    const struct fcgi_limits *lim = &c->srv->cfg.limits;
+    const uint8_t *b = c->rec.data;
+    unsigned role = (unsigned)b[0] << 8 | b[1];
+    bool keep = b[2] & FCGI_KEEP_CONN;
+    struct fcgi_request *r = find_request(c, id);
+
+    if (r) {
+        if (r->state != REQ_DRAIN) {
+            protocol_error(c, "BEGIN_REQUEST for a request id already live");
+            return;
+        }
+        request_detach(r); /* an answered id may be begun again */
+    }
+    if (c->nreqs >= 2 * lim->max_reqs) {
+        protocol_error(c, "too many requests begun and not finished on one connection");
+        return;
+    }
+    r = request_new(c, id, keep);
+    if (!r || add_request(c, r) < 0) {
+        if (r)
+            request_unref(r);
+        protocol_error(c, "out of memory for a new request");
+        return;
+    }
+    if (role != FCGI_RESPONDER) {
+        sf_info("request %u: role %u refused (only the responder role is served)", id, role);
+        r->state = REQ_DRAIN;
+        r->answered = true;
+        end_request(c, id, FCGI_UNKNOWN_ROLE);
+        if (!keep)
+            c->closing = true;
+    } else if (live_requests(c) > lim->max_reqs) {
+        sf_warn("request %u: over %u live requests on one connection; refused", id,
+                lim->max_reqs);
+        r->state = REQ_DRAIN;
+        r->answered = true;
+        end_request(c, id, FCGI_OVERLOADED);
+        if (!keep)
+            c->closing = true;
+    }
+}
+
+static void abort_request(struct fcgi_conn *c, uint16_t id)
+{
+    struct fcgi_request *r = find_request(c, id);
+
+    if (!r)
+        return; /* it may have ended just before the abort crossed it */
+    if (!r->answered) {
+        r->answered = true;
+        end_request(c, id, FCGI_REQUEST_COMPLETE);
+        if (!r->keep_conn)
+            c->closing = true;
+    }
+    request_detach(r);
+}
+
+static void answer_get_values(struct fcgi_conn *c)
+{
+    const struct fcgi_limits *lim = &c->srv->cfg.limits;
+    uint8_t out[256];
+    size_t pos = 0, n = 0;
+    struct fcgi_nv nv;
+    const char *why;
+    char value[32];
+    int rc;
+
+    while ((rc = fcgi_nv_next(c->rec.data, c->rec.len, &pos, &nv, &why)) == 1) {
+        const char *name = (const char *)nv.name;
+
+        if (nv.name_len == 14 && !memcmp(name, FCGI_MAX_CONNS, 14))
+            snprintf(value, sizeof value, "%u", lim->max_conns);
+        else if (nv.name_len == 13 && !memcmp(name, FCGI_MAX_REQS, 13))
+            snprintf(value, sizeof value, "%llu",
+                     (unsigned long long)lim->max_conns * lim->max_reqs);
+        else if (nv.name_len == 15 && !memcmp(name, FCGI_MPXS_CONNS, 15))
+            snprintf(value, sizeof value, "1");
+        else
+            continue; /* unknown names are left out of the answer */
+        if (n + fcgi_nv_size(nv.name_len, strlen(value)) > sizeof out)
+            break;
+        n += fcgi_nv_encode(out + n, name, nv.name_len, value, strlen(value));
+    }
+    if (rc < 0) {
+        protocol_error(c, why);
+        return;
+    }
+    if (fcgi_format_record(&c->out, FCGI_GET_VALUES_RESULT, 0, out, n) < 0)
+        protocol_error(c, "out of memory for GET_VALUES_RESULT");
+}
+
+static void answer_unknown_type(struct fcgi_conn *c, uint8_t type)
+{
+    uint8_t body[8] = {type, 0, 0, 0, 0, 0, 0, 0};
+
+    if (fcgi_format_record(&c->out, FCGI_UNKNOWN_TYPE, 0, body, sizeof body) < 0)
+        protocol_error(c, "out of memory for UNKNOWN_TYPE");
+}
+
+/* Params complete: decode them and check the announced body length. */
+static void params_done(struct fcgi_conn *c, struct fcgi_request *r)
+{
+    const struct fcgi_limits *lim = &c->srv->cfg.limits;
+    const char *why;
+
+    if (request_decode_params(r, &why) < 0) {
+        protocol_error(c, why);
+        return;
+    }
+    r->state = REQ_STDIN;
+    if (r->content_length > lim->max_body_bytes) {
+        request_answer(r, 413, "request body of %zu bytes is over the limit of %zu bytes",
+                       r->content_length, lim->max_body_bytes);
+        r->state = REQ_DRAIN;
+        return;
+    }
+    if (r->content_length && buf_reserve(&r->body, r->content_length) < 0) {
+        request_answer(r, 503, "no memory for a body of %zu bytes", r->content_length);
+        r->state = REQ_DRAIN;
+    }
+}
+
+static void dispatch(struct fcgi_conn *c, struct fcgi_request *r)
+{
+    r->state = REQ_HANDLER;
+    r->refs++; /* the handler's reference, dropped by its answer */
+    c->handling++;
+    c->srv->cfg.handler(r);
+}
+
+static void on_content(struct fcgi_conn *c, const uint8_t *data, size_t len)
+{
+    const struct fcgi_limits *lim = &c->srv->cfg.limits;
+    const struct fcgi_record *rec = &c->parser.record;
+    struct fcgi_request *r = c->cur;
+
+    switch (rec->type) {
+    case FCGI_BEGIN_REQUEST:
+    case FCGI_GET_VALUES:
+        if (buf_append(&c->rec, data, len) < 0)
+            protocol_error(c, "out of memory for a record");
+        return;
+    case FCGI_PARAMS:
+        if (r->state == REQ_DRAIN)
+            return;
+        if (r->state != REQ_PARAMS) {
+            protocol_error(c, "PARAMS after the end of the params stream");
+            return;
+        }
+        if (r->params.len + len > lim->max_params_bytes) {
+            request_answer(r, 431, "request params are over the limit of %zu bytes",
+                           lim->max_params_bytes);
+            sf_warn("request %u: params over %zu bytes", r->id, lim->max_params_bytes);
+            r->state = REQ_DRAIN;
+            return;
+        }
+        if (buf_append(&r->params, data, len) < 0)
+            protocol_error(c, "out of memory for params");
+        return;
+    case FCGI_STDIN:
+        if (r->state == REQ_DRAIN)
+            return;
+        if (r->state != REQ_STDIN) {
+            protocol_error(c, r->state == REQ_PARAMS ? "STDIN before the end of PARAMS"
+                                                     : "STDIN after the end of the body");
+            return;
+        }
+        if (r->body.len + len > lim->max_body_bytes) {
+            request_answer(r, 413, "request body is over the limit of %zu bytes",
+                           lim->max_body_bytes);
+            r->state = REQ_DRAIN;
+            return;
+        }
+        if (buf_append(&r->body, data, len) < 0) {
+            request_answer(r, 503, "no memory for the request body");
+            r->state = REQ_DRAIN;
+        }
+        return;
+    default:
+        return; /* DATA (not used by responders) and unknown types: content ignored */
+    }
+}
+
+static void on_header(struct fcgi_conn *c)
+{
+    const struct fcgi_record *rec = &c->parser.record;
+    const char *why = fcgi_record_check(rec);
+    char msg[96];
+
+    if (why) {
+        protocol_error(c, why);
+        return;
+    }
+    c->rec.len = 0;
+    c->cur = NULL;
+    if (rec->type == FCGI_PARAMS || rec->type == FCGI_STDIN || rec->type == FCGI_DATA) {
+        c->cur = find_request(c, rec->request_id);
+        if (!c->cur) {
+            snprintf(msg, sizeof msg, "record type %u for request id %u that was never begun",
+                     rec->type, rec->request_id);
+            protocol_error(c, msg);
+        }
+    }
+}
+
+static void on_record_end(struct fcgi_conn *c)
+{
+    const struct fcgi_record *rec = &c->parser.record;
+    struct fcgi_request *r = c->cur;
+
+    switch (rec->type) {
+    case FCGI_BEGIN_REQUEST:
+        begin_request(c, rec->request_id);
+        break;
+    case FCGI_ABORT_REQUEST:
+        abort_request(c, rec->request_id);
+        break;
+    case FCGI_PARAMS:
+        if (rec->content_length == 0 && r->state == REQ_PARAMS)
+            params_done(c, r);
+        else if (rec->content_length == 0 && r->state != REQ_DRAIN)
+            protocol_error(c, "second end of the params stream");
+        break;
+    case FCGI_STDIN:
+        if (rec->content_length != 0)
+            break;
+        if (r->state == REQ_STDIN)
+            dispatch(c, r);
+        else if (r->state == REQ_DRAIN)
+            request_detach(r); /* everything of an answered request has been read */
+        else
+            protocol_error(c, "end of STDIN in the wrong state");
+        break;
+    case FCGI_DATA:
+        break;
+    case FCGI_GET_VALUES:
+        answer_get_values(c);
+        break;
+    default:
+        answer_unknown_type(c, rec->type);
+        break;
+    }
+    c->cur = NULL;
+}
+
+static void process(struct fcgi_conn *c, const uint8_t *data, size_t len)
+{
+    struct fcgi_event ev;
+
+    while (!c->dead) {
+        switch (fcgi_parser_next(&c->parser, &data, &len, &ev)) {
+        case FCGI_EV_NEED_MORE:
+            return;
+        case FCGI_EV_HEADER:
+            on_header(c);
+            break;
+        case FCGI_EV_CONTENT:
+            on_content(c, ev.data, ev.len);
+            break;
+        case FCGI_EV_END:
+            on_record_end(c);
+            break;
+        case FCGI_EV_ERROR:
+            protocol_error(c, c->parser.error);
+            return;
+        }
+    }
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct fcgi_conn *c = (struct fcgi_conn *)((char *)w - offsetof(struct fcgi_conn, rio));
+    ssize_t n;
+
+    (void)revents;
+    n = read(c->fd, read_buf, sizeof read_buf);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        sf_info("FastCGI connection (fd %d) read failed: %s", c->fd, strerror(errno));
+        c->dead = true;
+    } else if (n == 0) {
+        /* The peer sends nothing more; answers in progress may still go out. */
+        ev_io_stop(loop, &c->rio);
+        c->eof = true;
+        c->closing = true;
+    } else {
+        conn_touch(c);
+        c->busy++;
+        process(c, read_buf, (size_t)n);
+        c->busy--;
+        if (c->srv->shutting_down && c->nreqs == 0)
+            c->closing = true;
+    }
+    conn_flush(c);
+    conn_maybe_close(c);
+}

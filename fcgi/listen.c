@@ -1,0 +1,143 @@
+/* fcgi/listen.c — opening or inheriting the listening socket. */
+#include <errno.h>
+#include <fastcgi.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fcgi/listen.h"
+#include "fcgi/log.h"
+
+int listen_inherited(void)
+{
+    int listening = 0;
+    socklen_t len = sizeof listening;
+
+    if (getsockopt(FCGI_LISTENSOCK_FILENO, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+        return 0;
+    return listening != 0;
+}
+
+static int open_unix(const char *path, unsigned mode, int backlog)
+{
+    struct sockaddr_un sa;
+    struct stat st;
+    int fd;
+
+    if (strlen(path) >= sizeof sa.sun_path) {
+        sf_error("unix socket path too long (max %zu bytes): %s", sizeof sa.sun_path - 1, path);
+        return -1;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    strcpy(sa.sun_path, path);
+
+    if (lstat(path, &st) == 0) {
+        int probe;
+
+        if (!S_ISSOCK(st.st_mode)) {
+            sf_error("%s exists and is not a socket; not replacing it", path);
+            return -1;
+        }
+        /* A socket file: in use if something answers on it. */
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(probe);
+            sf_error("%s is in use by another process", path);
+            return -1;
+        }
+        if (probe >= 0)
+            close(probe);
+        unlink(path);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        sf_error("socket: %s", strerror(errno));
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        sf_error("cannot bind %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (chmod(path, mode) < 0) {
+        sf_error("cannot set mode %04o on %s: %s", mode, path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    if (listen(fd, backlog) < 0) {
+        sf_error("cannot listen on %s: %s", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    return fd;
+}
+
+static int open_tcp(const char *addr, int backlog)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':'), *port;
+    struct addrinfo hints, *res = NULL, *ai;
+    size_t hlen;
+    int fd = -1, rc, one = 1;
+
+    if (!colon || colon == addr || !colon[1]) {
+        sf_error("listen address '%s' is neither unix:PATH nor HOST:PORT", addr);
+        return -1;
+    }
+    port = colon + 1;
+    hlen = (size_t)(colon - addr);
+    if (addr[0] == '[' && colon[-1] == ']') { /* [::1]:9000 */
+        addr++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof host) {
+        sf_error("listen host too long: %s", addr);
+        return -1;
+    }
+    memcpy(host, addr, hlen);
+    host[hlen] = '\0';
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        sf_error("cannot resolve listen address %s:%s: %s", host, port, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+            break;
+        sf_error("cannot listen on %s:%s: %s", host, port, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int listen_open(const char *addr, unsigned socket_mode, int backlog)
+{
+    if (!strncmp(addr, "unix:", 5))
+        return open_unix(addr + 5, socket_mode, backlog);
+    return open_tcp(addr, backlog);
+}
+
+void listen_cleanup(const char *addr)
+{
+    if (addr && !strncmp(addr, "unix:", 5))
+        unlink(addr + 5);
+}

@@ -1,0 +1,44 @@
+/* fcgi/log.c — timestamped, leveled lines on stderr, one write() each. */
+#include "fcgi/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum sf_log_level min_level = SF_LOG_INFO;
+
+void sf_log_set_level(enum sf_log_level level)
+{
+    min_level = level;
+}
+
+void sf_log(enum sf_log_level level, const char *fmt, ...)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    char line[2048];
+    struct tm tm;
+    time_t now;
+    va_list ap;
+    int n, m;
+
+    if (level < min_level)
+        return;
+    now = time(NULL);
+    gmtime_r(&now, &tm);
+    n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02dZ springfield[%d] %s: ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, (int)getpid(), names[level]);
+    va_start(ap, fmt);
+    m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        m = 0;
+    if ((size_t)(n + m) > sizeof line - 2)
+        m = (int)(sizeof line - 2) - n; /* truncated: keep the line whole */
+    line[n + m] = '\n';
+    /* One write() per line so lines from several workers never interleave. */
+    if (write(STDERR_FILENO, line, (size_t)(n + m + 1)) < 0) {
+        /* nowhere left to report it */
+    }
+}

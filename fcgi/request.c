@@ -1,0 +1,289 @@
+/*
+ * fcgi/request.c — one request: its params and body, its lifetime, and
+ * the answer API handlers use (fcgi/request.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fcgi/internal.h"
+#include "fcgi/log.h"
+#include "fcgi/response.h"
+
+struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_conn)
+{
+    struct fcgi_request *r = calloc(1, sizeof *r);
+
+    if (!r)
+        return NULL;
+    r->conn = c;
+    r->srv = c->srv;
+    r->id = id;
+    r->state = REQ_PARAMS;
+    r->refs = 1;
+    r->keep_conn = keep_conn;
+    r->started = ev_time();
+    return r;
+}
+
+void request_unref(struct fcgi_request *r)
+{
+    if (--r->refs > 0)
+        return;
+    buf_free(&r->params);
+    buf_free(&r->body);
+    buf_free(&r->headers);
+    free(r);
+}
+
+void request_detach(struct fcgi_request *r)
+{
+    struct fcgi_conn *c = r->conn;
+    unsigned i;
+
+    if (!c)
+        return;
+    for (i = 0; i < c->nreqs; i++) {
+        if (c->reqs[i] == r) {
+            c->reqs[i] = c->reqs[--c->nreqs];
+            break;
+        }
+    }
+    if (c->cur == r)
+        c->cur = NULL;
+    if (r->state == REQ_HANDLER)
+        c->handling--;
+    r->conn = NULL;
+    request_unref(r);
+}
+
+/* Remembers the parameters the engine and router read on every request. */
+static void note_param(struct fcgi_request *r, const char *name, size_t name_len,
+                       const char *value)
+{
+    switch (name_len) {
+    case 9:
+        if (!memcmp(name, "PATH_INFO", 9))
+            r->path_info = value;
+        break;
+    case 11:
+        if (!memcmp(name, "SCRIPT_NAME", 11))
+            r->script_name = value;
+        else if (!memcmp(name, "REQUEST_URI", 11))
+            r->request_uri = value;
+        break;
+    case 14:
+        if (!memcmp(name, "REQUEST_METHOD", 14))
+            r->method = value;
+        else if (!memcmp(name, "CONTENT_LENGTH", 14))
+            r->content_length = (size_t)strtoull(value, NULL, 10);
+        break;
+    }
+}
+
+/*
+ * Rewrites the raw pairs in place as "name\0value\0"...: each pair has at
+ * least two length bytes, so the output never overtakes the input.
+ */
+int request_decode_params(struct fcgi_request *r, const char **why)
+{
+    uint8_t *p = r->params.data;
+    size_t pos = 0, w = 0, len = r->params.len;
+    struct fcgi_nv nv;
+    int rc;
+
+    while ((rc = fcgi_nv_next(p, len, &pos, &nv, why)) == 1) {
+        const char *name = (const char *)p + w;
+
+        memmove(p + w, nv.name, nv.name_len);
+        w += nv.name_len;
+        p[w++] = '\0';
+        memmove(p + w, nv.value, nv.value_len);
+        note_param(r, name, nv.name_len, (const char *)p + w);
+        w += nv.value_len;
+        p[w++] = '\0';
+    }
+    if (rc < 0)
+        return -1;
+    r->params.len = w;
+    return 0;
+}
+
+const char *fcgi_param(const struct fcgi_request *r, const char *name)
+{
+    const char *p = (const char *)r->params.data, *end = p + r->params.len;
+
+    while (p < end) {
+        const char *value = p + strlen(p) + 1;
+
+        if (!strcmp(p, name))
+            return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
+}
+
+void fcgi_param_each(const struct fcgi_request *r,
+                     void (*fn)(void *arg, const char *name, const char *value), void *arg)
+{
+    const char *p = (const char *)r->params.data, *end = p + r->params.len;
+
+    while (p < end) {
+        const char *value = p + strlen(p) + 1;
+
+        fn(arg, p, value);
+        p = value + strlen(value) + 1;
+    }
+}
+
+const uint8_t *fcgi_body(const struct fcgi_request *r, size_t *len)
+{
+    *len = r->body.len;
+    return r->body.data ? r->body.data : (const uint8_t *)"";
+}
+
+bool fcgi_request_alive(const struct fcgi_request *r)
+{
+    return r->conn && !r->answered;
+}
+
+struct ev_loop *fcgi_request_loop(const struct fcgi_request *r)
+{
+    return r->srv->loop;
+}
+
+void fcgi_request_set_head_only(struct fcgi_request *r, bool head_only)
+{
+    r->head_only = head_only;
+}
+
+void *fcgi_request_app(const struct fcgi_request *r)
+{
+    return r->srv->cfg.app;
+}
+
+void fcgi_request_set_user(struct fcgi_request *r, void *user)
+{
+    r->user = user;
+}
+
+void *fcgi_request_user(const struct fcgi_request *r)
+{
+    return r->user;
+}
+
+int fcgi_response_header(struct fcgi_request *r, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+
+    if (r->headers.len + nl + vl + 4 > FCGI_MAX_EXTRA_HEADERS)
+        return -1;
+    if (buf_reserve(&r->headers, nl + vl + 4) < 0)
+        return -1;
+    buf_append(&r->headers, name, nl);
+    buf_append(&r->headers, ": ", 2);
+    buf_append(&r->headers, value, vl);
+    buf_append(&r->headers, "\r\n", 2);
+    return 0;
+}
+
+/* Writes the answer to the connection.  Returns 0 when it was sent. */
+static int send_answer(struct fcgi_request *r, int status, const char *content_type,
+                       const void *body, size_t len)
+{
+    struct fcgi_conn *c = r->conn;
+    struct fcgi_response resp = {
+        .status = status,
+        .content_type = content_type,
+        .extra_headers = (const char *)r->headers.data,
+        .extra_headers_len = r->headers.len,
+        .body = body,
+        .body_len = len,
+        .head_only = r->head_only,
+    };
+    long sent = fcgi_format_response(&c->out, r->id, &resp);
+
+    if (sent < 0) {
+        sf_error("request %u: cannot format a %d answer of %zu bytes (out of memory?)",
+                 r->id, status, len);
+        /* Still end the request so the front server is not left waiting. */
+        resp.status = 500;
+        resp.content_type = NULL;
+        resp.extra_headers_len = 0;
+        resp.body_len = 0;
+        sent = fcgi_format_response(&c->out, r->id, &resp);
+        if (sent < 0) {
+            c->dead = true;
+            return -1;
+        }
+        status = 500;
+    }
+    r->answered = true;
+    if (r->srv->cfg.access_log)
+        access_log_add(r->srv, r, status, (size_t)sent);
+    if (!r->keep_conn)
+        c->closing = true;
+    return 0;
+}
+
+void fcgi_respond(struct fcgi_request *r, int status, const char *content_type,
+                  const void *body, size_t len)
+{
+    struct fcgi_conn *c = r->conn;
+
+    if (r->state != REQ_HANDLER) {
+        sf_error("request %u answered twice or before it was handed over; ignored", r->id);
+        return;
+    }
+    if (c && !r->answered) {
+        send_answer(r, status, content_type, body, len);
+        request_detach(r); /* drops the connection's reference */
+        conn_flush(c);
+        conn_maybe_close(c);
+    }
+    r->state = REQ_DRAIN; /* any further answer is a bug and is refused above */
+    request_unref(r);     /* the handler's reference */
+}
+
+/* Formats the shared error body "<status> <reason>: <message>\n". */
+static int format_error(char *out, size_t size, int status, const char *fmt, va_list ap)
+{
+    int n = snprintf(out, size, "%d %s: ", status, fcgi_reason_phrase(status));
+    int m;
+
+    if (n < 0 || (size_t)n >= size)
+        return -1;
+    m = vsnprintf(out + n, size - (size_t)n - 1, fmt, ap);
+    if (m < 0)
+        return -1;
+    if ((size_t)(n + m) > size - 2)
+        m = (int)(size - 2) - n; /* truncated message */
+    out[n + m] = '\n';
+    return n + m + 1;
+}
+
+void fcgi_respond_error(struct fcgi_request *r, int status, const char *fmt, ...)
+{
+    char body[1024];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = format_error(body, sizeof body, status, fmt, ap);
+    va_end(ap);
+    fcgi_respond(r, status, "text/plain; charset=utf-8", body, n < 0 ? 0 : (size_t)n);
+}
+
+void request_answer(struct fcgi_request *r, int status, const char *fmt, ...)
+{
+    char body[1024];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = format_error(body, sizeof body, status, fmt, ap);
+    va_end(ap);
+    if (r->conn && !r->answered)
+        send_answer(r, status, "text/plain; charset=utf-8", body, n < 0 ? 0 : (size_t)n);
+}

@@ -1,0 +1,119 @@
+/* fcgi/response.c — response formatting into STDOUT/END_REQUEST records. */
+#include "fcgi/response.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "fcgi/codec.h"
+
+const char *fcgi_reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+int fcgi_format_record(struct buf *out, uint8_t type, uint16_t request_id, const void *content,
+                       size_t len)
+{
+    if (len > FCGI_MAX_LENGTH || buf_reserve(out, FCGI_HEADER_LEN + len) < 0)
+        return -1;
+    fcgi_header_encode(out->data + out->len, type, request_id, (uint16_t)len, 0);
+    out->len += FCGI_HEADER_LEN;
+    if (len)
+        memcpy(out->data + out->len, content, len);
+    out->len += len;
+    return 0;
+}
+
+int fcgi_format_end_request(struct buf *out, uint16_t request_id, uint32_t app_status,
+                            uint8_t protocol_status)
+{
+    uint8_t body[8] = {(uint8_t)(app_status >> 24), (uint8_t)(app_status >> 16),
+                       (uint8_t)(app_status >> 8), (uint8_t)app_status, protocol_status, 0, 0, 0};
+
+    return fcgi_format_record(out, FCGI_END_REQUEST, request_id, body, sizeof body);
+}
+
+/* Copies n bytes of the logical stream head+body starting at offset. */
+static void copy_stream(uint8_t *dst, const char *head, size_t head_len, const uint8_t *body,
+                        size_t offset, size_t n)
+{
+    if (offset < head_len) {
+        size_t h = head_len - offset < n ? head_len - offset : n;
+        memcpy(dst, head + offset, h);
+        dst += h;
+        n -= h;
+        offset = head_len;
+    }
+    if (n)
+        memcpy(dst, body + (offset - head_len), n);
+}
+
+long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcgi_response *r)
+{
+    char head[512 + FCGI_MAX_EXTRA_HEADERS];
+    size_t head_len, body_len, total, records, off;
+    int n;
+
+    if (r->status < 100 || r->status > 599 || r->extra_headers_len > FCGI_MAX_EXTRA_HEADERS)
+        return -1;
+    if (r->content_type)
+        n = snprintf(head, 512, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
+                     r->status, fcgi_reason_phrase(r->status), r->content_type, r->body_len);
+    else
+        n = snprintf(head, 512, "Status: %d %s\r\nContent-Length: %zu\r\n", r->status,
+                     fcgi_reason_phrase(r->status), r->body_len);
+    if (n < 0 || n >= 512)
+        return -1; /* an absurd content type */
+    head_len = (size_t)n;
+    if (r->extra_headers_len) {
+        memcpy(head + head_len, r->extra_headers, r->extra_headers_len);
+        head_len += r->extra_headers_len;
+    }
+    head[head_len++] = '\r';
+    head[head_len++] = '\n';
+
+    body_len = r->head_only ? 0 : r->body_len;
+    total = head_len + body_len;
+    records = (total + FCGI_MAX_LENGTH - 1) / FCGI_MAX_LENGTH;
+    if (buf_reserve(out, total + records * FCGI_HEADER_LEN + 2 * FCGI_HEADER_LEN + 8) < 0)
+        return -1;
+
+    for (off = 0; off < total;) {
+        size_t chunk = total - off < FCGI_MAX_LENGTH ? total - off : FCGI_MAX_LENGTH;
+
+        fcgi_header_encode(out->data + out->len, FCGI_STDOUT, request_id, (uint16_t)chunk, 0);
+        out->len += FCGI_HEADER_LEN;
+        copy_stream(out->data + out->len, head, head_len, r->body, off, chunk);
+        out->len += chunk;
+        off += chunk;
+    }
+    /* Room was reserved above: these two cannot fail. */
+    fcgi_format_record(out, FCGI_STDOUT, request_id, NULL, 0);
+    fcgi_format_end_request(out, request_id, 0, FCGI_REQUEST_COMPLETE);
+    return (long)body_len;
+}

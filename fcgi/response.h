@@ -1,0 +1,51 @@
+/*
+ * fcgi/response.h — turning a handler's answer into FastCGI records.
+ *
+ * Pure formatting, no I/O: the connection appends the result to its
+ * output buffer.  A response is CGI-style headers ("Status: 200 OK",
+ * Content-Type, Content-Length, any extra headers, blank line) and the
+ * body, carried in STDOUT records of at most 65535 content bytes, then an
+ * empty STDOUT record and END_REQUEST.
+ */
+#ifndef SPRINGFIELD_FCGI_RESPONSE_H
+#define SPRINGFIELD_FCGI_RESPONSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fcgi/buf.h"
+
+/* The largest block of extra headers a response may carry. */
+#define FCGI_MAX_EXTRA_HEADERS 8192
+
+/* "OK", "Not Found", ...; "Unknown" for codes it does not know. */
+const char *fcgi_reason_phrase(int status);
+
+struct fcgi_response {
+    int status;
+    const char *content_type; /* NULL: no Content-Type header */
+    const char *extra_headers; /* "Name: value\r\n"*, may be NULL */
+    size_t extra_headers_len;
+    const void *body;
+    size_t body_len;
+    bool head_only; /* HEAD: Content-Length of the body, but no body */
+};
+
+/*
+ * Appends the whole response for request_id to out: STDOUT records, the
+ * empty STDOUT and END_REQUEST (appStatus 0, REQUEST_COMPLETE).
+ * Returns the number of body bytes sent, or -1 (out unchanged) on
+ * allocation failure or a status outside 100..599.
+ */
+long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcgi_response *r);
+
+/* Appends an END_REQUEST record. */
+int fcgi_format_end_request(struct buf *out, uint16_t request_id, uint32_t app_status,
+                            uint8_t protocol_status);
+
+/* Appends one record of any type with the given content (< 65536 bytes). */
+int fcgi_format_record(struct buf *out, uint8_t type, uint16_t request_id, const void *content,
+                       size_t len);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * fcgi/server.h — a FastCGI responder on one libev loop.
+ *
+ * It accepts connections on a listening socket, parses records, keeps many
+ * requests per connection (FCGI_MPXS_CONNS=1), enforces the limits below,
+ * and calls the handler for each complete request.  It knows nothing of
+ * routes or backends.
+ */
+#ifndef SPRINGFIELD_FCGI_SERVER_H
+#define SPRINGFIELD_FCGI_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <ev.h>
+
+#include "fcgi/request.h"
+
+struct fcgi_limits {
+    unsigned max_conns;        /* open connections; more are closed at accept */
+    unsigned max_reqs;         /* live requests on one connection */
+    size_t max_params_bytes;   /* all PARAMS of one request; over -> 431 */
+    size_t max_body_bytes;     /* STDIN of one request; over -> 413 */
+    double idle_timeout;       /* seconds a connection without requests may stay */
+    size_t out_high_water;     /* unsent bytes at which a connection stops reading */
+};
+
+void fcgi_limits_default(struct fcgi_limits *l);
+
+typedef void (*fcgi_handler_fn)(struct fcgi_request *r);
+
+struct fcgi_server_config {
+    struct fcgi_limits limits;
+    fcgi_handler_fn handler;
+    void *app;                /* returned by fcgi_request_app() */
+    bool access_log;          /* one line per request on stderr */
+    const char *allowed_addrs; /* FCGI_WEB_SERVER_ADDRS: comma list of IPs, or NULL */
+};
+
+struct fcgi_server;
+
+/* Takes over listen_fd (made non-blocking).  NULL with a log line on error. */
+struct fcgi_server *fcgi_server_new(struct ev_loop *loop, int listen_fd,
+                                    const struct fcgi_server_config *cfg);
+
+/*
+ * Graceful stop: no more accepts, idle connections closed, connections
+ * with requests in flight closed once those are answered.  done(arg) runs
+ * when every connection is gone, or after deadline seconds, when the rest
+ * are closed by force.
+ */
+void fcgi_server_shutdown(struct fcgi_server *s, double deadline, void (*done)(void *arg),
+                          void *arg);
+
+/* Closes the listening socket and every connection, and frees. */
+void fcgi_server_free(struct fcgi_server *s);
+
+/* Counters for logs and tests. */
+unsigned fcgi_server_connections(const struct fcgi_server *s);
+
+#endif

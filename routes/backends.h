@@ -1,0 +1,26 @@
+/*
+ * routes/backends.h — choosing and opening each route's backend.
+ *
+ * For every route: the real backend when its environment says where it is
+ * (REDIS_HOST, MONGODB_URI, MYSQL_HOST, AWS_S3_BUCKET), the embedded
+ * in-process store otherwise.  The start-up log says which, per route.
+ * Called in each serving process after fork (threads and connections do
+ * not survive fork).
+ */
+#ifndef SPRINGFIELD_ROUTES_BACKENDS_H
+#define SPRINGFIELD_ROUTES_BACKENDS_H
+
+#include <ev.h>
+
+#include "routes/app.h"
+
+struct backend_options {
+    unsigned threads; /* worker-pool threads for blocking client libraries */
+    long timeout_ms;  /* per backend operation */
+};
+
+/* 0, or -1 after logging what could not be opened. */
+int backends_open(struct app *app, struct ev_loop *loop, const struct backend_options *o);
+void backends_close(struct app *app);
+
+#endif

@@ -1,0 +1,14 @@
+/* routes/handlers.h — the handlers the route table points at, one file each. */
+#ifndef SPRINGFIELD_ROUTES_HANDLERS_H
+#define SPRINGFIELD_ROUTES_HANDLERS_H
+
+#include "routes/router.h"
+
+void flanders_get(struct fcgi_request *r, const struct route_match *m);
+
+/* routes/kv_route.c: GET and POST of a value in one of the app's stores;
+ * route.arg is a const struct kv_route *. */
+void kv_route_get(struct fcgi_request *r, const struct route_match *m);
+void kv_route_post(struct fcgi_request *r, const struct route_match *m);
+
+#endif

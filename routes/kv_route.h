@@ -1,0 +1,33 @@
+/*
+ * routes/kv_route.h — the shape shared by marges, homers, lisas and bart:
+ * GET reads a value from the route's store (200 with it, 404 when
+ * missing), POST stores the request body (204 once the backend has
+ * acknowledged it).  What differs per resource is described by a
+ * struct kv_route: which store, which content type, how the body and
+ * name are checked.
+ */
+#ifndef SPRINGFIELD_ROUTES_KV_ROUTE_H
+#define SPRINGFIELD_ROUTES_KV_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fcgi/request.h"
+#include "routes/app.h"
+
+/* The longest NAME a route accepts, in bytes (longer: 400). */
+#define KV_MAX_NAME_BYTES 1024
+
+struct kv_route {
+    const char *what;         /* "marge": used in messages */
+    struct kv_store *(*store)(const struct app *app);
+    const char *content_type; /* of GET answers */
+    /* Checks name and body before anything is stored; on refusal answers
+     * the request itself and returns -1.  NULL: anything goes. */
+    int (*check)(struct fcgi_request *r, const char *name, size_t name_len,
+                 const uint8_t *body, size_t body_len);
+};
+
+extern const struct kv_route marges_route, homers_route, lisas_route, bart_route;
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * routes/lisas.c — /api/v1/lisas/NAME: a short text in MySQL (or embedded).
+ *
+ * The table is lisa(name VARCHAR(32), content VARCHAR(1000)) in utf8mb4,
+ * so names and contents are counted in characters (UTF-8 code points), and
+ * a value over its column is refused with 413, never silently cut.
+ */
+#include "routes/kv_route.h"
+
+#define LISA_MAX_NAME_CHARS 32
+#define LISA_MAX_CONTENT_CHARS 1000
+
+static struct kv_store *lisas_store(const struct app *app)
+{
+    return app->lisas;
+}
+
+/* Code points in s[0..len), or -1 when it is not valid UTF-8. */
+static long utf8_chars(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    long n = 0;
+
+    while (i < len) {
+        uint8_t c = s[i];
+        size_t k;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            i++;
+            n++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            k = 1, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            k = 2, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            k = 3, cp = c & 0x07;
+        else
+            return -1;
+        if (len - i <= k)
+            return -1;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return -1;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return -1;
+        i += k + 1;
+        n++;
+    }
+    return n;
+}
+
+static int check_lisa(struct fcgi_request *r, const char *name, size_t name_len,
+                      const uint8_t *body, size_t len)
+{
+    long nc = utf8_chars((const uint8_t *)name, name_len);
+    long bc = utf8_chars(body, len);
+
+    if (nc < 0 || bc < 0) {
+        fcgi_respond_error(r, 400, "the %s is not valid UTF-8", nc < 0 ? "name" : "content");
+        return -1;
+    }
+    if (nc > LISA_MAX_NAME_CHARS) {
+        fcgi_respond_error(r, 413, "name is %ld characters; the limit is %d", nc,
+                           LISA_MAX_NAME_CHARS);
+        return -1;
+    }
+    if (bc > LISA_MAX_CONTENT_CHARS) {
+        fcgi_respond_error(r, 413, "content is %ld characters; the limit is %d", bc,
+                           LISA_MAX_CONTENT_CHARS);
+        return -1;
+    }
+    return 0;
+}
+
+const struct kv_route lisas_route = {
+    .what = "lisa",
+    .store = lisas_store,
+    .content_type = "text/plain; charset=utf-8",
+    .check = check_lisa,
+};

@@ -1,0 +1,135 @@
+/* routes/router.c — path and method matching, and the dispatcher. */
+#include "routes/router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "routes/table.h"
+
+static void allow_list(const struct route *rt, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s%s", rt->get ? "GET, HEAD" : "", rt->get && rt->post ? ", " : "",
+             rt->post ? "POST" : "");
+}
+
+void router_match(const struct route *table, size_t n, const char *method, const char *path,
+                  size_t path_len, struct route_match *m)
+{
+    size_t i;
+
+    memset(m, 0, sizeof *m);
+    m->status = 404;
+    for (i = 0; i < n; i++) {
+        const struct route *rt = &table[i];
+        size_t plen = strlen(rt->path);
+
+        if (rt->has_tail) {
+            if (path_len <= plen || memcmp(path, rt->path, plen) != 0)
+                continue;
+            m->tail = path + plen;
+            m->tail_len = path_len - plen;
+        } else if (path_len != plen || memcmp(path, rt->path, plen) != 0) {
+            continue;
+        }
+        m->route = rt;
+        m->arg = rt->arg;
+        if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && rt->get) {
+            m->handler = rt->get;
+            m->head = method[0] == 'H';
+        } else if (!strcmp(method, "POST") && rt->post) {
+            m->handler = rt->post;
+        } else {
+            m->status = 405;
+            allow_list(rt, m->allow, sizeof m->allow);
+            return;
+        }
+        m->status = 0;
+        return;
+    }
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+size_t router_percent_decode(const char *in, size_t len, char *out)
+{
+    size_t i, o = 0;
+
+    for (i = 0; i < len; i++) {
+        int hi, lo;
+
+        if (in[i] == '%' && i + 2 < len && (hi = hexval(in[i + 1])) >= 0 && (lo = hexval(in[i + 2])) >= 0) {
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[o++] = in[i];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+long router_path(const struct fcgi_request *r, char *out)
+{
+    const char *script = fcgi_param(r, "SCRIPT_NAME");
+    const char *info = fcgi_param(r, "PATH_INFO");
+    size_t sl = script ? strlen(script) : 0, il = info ? strlen(info) : 0;
+
+    if (sl == 0 && il == 0) {
+        const char *uri = fcgi_param(r, "REQUEST_URI");
+        size_t ul;
+
+        if (!uri)
+            uri = "";
+        ul = strcspn(uri, "?");
+        if (ul > ROUTER_MAX_PATH)
+            return -1;
+        return (long)router_percent_decode(uri, ul, out);
+    }
+    if (sl + il > ROUTER_MAX_PATH)
+        return -1;
+    memcpy(out, script, sl);
+    memcpy(out + sl, info, il);
+    out[sl + il] = '\0';
+    return (long)(sl + il);
+}
+
+void router_dispatch(struct fcgi_request *r)
+{
+    char path[ROUTER_MAX_PATH + 1];
+    const char *method = fcgi_param(r, "REQUEST_METHOD");
+    struct route_match m;
+    size_t n;
+    const struct route *table = route_table(&n);
+    long len = router_path(r, path);
+
+    if (len < 0) {
+        fcgi_respond_error(r, 414, "path longer than %d bytes", ROUTER_MAX_PATH);
+        return;
+    }
+    router_match(table, n, method ? method : "", path, (size_t)len, &m);
+    switch (m.status) {
+    case 0:
+        fcgi_request_set_head_only(r, m.head);
+        m.handler(r, &m);
+        return;
+    case 405:
+        fcgi_response_header(r, "Allow", m.allow);
+        fcgi_respond_error(r, 405, "%.64s is not allowed on %.256s (allowed: %s)",
+                           method ? method : "(none)", path, m.allow);
+        return;
+    default:
+        if (method && !strcmp(method, "HEAD"))
+            fcgi_request_set_head_only(r, true);
+        fcgi_respond_error(r, 404, "no route for %.512s", path);
+        return;
+    }
+}

@@ -1,0 +1,64 @@
+/*
+ * routes/router.h — from a request's path and method to its handler.
+ *
+ * The path is SCRIPT_NAME followed by PATH_INFO: nginx puts the whole
+ * decoded path in SCRIPT_NAME, lighttpd splits it (SCRIPT_NAME=/api,
+ * PATH_INFO=/v1/...), and both give the same path here.  Without either,
+ * the path part of REQUEST_URI is percent-decoded instead.
+ *
+ * A route is exact ("/api/v1/flanders") or takes a tail
+ * ("/api/v1/homers/" + NAME, NAME non-empty: the rest of the path).
+ * A known path with a method it does not serve is 405 with Allow; HEAD is
+ * served by the GET handler without a body; anything else is 404.
+ */
+#ifndef SPRINGFIELD_ROUTES_ROUTER_H
+#define SPRINGFIELD_ROUTES_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fcgi/request.h"
+
+/* The longest path routed; longer paths are answered 414. */
+#define ROUTER_MAX_PATH 4096
+
+struct route_match;
+typedef void (*route_handler)(struct fcgi_request *r, const struct route_match *m);
+
+struct route {
+    const char *path;  /* exact path, or the prefix before the tail */
+    bool has_tail;     /* path + NAME */
+    route_handler get; /* also serves HEAD; NULL: no GET */
+    route_handler post;
+    const void *arg;   /* handed to the handler in route_match.arg */
+};
+
+struct route_match {
+    int status;                /* 0 when matched; 404, 405 or 414 otherwise */
+    const struct route *route; /* the route (also set for 405) */
+    route_handler handler;     /* when matched */
+    bool head;                 /* HEAD: answer without a body */
+    const char *tail;          /* NAME for routes with a tail (not NUL-terminated) */
+    size_t tail_len;
+    const void *arg;
+    char allow[32];            /* for 405: "GET, HEAD", "POST" or "GET, HEAD, POST" */
+};
+
+/* Pure matching, for the dispatcher and the unit tests. */
+void router_match(const struct route *table, size_t n, const char *method, const char *path,
+                  size_t path_len, struct route_match *m);
+
+/*
+ * Builds the path of r into out (size ROUTER_MAX_PATH + 1) and returns
+ * its length, or -1 when it is longer than ROUTER_MAX_PATH.
+ */
+long router_path(const struct fcgi_request *r, char *out);
+
+/* Decodes %XX escapes of in[0..len) into out (len + 1 bytes); returns
+ * the decoded length.  A malformed escape is kept as it is. */
+size_t router_percent_decode(const char *in, size_t len, char *out);
+
+/* The fcgi handler: routes r through the table of routes/table.c. */
+void router_dispatch(struct fcgi_request *r);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * store/result.h — the one result shape every storage shim reports.
+ *
+ * The shim contract (see DESIGN.md): an operation is started with a
+ * callback and a privdata pointer; the callback runs on the loop thread
+ * exactly once, with a struct store_result.  The result (its message and
+ * data) is valid only for the duration of the callback: copy what you keep.
+ */
+#ifndef SPRINGFIELD_STORE_RESULT_H
+#define SPRINGFIELD_STORE_RESULT_H
+
+#include <stddef.h>
+
+enum store_status {
+    STORE_OK = 0,       /* done; data/len hold the value for reads */
+    STORE_NOT_FOUND,    /* no such key/object/row                     -> 404 */
+    STORE_BAD_INPUT,    /* the caller's input was refused             -> 400 */
+    STORE_TOO_LARGE,    /* a value over a documented limit            -> 413 */
+    STORE_UNAVAILABLE,  /* backend not reachable, or queue full      -> 503 */
+    STORE_TIMEOUT,      /* backend did not answer in time            -> 504 */
+    STORE_BAD_UPSTREAM, /* backend answered garbage or refused us    -> 502 */
+    STORE_ERROR         /* our own bug or an unexpected failure      -> 500 */
+};
+
+struct store_result {
+    enum store_status status;
+    const char *message; /* human text for errors; NULL or "" when OK */
+    const void *data;    /* value for successful reads, else NULL */
+    size_t len;
+};
+
+typedef void (*store_cb)(void *privdata, const struct store_result *res);
+
+/* HTTP status for a result status (200, 404, 400, 413, 503, 504, 502, 500). */
+int store_status_http(enum store_status status);
+
+/* Short constant name: "ok", "not found", "unavailable", "timeout", ... */
+const char *store_status_name(enum store_status status);
+
+#endif
