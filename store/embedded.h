@@ -1,0 +1,37 @@
+/*
+ * store/embedded.h — the embedded in-process key-value store.
+ *
+ * A route whose backend is not configured runs on this store, so the
+ * service works out of the box.  It implements store/kv.h:
+ *
+ *   get:  STORE_OK with the value (data is non-NULL, also for an empty
+ *         value) or STORE_NOT_FOUND
+ *   put:  copies key and value, replacing any previous value, then STORE_OK
+ *   ping: STORE_OK
+ *
+ * Keys and values are byte strings: they may contain NUL bytes and may be
+ * empty.  Every callback runs synchronously, before the call returns.
+ * Allocation failure is reported as STORE_ERROR with a message (the store
+ * stays as it was); a NULL pointer with a non-zero length is STORE_BAD_INPUT;
+ * a size that cannot be represented is STORE_TOO_LARGE.
+ *
+ * The result's data stays valid for the whole callback, even if the
+ * callback overwrites that key or frees the store (both are deferred until
+ * the callback returns).
+ *
+ * Limits worth knowing: the data lives in this process's memory only, so
+ * it is lost on restart and is not shared between worker processes
+ * (--workers N gives N separate stores); there is no size bound other than
+ * the body limit of each request.  Single-threaded: loop thread only.
+ */
+#ifndef SPRINGFIELD_STORE_EMBEDDED_H
+#define SPRINGFIELD_STORE_EMBEDDED_H
+
+#include "store/kv.h"
+
+/* A new empty store; name (e.g. "marges", may be NULL) appears in error
+ * messages.  backend is "embedded", where is "in-process".
+ * NULL when out of memory.  Release with kv_free(). */
+struct kv_store *embedded_store_new(const char *name);
+
+#endif
