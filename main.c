@@ -22,6 +22,7 @@
 #include "routes/app.h"
 #include "routes/backends.h"
 #include "routes/router.h"
+#include "store/http.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9000"
 
@@ -160,6 +161,7 @@ static int apply(struct options *o, int opt, const char *name, const char *v)
         if (parse_number(name, v, 10, 0, 256, &n) < 0)
             return -1;
         o->workers = (unsigned)n;
+        o->backends.workers = (unsigned)n;
         return 0;
     case OPT_THREADS:
         if (parse_number(name, v, 10, 1, 256, &n) < 0)
@@ -437,6 +439,10 @@ int main(int argc, char **argv)
         return 2;
     sf_log_set_level(o.log_level);
     signal(SIGPIPE, SIG_IGN); /* a closed peer is an error return, never a death */
+    if (http_global_init() < 0) { /* once, before any fork or thread */
+        sf_error("libcurl initialisation failed");
+        return 1;
+    }
 
     if (!o.listen && listen_inherited()) {
         listen_fd = 0;

@@ -100,9 +100,9 @@ int request_decode_params(struct fcgi_request *r, const char **why)
         w += nv.name_len;
         p[w++] = '\0';
         memmove(p + w, nv.value, nv.value_len);
+        p[w + nv.value_len] = '\0'; /* before note_param reads the value as a string */
         note_param(r, name, nv.name_len, (const char *)p + w);
-        w += nv.value_len;
-        p[w++] = '\0';
+        w += nv.value_len + 1;
     }
     if (rc < 0)
         return -1;

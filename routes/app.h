@@ -8,13 +8,21 @@
 #ifndef SPRINGFIELD_ROUTES_APP_H
 #define SPRINGFIELD_ROUTES_APP_H
 
+#include "store/http.h"
 #include "store/kv.h"
 
+struct worker_pool;
+struct ev_loop;
+
 struct app {
+    struct ev_loop *loop;
+    struct worker_pool *pool; /* threads for blocking clients; NULL until needed */
     struct kv_store *marges; /* Redis or embedded */
     struct kv_store *homers; /* MongoDB or embedded */
     struct kv_store *lisas;  /* MySQL or embedded */
     struct kv_store *bart;   /* S3 or embedded */
+    struct http_client *http; /* libcurl multi on the loop: weather, S3 */
+    const char *weather_uri;  /* WEATHER_URI; NULL: canned forecast */
     long backend_timeout_ms;
 };
 

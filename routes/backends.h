@@ -17,6 +17,7 @@
 struct backend_options {
     unsigned threads; /* worker-pool threads for blocking client libraries */
     long timeout_ms;  /* per backend operation */
+    unsigned workers; /* serving processes (--workers), for a warning */
 };
 
 /* 0, or -1 after logging what could not be opened. */

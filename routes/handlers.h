@@ -5,6 +5,8 @@
 #include "routes/router.h"
 
 void flanders_get(struct fcgi_request *r, const struct route_match *m);
+void healthcheck_get(struct fcgi_request *r, const struct route_match *m);
+void maggie_get(struct fcgi_request *r, const struct route_match *m);
 
 /* routes/kv_route.c: GET and POST of a value in one of the app's stores;
  * route.arg is a const struct kv_route *. */

@@ -1,0 +1,543 @@
+/*
+ * store/mongo.c — the homers store on mongo-c-driver (see mongo.h).
+ *
+ * Every operation is one job on the worker pool: allocated on the loop
+ * thread with copies of the name and value, run() on a worker thread pops
+ * a client from the mongoc_client_pool_t, talks to the server, pushes the
+ * client back and leaves status/message/data in the job; done() on the loop
+ * thread hands them to the callback and frees the job.  Nothing of the
+ * store is touched by two threads except the client pool (which is made
+ * for it) and read-only configuration.
+ */
+#include "store/mongo.h"
+
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fcgi/log.h"
+#include "store/json_bson.h"
+
+struct mongo_store {
+    struct kv_store kv; /* first: kv_store * <-> mongo_store * */
+    struct worker_pool *workers;
+    mongoc_uri_t *uri;
+    mongoc_client_pool_t *clients;
+    char *database;
+    char *where;
+    int socket_timeout_ms;
+    unsigned pending; /* jobs submitted whose done() has not run yet */
+    int closing;      /* kv_free was called; destroy after the last done() */
+};
+
+enum mongo_op { OP_GET, OP_PUT, OP_PING };
+
+struct mongo_job {
+    struct mongo_store *store;
+    enum mongo_op op;
+    store_cb cb;
+    void *privdata;
+    const char *name; /* points into bytes[] */
+    size_t name_len;
+    const char *value; /* put: the JSON text, in bytes[] */
+    size_t value_len;
+    /* result, written by run() */
+    enum store_status status;
+    char message[512];
+    char *data; /* get: malloc'd JSON */
+    size_t data_len;
+    char bytes[]; /* name, then value */
+};
+
+/* ---- driver lifetime -------------------------------------------------- */
+
+static pthread_mutex_t driver_mutex = PTHREAD_MUTEX_INITIALIZER;
+static unsigned driver_users; /* live mongo stores */
+static int driver_cleaned;    /* mongoc_cleanup() has run: no way back */
+
+static void driver_log(mongoc_log_level_t level, const char *domain, const char *message,
+                       void *user_data)
+{
+    (void)user_data;
+    switch (level) {
+    case MONGOC_LOG_LEVEL_ERROR:
+    case MONGOC_LOG_LEVEL_CRITICAL:
+        sf_error("mongoc %s: %s", domain, message);
+        break;
+    case MONGOC_LOG_LEVEL_WARNING:
+        sf_warn("mongoc %s: %s", domain, message);
+        break;
+    default:
+        break; /* message/info/debug/trace: too chatty for the service log */
+    }
+}
+
+static int driver_acquire(void)
+{
+    int ok;
+
+    pthread_mutex_lock(&driver_mutex);
+    ok = !driver_cleaned;
+    if (ok && driver_users++ == 0) {
+        mongoc_log_set_handler(driver_log, NULL);
+        mongoc_init(); /* once-guarded inside the driver, too */
+    }
+    pthread_mutex_unlock(&driver_mutex);
+    return ok ? 0 : -1;
+}
+
+static void driver_release(void)
+{
+    pthread_mutex_lock(&driver_mutex);
+    if (--driver_users == 0) {
+        mongoc_cleanup();
+        driver_cleaned = 1;
+    }
+    pthread_mutex_unlock(&driver_mutex);
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+static void job_set(struct mongo_job *job, enum store_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void job_set(struct mongo_job *job, enum store_status status, const char *fmt, ...)
+{
+    va_list ap;
+
+    job->status = status;
+    va_start(ap, fmt);
+    vsnprintf(job->message, sizeof job->message, fmt, ap);
+    va_end(ap);
+}
+
+/* Maps a driver error to a store status.  The driver reports a read that
+ * hit socketTimeoutMS and a connection the server closed with the same
+ * code (MONGOC_ERROR_STREAM_SOCKET); the time the operation took tells
+ * them apart. */
+static void job_set_error(struct mongo_job *job, const bson_error_t *e, int64_t started_us)
+{
+    int64_t elapsed_ms = (bson_get_monotonic_time() - started_us) / 1000;
+    int timeout_ms = job->store->socket_timeout_ms;
+
+    switch (e->domain) {
+    case MONGOC_ERROR_SERVER_SELECTION:
+        job_set(job, STORE_UNAVAILABLE, "mongodb unavailable: %s", e->message);
+        return;
+    case MONGOC_ERROR_STREAM:
+        if (e->code == MONGOC_ERROR_STREAM_SOCKET && timeout_ms > 0 &&
+            elapsed_ms >= timeout_ms - timeout_ms / 10)
+            job_set(job, STORE_TIMEOUT, "mongodb timeout: no answer within %d ms: %s", timeout_ms,
+                    e->message);
+        else
+            job_set(job, STORE_UNAVAILABLE, "mongodb unavailable: %s", e->message);
+        return;
+    case MONGOC_ERROR_PROTOCOL:
+        job_set(job, STORE_BAD_UPSTREAM, "mongodb protocol error: %s", e->message);
+        return;
+    case MONGOC_ERROR_CLIENT:
+        if (e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE) {
+            job_set(job, STORE_BAD_UPSTREAM, "mongodb refused us: %s", e->message);
+            return;
+        }
+        break;
+    case MONGOC_ERROR_SERVER:
+        switch (e->code) {
+        case 10334: /* BSONObjectTooLarge */
+        case 17419: /* document would exceed the size limit */
+            job_set(job, STORE_TOO_LARGE, "mongodb: %s", e->message);
+            return;
+        case 2:  /* BadValue */
+        case 52: /* DollarPrefixedFieldName (servers before 5.0) */
+        case 57: /* DottedFieldName */
+            job_set(job, STORE_BAD_INPUT, "mongodb refused the document: %s", e->message);
+            return;
+        }
+        break;
+    case MONGOC_ERROR_COMMAND:
+        if (e->code == MONGOC_ERROR_COMMAND_INVALID_ARG) {
+            job_set(job, STORE_BAD_INPUT, "mongodb: %s", e->message);
+            return;
+        }
+        break;
+    case MONGOC_ERROR_BSON:
+        job_set(job, strstr(e->message, "too large") ? STORE_TOO_LARGE : STORE_BAD_INPUT,
+                "mongodb: %s", e->message);
+        return;
+    default:
+        break;
+    }
+    job_set(job, STORE_ERROR, "mongodb error: %s (%u.%u)", e->message, e->domain, e->code);
+}
+
+/* ---- operations (worker threads) -------------------------------------- */
+
+/* A pooled connection that died while idle (server restarted) fails its
+ * next use at once.  The driver retries reads itself; writes it retries
+ * only on replica sets, so put and ping try once more here — but not after
+ * a timeout, which would double the wait. */
+static int worth_retry(const struct mongo_store *st, const bson_error_t *e,
+                       int64_t attempt_started_us)
+{
+    int64_t elapsed_ms = (bson_get_monotonic_time() - attempt_started_us) / 1000;
+
+    /* socketTimeoutMS=0 in the URI means no timeout at all */
+    return e->domain == MONGOC_ERROR_STREAM &&
+           (st->socket_timeout_ms <= 0 ||
+            elapsed_ms < st->socket_timeout_ms - st->socket_timeout_ms / 10);
+}
+
+static void op_get(struct mongo_job *job, mongoc_client_t *client, int64_t started_us)
+{
+    mongoc_collection_t *coll;
+    mongoc_cursor_t *cursor;
+    const bson_t *doc;
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+    bson_error_t error;
+    bson_iter_t it;
+
+    bson_append_utf8(&filter, "name", 4, job->name, (int)job->name_len);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    BSON_APPEND_BOOL(&opts, "singleBatch", true);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, "_id", 0);
+    BSON_APPEND_INT32(&proj, "content", 1);
+    bson_append_document_end(&opts, &proj);
+
+    coll = mongoc_client_get_collection(client, job->store->database, MONGO_COLLECTION);
+    cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    if (mongoc_cursor_next(cursor, &doc)) {
+        if (!bson_iter_init_find(&it, doc, "content")) {
+            job_set(job, STORE_BAD_UPSTREAM, "mongodb: the document has no content");
+        } else {
+            job->data = bson_value_to_json(&it, &job->data_len);
+            if (job->data)
+                job->status = STORE_OK;
+            else
+                job_set(job, STORE_BAD_UPSTREAM,
+                        "mongodb: stored content cannot be rendered as JSON");
+        }
+    } else if (mongoc_cursor_error(cursor, &error)) {
+        job_set_error(job, &error, started_us);
+    } else {
+        job_set(job, STORE_NOT_FOUND, "no document with that name");
+    }
+    mongoc_cursor_destroy(cursor);
+    mongoc_collection_destroy(coll);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+}
+
+static void op_put(struct mongo_job *job, mongoc_client_t *client, bson_t *replacement,
+                   int64_t started_us)
+{
+    mongoc_collection_t *coll;
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    bson_error_t error;
+
+    bson_append_utf8(&filter, "name", 4, job->name, (int)job->name_len);
+    BSON_APPEND_BOOL(&opts, "upsert", true);
+    /* The driver would refuse empty, dotted and $-prefixed keys anywhere in
+     * content; JSON allows them and so does the server (5.0+) below the top
+     * level, whose keys (name, content) are ours.  Leave it to the server. */
+    BSON_APPEND_BOOL(&opts, "validate", false);
+    coll = mongoc_client_get_collection(client, job->store->database, MONGO_COLLECTION);
+    for (int attempt = 0;; attempt++) {
+        int64_t attempt_us = bson_get_monotonic_time();
+
+        if (mongoc_collection_replace_one(coll, &filter, replacement, &opts, NULL, &error)) {
+            job->status = STORE_OK;
+            break;
+        }
+        /* replace-by-name is idempotent, so once more is safe */
+        if (attempt == 0 && worth_retry(job->store, &error, attempt_us))
+            continue;
+        job_set_error(job, &error, started_us);
+        break;
+    }
+    mongoc_collection_destroy(coll);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+}
+
+static void op_ping(struct mongo_job *job, mongoc_client_t *client, int64_t started_us)
+{
+    bson_t cmd = BSON_INITIALIZER;
+    bson_error_t error;
+
+    BSON_APPEND_INT32(&cmd, "ping", 1);
+    for (int attempt = 0;; attempt++) {
+        int64_t attempt_us = bson_get_monotonic_time();
+
+        if (mongoc_client_command_simple(client, "admin", &cmd, NULL, NULL, &error)) {
+            job->status = STORE_OK;
+            break;
+        }
+        if (attempt == 0 && worth_retry(job->store, &error, attempt_us))
+            continue;
+        job_set_error(job, &error, started_us);
+        break;
+    }
+    bson_destroy(&cmd);
+}
+
+static void job_run(void *arg)
+{
+    struct mongo_job *job = arg;
+    int64_t started_us = bson_get_monotonic_time();
+    mongoc_client_t *client;
+    bson_t replacement = BSON_INITIALIZER;
+
+    /* Convert before taking a client: bad input never costs a round trip. */
+    if (job->op == OP_PUT) {
+        char err[256];
+
+        bson_append_utf8(&replacement, "name", 4, job->name, (int)job->name_len);
+        if (json_to_bson_value(job->value, job->value_len, &replacement, "content", err,
+                               sizeof err) < 0) {
+            job_set(job, STORE_BAD_INPUT, "%s", err);
+            bson_destroy(&replacement);
+            return;
+        }
+    }
+    client = mongoc_client_pool_pop(job->store->clients);
+    if (!client) {
+        job_set(job, STORE_ERROR, "mongodb: no client available");
+    } else {
+        switch (job->op) {
+        case OP_GET: op_get(job, client, started_us); break;
+        case OP_PUT: op_put(job, client, &replacement, started_us); break;
+        case OP_PING: op_ping(job, client, started_us); break;
+        }
+        mongoc_client_pool_push(job->store->clients, client);
+    }
+    bson_destroy(&replacement);
+}
+
+/* ---- loop thread ------------------------------------------------------ */
+
+static void store_destroy(struct mongo_store *st)
+{
+    if (st->clients)
+        mongoc_client_pool_destroy(st->clients);
+    mongoc_uri_destroy(st->uri);
+    free(st->database);
+    free(st->where);
+    free(st);
+    driver_release();
+}
+
+static void job_done(void *arg)
+{
+    struct mongo_job *job = arg;
+    struct mongo_store *st = job->store;
+    struct store_result res = {
+        .status = job->status,
+        .message = job->status == STORE_OK ? "" : job->message,
+        .data = job->status == STORE_OK ? job->data : NULL,
+        .len = job->status == STORE_OK ? job->data_len : 0,
+    };
+
+    /* The callback's owner decides what a result for a dead request means. */
+    job->cb(job->privdata, &res);
+    free(job->data);
+    free(job);
+    if (--st->pending == 0 && st->closing)
+        store_destroy(st);
+}
+
+static void answer_now(store_cb cb, void *privdata, enum store_status status,
+                       const char *message)
+{
+    struct store_result res = {.status = status, .message = message};
+
+    cb(privdata, &res);
+}
+
+static void submit(struct mongo_store *st, enum mongo_op op, const char *name,
+                   size_t name_len, const void *value, size_t value_len, store_cb cb,
+                   void *privdata)
+{
+    struct mongo_job *job;
+
+    if (name_len > MONGO_MAX_NAME_BYTES) {
+        answer_now(cb, privdata, STORE_BAD_INPUT, "name longer than 1024 bytes");
+        return;
+    }
+    if (name_len > 0 && !bson_utf8_validate(name, name_len, true)) {
+        answer_now(cb, privdata, STORE_BAD_INPUT, "name is not valid UTF-8");
+        return;
+    }
+    if (value_len > (size_t)INT32_MAX) { /* BSON cannot hold it anyway */
+        answer_now(cb, privdata, STORE_TOO_LARGE, "value too large for MongoDB");
+        return;
+    }
+    job = calloc(1, sizeof *job + name_len + value_len);
+    if (!job) {
+        answer_now(cb, privdata, STORE_ERROR, "out of memory");
+        return;
+    }
+    job->store = st;
+    job->op = op;
+    job->cb = cb;
+    job->privdata = privdata;
+    job->status = STORE_ERROR;
+    if (name_len)
+        memcpy(job->bytes, name, name_len);
+    if (value_len)
+        memcpy(job->bytes + name_len, value, value_len);
+    job->name = job->bytes;
+    job->name_len = name_len;
+    job->value = job->bytes + name_len;
+    job->value_len = value_len;
+    if (worker_pool_submit(st->workers, job_run, job_done, job) < 0) {
+        free(job);
+        answer_now(cb, privdata, STORE_UNAVAILABLE, "mongodb unavailable: worker queue full");
+        return;
+    }
+    st->pending++;
+}
+
+static void mongo_get(struct kv_store *kv, const char *key, size_t key_len, store_cb cb,
+                      void *privdata)
+{
+    submit((struct mongo_store *)kv, OP_GET, key, key_len, NULL, 0, cb, privdata);
+}
+
+static void mongo_put(struct kv_store *kv, const char *key, size_t key_len, const void *value,
+                      size_t value_len, store_cb cb, void *privdata)
+{
+    submit((struct mongo_store *)kv, OP_PUT, key, key_len, value, value_len, cb, privdata);
+}
+
+static void mongo_ping(struct kv_store *kv, store_cb cb, void *privdata)
+{
+    submit((struct mongo_store *)kv, OP_PING, NULL, 0, NULL, 0, cb, privdata);
+}
+
+static void mongo_free(struct kv_store *kv)
+{
+    struct mongo_store *st = (struct mongo_store *)kv;
+
+    if (st->pending == 0)
+        store_destroy(st);
+    else
+        st->closing = 1; /* the last job_done() destroys it */
+}
+
+static const struct kv_ops mongo_ops = {
+    .get = mongo_get,
+    .put = mongo_put,
+    .ping = mongo_ping,
+    .free = mongo_free,
+};
+
+/* ---- construction ----------------------------------------------------- */
+
+int mongo_config_from_env(struct mongo_config *cfg)
+{
+    const char *uri = getenv("MONGODB_URI");
+
+    if (!uri || !*uri)
+        return 0;
+    cfg->uri = uri;
+    return 1;
+}
+
+/* Sets an int32 URI option unless the user's URI already has it. */
+static void default_option(mongoc_uri_t *uri, const char *option, int32_t value)
+{
+    if (!mongoc_uri_has_option(uri, option))
+        mongoc_uri_set_option_as_int32(uri, option, value);
+}
+
+/* "host:port[,host:port...]/database", without credentials or options. */
+static char *describe(const mongoc_uri_t *uri, const char *database)
+{
+    const mongoc_host_list_t *h = mongoc_uri_get_hosts(uri);
+    size_t cap = strlen(database) + 2, len = 0;
+    char *s;
+
+    for (const mongoc_host_list_t *p = h; p; p = p->next)
+        cap += strlen(p->host_and_port) + 1;
+    if (!h && mongoc_uri_get_srv_hostname(uri))
+        cap += strlen(mongoc_uri_get_srv_hostname(uri)) + 4;
+    s = malloc(cap);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    for (const mongoc_host_list_t *p = h; p; p = p->next)
+        len += (size_t)snprintf(s + len, cap - len, "%s%s", p == h ? "" : ",",
+                                p->host_and_port);
+    if (!h && mongoc_uri_get_srv_hostname(uri))
+        len += (size_t)snprintf(s + len, cap - len, "srv:%s", mongoc_uri_get_srv_hostname(uri));
+    snprintf(s + len, cap - len, "/%s", database);
+    return s;
+}
+
+struct kv_store *mongo_store_new(struct worker_pool *pool, const struct mongo_config *cfg)
+{
+    struct mongo_store *st;
+    bson_error_t error;
+    const char *db;
+    int timeout_ms, select_ms;
+
+    if (!pool || !cfg || !cfg->uri) {
+        sf_error("mongodb: no worker pool or no URI");
+        return NULL;
+    }
+    if (driver_acquire() < 0) {
+        sf_error("mongodb: the driver was already cleaned up in this process");
+        return NULL;
+    }
+    st = calloc(1, sizeof *st);
+    if (!st) {
+        sf_error("mongodb: out of memory");
+        driver_release();
+        return NULL;
+    }
+    st->kv.ops = &mongo_ops;
+    st->kv.backend = "mongodb";
+    st->workers = pool;
+
+    timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : MONGO_DEFAULT_TIMEOUT_MS;
+    select_ms = timeout_ms < MONGO_SELECTION_TIMEOUT_MS ? timeout_ms : MONGO_SELECTION_TIMEOUT_MS;
+    st->uri = mongoc_uri_new_with_error(cfg->uri, &error);
+    if (!st->uri) {
+        /* the driver's message does not repeat the URI (it may hold a password) */
+        sf_error("mongodb: MONGODB_URI is not valid: %s", error.message);
+        goto fail;
+    }
+    default_option(st->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, select_ms);
+    default_option(st->uri, MONGOC_URI_CONNECTTIMEOUTMS, select_ms);
+    default_option(st->uri, MONGOC_URI_SOCKETTIMEOUTMS, timeout_ms);
+    st->socket_timeout_ms =
+        mongoc_uri_get_option_as_int32(st->uri, MONGOC_URI_SOCKETTIMEOUTMS, timeout_ms);
+
+    db = mongoc_uri_get_database(st->uri);
+    st->database = strdup(db && *db ? db : MONGO_DEFAULT_DATABASE);
+    st->where = st->database ? describe(st->uri, st->database) : NULL;
+    if (!st->database || !st->where) {
+        sf_error("mongodb: out of memory");
+        goto fail;
+    }
+    st->kv.where = st->where;
+
+    st->clients = mongoc_client_pool_new_with_error(st->uri, &error);
+    if (!st->clients) {
+        sf_error("mongodb: cannot make a client pool: %s", error.message);
+        goto fail;
+    }
+    /* error API 2: server errors in MONGOC_ERROR_SERVER, not QUERY */
+    mongoc_client_pool_set_error_api(st->clients, MONGOC_ERROR_API_VERSION_2);
+    if (!mongoc_uri_get_appname(st->uri))
+        mongoc_client_pool_set_appname(st->clients, "springfield");
+    return &st->kv;
+
+fail:
+    store_destroy(st); /* releases the driver too */
+    return NULL;
+}

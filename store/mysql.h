@@ -1,0 +1,90 @@
+/*
+ * store/mysql.h — the lisas shim: a key-value store on a MySQL/MariaDB
+ * table, driven by MariaDB Connector/C's non-blocking API on the loop
+ * thread (no worker threads).
+ *
+ * The table is
+ *
+ *   lisa(name VARCHAR(32) NOT NULL PRIMARY KEY, content VARCHAR(1000))
+ *   DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
+ *
+ * and is created when missing after every (re)connect.  utf8mb4_bin makes
+ * names exact (case- and accent-sensitive) keys; like every PAD SPACE
+ * collation it ignores trailing spaces when comparing ("a" == "a ").
+ * A table that already exists is used as it is.
+ *
+ * What the store promises, beyond store/kv.h:
+ *   - Values only ever reach the server as prepared-statement parameters,
+ *     never inside SQL text.  The session runs with utf8mb4 and
+ *     sql_mode=STRICT_ALL_TABLES, so the server refuses instead of
+ *     truncating.
+ *   - Limits are checked before any SQL, counting characters the way
+ *     MariaDB counts them for utf8mb4 (Unicode code points): a name of
+ *     more than 32 or a content of more than 1000 characters is
+ *     STORE_TOO_LARGE; an empty name or input that is not valid UTF-8
+ *     (overlong forms, surrogates, > U+10FFFF included) is STORE_BAD_INPUT.
+ *   - get: STORE_OK with the content (a NULL column reads as empty) or
+ *     STORE_NOT_FOUND.  put: INSERT ... ON DUPLICATE KEY UPDATE, STORE_OK
+ *     once the server acknowledged it (autocommit).  ping: COM_PING.
+ *   - pool_size connections (default 4) serve a FIFO queue of at most
+ *     MYSQL_STORE_QUEUE_MAX waiting operations; a full queue answers
+ *     STORE_UNAVAILABLE.  Every operation ends within timeout_ms of its
+ *     start (queueing included) with STORE_TIMEOUT at the latest; a
+ *     connection whose query timed out is closed and reopened, because
+ *     its protocol state is unknown.
+ *   - Connections that break are reopened (at once, then with back-off
+ *     from 100 ms doubling to 2 s while the server stays away).  While no
+ *     connection can be made, operations fail at once with
+ *     STORE_UNAVAILABLE "mysql unavailable: <error>".  An operation whose
+ *     connection broke under it is retried once on a fresh connection
+ *     (all three operations are idempotent).  Going down and coming back
+ *     are logged once each, not per retry.
+ *   - Callbacks never run before the starting call returns: results are
+ *     delivered from the loop (the only exception: a failed allocation,
+ *     and calls made while the store is being freed, answer at once).
+ *
+ * Caveat: the connector resolves host names with the blocking
+ * getaddrinfo(); use an IP address (or "localhost" / a socket path,
+ * which connect over the unix socket) when resolution may be slow.
+ */
+#ifndef SPRINGFIELD_STORE_MYSQL_H
+#define SPRINGFIELD_STORE_MYSQL_H
+
+#include <stddef.h>
+
+#include <ev.h>
+
+#include "store/kv.h"
+
+#define MYSQL_STORE_NAME_MAX_CHARS 32
+#define MYSQL_STORE_CONTENT_MAX_CHARS 1000
+#define MYSQL_STORE_QUEUE_MAX 1024
+#define MYSQL_STORE_DEFAULT_POOL 4
+#define MYSQL_STORE_DEFAULT_TIMEOUT_MS 5000
+
+struct mysql_config {
+    const char *host;     /* IP, host name, "localhost" or a unix socket path ("/...") */
+    int port;             /* 0: 3306 */
+    const char *user;     /* NULL: the connector's default (login name) */
+    const char *password; /* NULL: none */
+    const char *database; /* NULL: none (then CREATE TABLE fails: set it) */
+    int pool_size;        /* <= 0: MYSQL_STORE_DEFAULT_POOL (at most 64) */
+    int timeout_ms;       /* per operation and per connect; <= 0: default */
+};
+
+/* Fills cfg from MYSQL_HOST, MYSQL_PORT (default 3306), MYSQL_DATABASE,
+ * MYSQL_USER, MYSQL_PASSWORD (the pointers point into the environment),
+ * with default pool_size and timeout_ms.  Returns 1 when MYSQL_HOST is
+ * set (non-empty), else 0. */
+int mysql_config_from_env(struct mysql_config *cfg);
+
+/* Copies cfg and starts connecting in the background; returns NULL only
+ * when out of memory.  A server that is down is not an error here: the
+ * operations answer STORE_UNAVAILABLE until it comes up. */
+struct kv_store *mysql_store_new(struct ev_loop *loop, const struct mysql_config *cfg);
+
+/* Pure helper (exposed for unit tests): the number of code points in the
+ * UTF-8 string s[0..len), or -1 when it is not valid UTF-8. */
+long mysql_utf8_chars(const void *s, size_t len);
+
+#endif
