@@ -1,0 +1,605 @@
+"""springfield's FastCGI engine driven directly over its unix socket with
+fcgi_client.py (written from the FastCGI 1.0 specification, not from
+springfield's codec).
+
+One springfield serves the whole module (started with small, known
+limits); after every test it must still be alive -- a test that kills it
+fails, and the next test gets a fresh one so failures do not cascade.
+"""
+
+import os
+import socket
+import struct
+import sys
+import tempfile
+import shutil
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import fcgi_client as fc  # noqa: E402
+import servers  # noqa: E402
+
+FLANDERS = b"Hi-dilly-ho, neighborino!"
+MAX_CONNS = 50
+MAX_REQS = 8
+MAX_PARAMS = 4096
+SF_ARGS = ["--max-conns", str(MAX_CONNS), "--max-reqs", str(MAX_REQS),
+           "--max-params-bytes", str(MAX_PARAMS), "--max-body-bytes", "1048576"]
+
+
+class Holder:
+    sf = None
+
+
+@pytest.fixture(scope="module")
+def sf_holder():
+    d = tempfile.mkdtemp(prefix="sf-it-protocol-")
+    os.chmod(d, 0o755)
+    h = Holder()
+    h.dir = d
+    h.deaths = []
+    h.sf = servers.Springfield(d, listen="unix", extra_args=SF_ARGS).start()
+    yield h
+    if h.sf.proc is not None:
+        h.sf.stop()
+    if os.environ.get("SF_TEST_KEEP"):
+        sys.stderr.write("\n[kept %s]\n" % d)
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def sf(sf_holder):
+    if not sf_holder.sf.alive():
+        sf_holder.sf.proc = None
+        sf_holder.sf.start()
+    yield sf_holder.sf
+    if not sf_holder.sf.alive():
+        rc = sf_holder.sf.proc.poll() if sf_holder.sf.proc else None
+        log = servers.tail(sf_holder.sf.log_path)
+        sf_holder.deaths.append(rc)
+        sf_holder.sf.proc = None
+        sf_holder.sf.start()  # a fresh one for the next test
+        pytest.fail("springfield died during the test (status %s)\n--- log tail ---\n%s"
+                    % (rc, log))
+
+
+def params(method="GET", path="/api/v1/flanders", body=b"", **extra):
+    return fc.cgi_params(method, path, body_len=len(body), extra=extra or None)
+
+
+def expect_flanders(resp):
+    assert resp.protocol_status == fc.REQUEST_COMPLETE
+    assert resp.stdout_closed, "no empty STDOUT record before END_REQUEST"
+    status, headers, body = resp.http()
+    assert status == 200, resp.stdout
+    assert body == FLANDERS
+    assert headers.get("content-length") == str(len(FLANDERS))
+
+
+def check_record_order(resp):
+    """STDOUT data, one empty STDOUT, then END_REQUEST last (STDERR may be
+    anywhere before END_REQUEST)."""
+    types = [t for t, _ in resp.records]
+    assert types[-1] == fc.END_REQUEST, types
+    assert types.count(fc.END_REQUEST) == 1, types
+    stdout = [(t, c) for t, c in resp.records if t == fc.STDOUT]
+    assert stdout and stdout[-1][1] == b"", "STDOUT stream not terminated"
+    assert all(c for _, c in stdout[:-1]), "empty STDOUT record before the end of the stream"
+
+
+def assert_serves(sf, request_id=1):
+    """A fresh connection gets a correct answer."""
+    resp = fc.request(sf.sock, "GET", "/api/v1/flanders", request_id=request_id)
+    expect_flanders(resp)
+
+
+# ---------------------------------------------------------------- the client itself
+
+
+def test_client_encoding_matches_spec():
+    """fcgi_client against byte strings worked out by hand from the spec,
+    so a client bug cannot hide a server bug."""
+    assert fc.encode_length(0) == b"\x00"
+    assert fc.encode_length(127) == b"\x7f"
+    assert fc.encode_length(128) == b"\x80\x00\x00\x80"
+    assert fc.encode_length(300) == b"\x80\x00\x01\x2c"
+    assert fc.encode_pairs([("AB", "xyz")]) == b"\x02\x03ABxyz"
+    assert fc.encode_begin(0x0102, fc.RESPONDER, fc.KEEP_CONN) == \
+        b"\x01\x01\x01\x02\x00\x08\x00\x00" + b"\x00\x01\x01\x00\x00\x00\x00\x00"
+    assert fc.encode_record(fc.STDIN, 1, b"abc") == \
+        b"\x01\x05\x00\x01\x00\x03\x05\x00abc\x00\x00\x00\x00\x00"
+    assert fc.decode_pairs(b"\x01\x80\x00\x01\x2cN" + b"v" * 300) == [(b"N", b"v" * 300)]
+    rd = fc.RecordReader()
+    end = b"\x01\x03\x00\x07\x00\x08\x00\x00" + b"\x00\x00\x00\x2a\x03\x00\x00\x00"
+    for i in range(len(end)):
+        rd.feed(end[i:i + 1])
+    (rec,) = list(rd.records())
+    assert (rec.type, rec.request_id) == (fc.END_REQUEST, 7)
+    assert fc.decode_end_request(rec.content) == (42, fc.UNKNOWN_ROLE)
+
+
+# ---------------------------------------------------------------- basics
+
+
+def test_keep_conn_connection_stays_open(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send_request(1, params())
+        r = c.read_response(1)
+        expect_flanders(r)
+        check_record_order(r)
+        assert r.app_status == 0
+        assert c.still_open(0.3), "server closed a FCGI_KEEP_CONN connection"
+        # a second request, reusing the id that just ended
+        c.send_request(1, params())
+        expect_flanders(c.read_response(1))
+        # and a third with another id
+        c.send_request(2, params(path="/api/v1/nope"))
+        r = c.read_response(2)
+        assert r.http()[0] == 404
+
+
+def test_without_keep_conn_server_closes(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send_request(1, params(), flags=0)
+        expect_flanders(c.read_response(1))
+        assert c.is_closed_by_peer(3.0), "server kept the connection open without FCGI_KEEP_CONN"
+
+
+def test_head_has_no_body(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send_request(1, params(method="HEAD"))
+        r = c.read_response(1)
+        status, headers, body = r.http()
+        assert status == 200
+        assert body == b""
+
+
+def test_post_body_in_many_stdin_records(sf):
+    """STDIN split in small records and over the 64 KiB record limit."""
+    body = os.urandom(150000)
+    p = params(method="POST", path="/api/v1/marges/proto-big", body=body)
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(1) + fc.encode_stream(fc.PARAMS, 1, fc.encode_pairs(p))
+               + fc.encode_stream(fc.STDIN, 1, body[:1000], chunk=7, terminate=False)
+               + fc.encode_stream(fc.STDIN, 1, body[1000:]))
+        r = c.read_response(1)
+        assert r.http()[0] == 204, r.stdout
+        c.send_request(2, params(path="/api/v1/marges/proto-big"))
+        r = c.read_response(2)
+        status, _, got = r.http()
+        assert status == 200
+        assert got == body
+        check_record_order(r)
+
+
+def test_slow_reader_gets_whole_response(sf):
+    """A client that does not read for a while still gets every byte (the
+    server must buffer or apply back-pressure, not drop or die)."""
+    body = os.urandom(1000000)
+    with fc.Connection(sf.sock, timeout=20) as c:
+        c.send_request(1, params(method="POST", path="/api/v1/marges/proto-slow", body=body),
+                       body)
+        assert c.read_response(1).http()[0] == 204
+        c.send_request(2, params(path="/api/v1/marges/proto-slow"))
+        time.sleep(1.0)
+        r = c.read_response(2)
+        assert r.http()[2] == body
+
+
+# ---------------------------------------------------------------- multiplexing
+
+
+def test_multiplexed_interleaved_requests(sf):
+    ids = [1, 300, 65535]
+    bodies = {1: b"", 300: b"", 65535: b"payload-\0-for-65535" * 10}
+    reqs = {
+        1: params(path="/api/v1/flanders"),
+        300: params(path="/api/v1/nope"),
+        65535: params(method="POST", path="/api/v1/marges/mpx", body=bodies[65535]),
+    }
+    enc = {i: fc.encode_pairs(reqs[i]) for i in ids}
+    with fc.Connection(sf.sock) as c:
+        out = b"".join(fc.encode_begin(i) for i in ids)
+        # PARAMS in three pieces per request, interleaved across requests
+        pieces = {i: [enc[i][:10], enc[i][10:50], enc[i][50:]] for i in ids}
+        for k in range(3):
+            for i in ids:
+                if pieces[i][k]:
+                    out += fc.encode_record(fc.PARAMS, i, pieces[i][k])
+        for i in reversed(ids):
+            out += fc.encode_record(fc.PARAMS, i, b"")
+        # STDIN interleaved too
+        for i in ids:
+            if bodies[i]:
+                out += fc.encode_record(fc.STDIN, i, bodies[i][:5])
+        for i in ids:
+            if bodies[i]:
+                out += fc.encode_record(fc.STDIN, i, bodies[i][5:])
+            out += fc.encode_record(fc.STDIN, i, b"")
+        c.send(out)
+        for i in ids:
+            c.read_response(i)
+        expect_flanders(c.responses[1])
+        assert c.responses[300].http()[0] == 404
+        assert b"/api/v1/nope" in c.responses[300].http()[2]
+        assert c.responses[65535].http()[0] == 204
+        for i in ids:
+            check_record_order(c.responses[i])
+        assert set(c.responses) == set(ids), "answers under ids never used: %s" % set(c.responses)
+        c.send_request(2, params(path="/api/v1/marges/mpx"))
+        assert c.read_response(2).http()[2] == bodies[65535]
+
+
+def test_requests_pipelined_in_one_write(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send(b"".join(fc.encode_request(i, params()) for i in range(1, MAX_REQS + 1)))
+        for i in range(1, MAX_REQS + 1):
+            expect_flanders(c.read_response(i))
+
+
+# ---------------------------------------------------------------- management records
+
+
+def test_get_values(sf):
+    names = ["FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS", "SF_NO_SUCH_VARIABLE"]
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_get_values(names))
+        (rec,) = c.read_management(1)
+        assert rec.type == fc.GET_VALUES_RESULT
+        assert rec.request_id == 0
+        got = dict(fc.decode_pairs(rec.content))
+        assert set(got) == {b"FCGI_MAX_CONNS", b"FCGI_MAX_REQS", b"FCGI_MPXS_CONNS"}, got
+        assert got[b"FCGI_MPXS_CONNS"] == b"1"
+        assert got[b"FCGI_MAX_CONNS"] == str(MAX_CONNS).encode()
+        assert got[b"FCGI_MAX_REQS"] == str(MAX_CONNS * MAX_REQS).encode()
+        # the connection keeps working
+        c.send_request(1, params())
+        expect_flanders(c.read_response(1))
+
+
+def test_get_values_only_unknown_names(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_get_values(["NOPE_1", "x" * 200]))
+        (rec,) = c.read_management(1)
+        assert rec.type == fc.GET_VALUES_RESULT
+        assert fc.decode_pairs(rec.content) == []
+
+
+def test_unknown_record_type(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_record(20, 0, b"whatever"))
+        (rec,) = c.read_management(1)
+        assert rec.type == fc.UNKNOWN_TYPE
+        assert rec.request_id == 0
+        assert fc.decode_unknown_type(rec.content) == 20
+        c.send_request(1, params())
+        expect_flanders(c.read_response(1))
+
+
+def test_authorizer_role_unknown_role(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(1, role=fc.AUTHORIZER))
+        r = c.read_response(1)
+        assert r.protocol_status == fc.UNKNOWN_ROLE
+        assert r.stdout == b""
+        c.send(fc.encode_begin(2, role=fc.FILTER))
+        assert c.read_response(2).protocol_status == fc.UNKNOWN_ROLE
+        # KEEP_CONN was set: the connection still serves a responder
+        c.send_request(3, params())
+        expect_flanders(c.read_response(3))
+
+
+# ---------------------------------------------------------------- abort
+
+
+def test_abort_request(sf):
+    with fc.Connection(sf.sock) as c:
+        p = fc.encode_pairs(params())
+        c.send(fc.encode_begin(1) + fc.encode_record(fc.PARAMS, 1, p[:20]))
+        time.sleep(0.1)
+        c.send(fc.encode_abort(1))
+        r = c.read_response(1)
+        assert r.ended
+        assert r.protocol_status == fc.REQUEST_COMPLETE
+        c.send_request(2, params())
+        expect_flanders(c.read_response(2))
+        # the aborted id can be used again
+        c.send_request(1, params())
+        expect_flanders(c.read_response(1))
+
+
+def test_abort_while_body_streaming(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(5) + fc.encode_stream(
+            fc.PARAMS, 5, fc.encode_pairs(params("POST", "/api/v1/marges/aborted", b"x" * 5000)))
+            + fc.encode_record(fc.STDIN, 5, b"x" * 1000))
+        c.send(fc.encode_abort(5))
+        assert c.read_response(5).ended
+        c.send_request(6, params(path="/api/v1/marges/aborted"))
+        assert c.read_response(6).http()[0] == 404, "an aborted POST was stored"
+
+
+def test_client_disconnects_mid_request(sf):
+    for cut in (3, 8, 40):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sf.sock)
+        s.sendall(fc.encode_request(1, params())[:cut])
+        s.close()
+    # and one that disconnects with a complete request, before reading
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sf.sock)
+    s.sendall(fc.encode_request(1, params(method="POST", path="/api/v1/marges/gone",
+                                          body=b"g" * 70000), b"g" * 70000))
+    s.close()
+    time.sleep(0.2)
+    assert_serves(sf)
+
+
+# ---------------------------------------------------------------- encoding corners
+
+
+def test_request_as_one_byte_writes(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send_bytewise(fc.encode_request(1, params()), delay=0.0005)
+        expect_flanders(c.read_response(1))
+        body = b"byte\0wise" * 5
+        c.send_bytewise(fc.encode_request(
+            2, params("POST", "/api/v1/marges/bytewise", body), body), delay=0.0002)
+        assert c.read_response(2).http()[0] == 204
+    assert fc.request(sf.sock, "GET", "/api/v1/marges/bytewise").http()[2] == body
+
+
+def test_four_byte_lengths(sf):
+    long_value = "v" * 300          # value length 300 -> 4-byte length
+    long_name = "HTTP_X_" + "N" * 200  # name length 207 -> 4-byte length
+    p = params()
+    p["HTTP_X_LONG"] = long_value
+    p[long_name] = "short"
+    p[long_name.replace("N", "M")] = long_value
+    enc = fc.encode_pairs(p)
+    assert b"\x80\x00\x01\x2c" in enc  # 300 with the high bit set
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(1) + fc.encode_stream(fc.PARAMS, 1, enc)
+               + fc.encode_stream(fc.STDIN, 1, b""))
+        expect_flanders(c.read_response(1))
+
+
+def test_four_byte_length_for_short_string(sf):
+    """The spec allows the 4-byte form for any length; a length of 5 written
+    in 4 bytes must decode the same."""
+    def pair4(n, v):
+        return struct.pack(">II", len(n) | 0x80000000, len(v) | 0x80000000) + n + v
+    enc = b"".join(pair4(k.encode(), v.encode()) for k, v in params().items())
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(1) + fc.encode_stream(fc.PARAMS, 1, enc)
+               + fc.encode_stream(fc.STDIN, 1, b""))
+        expect_flanders(c.read_response(1))
+
+
+def test_params_pair_split_across_records(sf):
+    enc = fc.encode_pairs(params(HTTP_X_SPLIT="s" * 300))
+    with fc.Connection(sf.sock) as c:
+        out = fc.encode_begin(1)
+        # every record boundary falls inside a length or a name or value
+        for i in range(0, len(enc), 3):
+            out += fc.encode_record(fc.PARAMS, 1, enc[i:i + 3])
+        c.send(out + fc.encode_record(fc.PARAMS, 1, b"") + fc.encode_stream(fc.STDIN, 1, b""))
+        expect_flanders(c.read_response(1))
+
+
+def test_padding_honoured(sf):
+    p = fc.encode_pairs(params())
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_record(fc.BEGIN_REQUEST, 1, struct.pack(">HB5x", fc.RESPONDER,
+                                                                  fc.KEEP_CONN), padding=255)
+               + fc.encode_record(fc.PARAMS, 1, p, padding=0)
+               + fc.encode_record(fc.PARAMS, 1, b"", padding=13)
+               + fc.encode_record(fc.STDIN, 1, b"", padding=7))
+        expect_flanders(c.read_response(1))
+
+
+# ---------------------------------------------------------------- malformed input
+
+
+def test_garbage_closes_only_that_connection(sf):
+    good = fc.Connection(sf.sock)
+    bad = fc.Connection(sf.sock)
+    try:
+        # the good connection has a request in progress when garbage arrives
+        p = fc.encode_pairs(params())
+        good.send(fc.encode_begin(1) + fc.encode_record(fc.PARAMS, 1, p))
+        bad.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + os.urandom(64))
+        assert bad.is_closed_by_peer(3.0), "garbage did not close the connection"
+        good.send(fc.encode_record(fc.PARAMS, 1, b"") + fc.encode_stream(fc.STDIN, 1, b""))
+        expect_flanders(good.read_response(1))
+    finally:
+        good.close()
+        bad.close()
+    assert_serves(sf)
+
+
+def test_bad_version_closes(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_request(1, params()).replace(b"\x01\x01", b"\x02\x01", 1))
+        assert c.is_closed_by_peer(3.0), "version 2 record did not close the connection"
+        assert 1 not in c.responses or not c.responses[1].stdout
+    with fc.Connection(sf.sock) as c:
+        # good first request, then a bad version on the same connection
+        c.send_request(1, params())
+        expect_flanders(c.read_response(1))
+        c.send(fc.encode_record(fc.PARAMS, 2, b"", version=0))
+        assert c.is_closed_by_peer(3.0)
+    assert_serves(sf)
+
+
+def test_record_for_request_never_begun_closes(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_stream(fc.PARAMS, 7, fc.encode_pairs(params())))
+        assert c.is_closed_by_peer(3.0), "PARAMS for an id never begun did not close"
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_record(fc.STDIN, 9, b"data"))
+        assert c.is_closed_by_peer(3.0), "STDIN for an id never begun did not close"
+    assert_serves(sf)
+
+
+def test_begin_for_live_id_closes(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(1) + fc.encode_begin(1))
+        assert c.is_closed_by_peer(3.0), "a second BEGIN for a live id did not close"
+    assert_serves(sf)
+
+
+def test_bad_lengths_close(sf):
+    # BEGIN_REQUEST with a 3-byte body
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_record(fc.BEGIN_REQUEST, 1, b"\x00\x01\x01"))
+        assert c.is_closed_by_peer(3.0), "short BEGIN_REQUEST body did not close"
+    # a name-value pair whose lengths run past the PARAMS stream
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(1) + fc.encode_record(fc.PARAMS, 1, b"\x05\x7fABCDEvalue")
+               + fc.encode_record(fc.PARAMS, 1, b"") + fc.encode_stream(fc.STDIN, 1, b""))
+        closed = c.is_closed_by_peer(3.0)
+        r = c.responses.get(1)
+        assert closed or (r is not None and r.ended and r.http()[0] == 400), \
+            "truncated name-value pair neither closed nor answered 400"
+    assert_serves(sf)
+
+
+def test_oversized_params(sf):
+    # under the limit: served
+    with fc.Connection(sf.sock) as c:
+        c.send_request(1, params(HTTP_X_FILL="f" * (MAX_PARAMS // 2)))
+        expect_flanders(c.read_response(1))
+    # over the limit: 431 or the connection closed
+    with fc.Connection(sf.sock) as c:
+        c.send_request(1, params(HTTP_X_FILL="f" * (MAX_PARAMS * 3)))
+        try:
+            r = c.read_response(1)
+        except fc.Closed:
+            r = None
+        if r is not None:
+            status, _, body = r.http()
+            assert status == 431, r.stdout
+            assert body.startswith(b"431 ")
+    # over the limit in many small records
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(1))
+        try:
+            for i in range(MAX_PARAMS * 4 // 100):
+                c.send(fc.encode_record(fc.PARAMS, 1,
+                                        fc.encode_pairs({"HTTP_X_%d" % i: "a" * 90})))
+            c.send(fc.encode_record(fc.PARAMS, 1, b"") + fc.encode_stream(fc.STDIN, 1, b""))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            r = c.read_response(1, timeout=5)
+            assert r.http()[0] == 431
+        except fc.Closed:
+            pass
+    assert_serves(sf)
+
+
+def test_content_length_over_limit_answered_early(sf):
+    """A CONTENT_LENGTH over --max-body-bytes is refused with 413 before any
+    STDIN is sent."""
+    with fc.Connection(sf.sock) as c:
+        p = params("POST", "/api/v1/marges/huge")
+        p["CONTENT_LENGTH"] = str(10 ** 9)
+        c.send(fc.encode_begin(1) + fc.encode_stream(fc.PARAMS, 1, fc.encode_pairs(p)))
+        r = c.read_response(1, timeout=5)
+        status, headers, body = r.http()
+        assert status == 413
+        assert body.startswith(b"413 ")
+    assert_serves(sf)
+
+
+def test_content_length_at_limit_accepted(sf):
+    """CONTENT_LENGTH equal to --max-body-bytes is accepted; one more is not.
+    (Parsing CONTENT_LENGTH must stop at the end of the value: it is the
+    last pair here, followed by padding and other records.)"""
+    limit = 1048576
+    body = b"L" * limit
+    with fc.Connection(sf.sock, timeout=20) as c:
+        c.send_request(1, params("POST", "/api/v1/marges/at-limit", body), body)
+        status, _, text = c.read_response(1).http()
+        assert status == 204, text
+        try:
+            c.send_request(2, params("POST", "/api/v1/marges/at-limit", body + b"L"),
+                           body + b"L")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before reading the body, then closed: also fine
+        try:
+            status, _, text = c.read_response(2).http()
+            assert status == 413, text
+        except fc.Closed:
+            pass
+    for n in (1, 9, 10, 99, 100, 12345):
+        resp = fc.request(sf.sock, "POST", "/api/v1/marges/len%d" % n, body=b"d" * n)
+        assert resp.http()[0] == 204, (n, resp.stdout)
+    assert_serves(sf)
+
+
+def test_many_connections(sf):
+    conns = []
+    try:
+        for _ in range(MAX_CONNS - 5):
+            conns.append(fc.Connection(sf.sock))
+        for i, c in enumerate(conns):
+            c.send_request(1, params())
+        for c in conns:
+            expect_flanders(c.read_response(1))
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_more_live_requests_than_max_reqs(sf):
+    """Over --max-reqs live requests on one connection: the extras are
+    refused (END_REQUEST OVERLOADED or CANT_MPX_CONN) or the connection is
+    closed; the ones within the limit, if the connection stays, are served."""
+    n = MAX_REQS + 4
+    with fc.Connection(sf.sock) as c:
+        p = fc.encode_pairs(params())
+        try:
+            c.send(b"".join(fc.encode_begin(i) + fc.encode_record(fc.PARAMS, i, p)
+                            for i in range(1, n + 1)))
+            c.send(b"".join(fc.encode_record(fc.PARAMS, i, b"")
+                            + fc.encode_stream(fc.STDIN, i, b"") for i in range(1, n + 1)))
+            for i in range(1, n + 1):
+                c.read_response(i)
+        except (fc.Closed, BrokenPipeError, ConnectionResetError):
+            pass
+        answered = {i: r for i, r in c.responses.items() if r.ended}
+        if not c.eof:
+            refused = [i for i, r in answered.items()
+                       if r.protocol_status in (fc.OVERLOADED, fc.CANT_MPX_CONN)]
+            served = [i for i, r in answered.items() if r.protocol_status == fc.REQUEST_COMPLETE]
+            assert len(refused) >= 1 or len(served) == n, answered
+            for i in served:
+                expect_flanders(answered[i])
+    assert_serves(sf)
+
+
+def test_idle_timeout_closes_connection(launch):
+    sf1 = launch(servers.Springfield, listen="unix", extra_args=["--idle-timeout", "1"])
+    with fc.Connection(sf1.sock) as idle, fc.Connection(sf1.sock) as busy:
+        busy.send_request(1, params())
+        expect_flanders(busy.read_response(1))
+        assert idle.is_closed_by_peer(4.0), "idle connection not closed after --idle-timeout 1"
+    assert_serves(sf1)
+
+
+# ---------------------------------------------------------------- last
+
+
+def test_zz_process_survived_everything(sf_holder):
+    """Runs last in this module: the one springfield that took all of the
+    above is alive and never had to be restarted."""
+    assert sf_holder.deaths == [], "springfield died %d time(s) in this module, " \
+        "statuses %s" % (len(sf_holder.deaths), sf_holder.deaths)
+    assert sf_holder.sf.alive(), servers.tail(sf_holder.sf.log_path)
+    assert_serves(sf_holder.sf)
