@@ -15,6 +15,7 @@ unix_ready / http_ready below for the usual checks).
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -268,6 +269,18 @@ class Springfield(Server):
         if self.listen == "tcp":
             return tcp_ready(self.port)
         return unix_ready(self.sock)
+
+    # What a sanitizer build (./configure --enable-sanitizers) or valgrind
+    # (tests/valgrind-springfield, with --errors-for-leak-kinds=definite)
+    # writes to stderr when it finds a memory error or a leak.
+    MEMORY_ERRORS = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
+                               r"runtime error:|ERROR SUMMARY: [1-9]")
+
+    def after_stop(self):
+        found = self.MEMORY_ERRORS.search(self.log())
+        if found:
+            raise ServerError("springfield reported a memory error (%s)\n--- log tail ---\n%s"
+                              % (found.group(0), tail(self.log_path, 80)))
 
 
 # --------------------------------------------------------------------------
