@@ -96,8 +96,10 @@ long router_path(const struct fcgi_request *r, char *out)
     }
     if (sl + il > ROUTER_MAX_PATH)
         return -1;
-    memcpy(out, script, sl);
-    memcpy(out + sl, info, il);
+    if (sl)
+        memcpy(out, script, sl);
+    if (il)
+        memcpy(out + sl, info, il);
     out[sl + il] = '\0';
     return (long)(sl + il);
 }
