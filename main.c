@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -265,6 +266,23 @@ static int load_options(struct options *o, int argc, char **argv)
     return 0;
 }
 
+/* Raises the descriptor limit so --max-conns connections fit, as far as
+ * the hard limit allows; says so when it does not. */
+static void fit_descriptor_limit(unsigned max_conns)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)max_conns + 256; /* listener, backends, logs */
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+        sf_warn("open-file limit %llu is below --max-conns %u: connections beyond it are "
+                "refused (raise the hard limit, e.g. LimitNOFILE= in systemd)",
+                (unsigned long long)rl.rlim_cur, max_conns);
+}
+
 /* --- one serving process -------------------------------------------------- */
 
 struct serving {
@@ -439,6 +457,7 @@ int main(int argc, char **argv)
         return 2;
     sf_log_set_level(o.log_level);
     signal(SIGPIPE, SIG_IGN); /* a closed peer is an error return, never a death */
+    fit_descriptor_limit(o.limits.max_conns);
     if (http_global_init() < 0) { /* once, before any fork or thread */
         sf_error("libcurl initialisation failed");
         return 1;

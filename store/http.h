@@ -45,8 +45,9 @@
 /* Defaults applied when a request leaves the field 0. */
 #define HTTP_DEFAULT_TIMEOUT_MS 30000L
 #define HTTP_DEFAULT_MAX_RESPONSE_BYTES (8u * 1024 * 1024)
-/* Connections kept open for reuse after their transfer is done, per client. */
-#define HTTP_MAX_IDLE_CONNECTIONS 64
+/* Connections kept open for reuse after their transfer is done, per client:
+ * enough for a few hundred requests in flight to one host to reuse theirs. */
+#define HTTP_MAX_IDLE_CONNECTIONS 256
 
 struct http_client;
 
