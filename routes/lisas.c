@@ -6,6 +6,7 @@
  * a value over its column is refused with 413, never silently cut.
  */
 #include "routes/kv_route.h"
+#include "store/utf8.h"
 
 #define LISA_MAX_NAME_CHARS 32
 #define LISA_MAX_CONTENT_CHARS 1000
@@ -13,47 +14,6 @@
 static struct kv_store *lisas_store(const struct app *app)
 {
     return app->lisas;
-}
-
-/* Code points in s[0..len), or -1 when it is not valid UTF-8. */
-static long utf8_chars(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    long n = 0;
-
-    while (i < len) {
-        uint8_t c = s[i];
-        size_t k;
-        uint32_t cp;
-
-        if (c < 0x80) {
-            i++;
-            n++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            k = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            k = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            k = 3, cp = c & 0x07;
-        else
-            return -1;
-        if (len - i <= k)
-            return -1;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return -1;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        /* overlong forms, surrogates, beyond U+10FFFF */
-        if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return -1;
-        i += k + 1;
-        n++;
-    }
-    return n;
 }
 
 static int check_lisa(struct fcgi_request *r, const char *name, size_t name_len,

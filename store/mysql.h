@@ -83,8 +83,5 @@ int mysql_config_from_env(struct mysql_config *cfg);
  * operations answer STORE_UNAVAILABLE until it comes up. */
 struct kv_store *mysql_store_new(struct ev_loop *loop, const struct mysql_config *cfg);
 
-/* Pure helper (exposed for unit tests): the number of code points in the
- * UTF-8 string s[0..len), or -1 when it is not valid UTF-8. */
-long mysql_utf8_chars(const void *s, size_t len);
 
 #endif

@@ -1,0 +1,69 @@
+/* tests/unit/test_utf8.c — utf8_chars: counts and refusals. */
+#include <CUnit/Basic.h>
+#include <string.h>
+
+#include "store/utf8.h"
+
+struct utf8_case {
+    const char *bytes;
+    size_t len; /* 0: strlen */
+    long chars; /* -1: invalid */
+};
+
+static const struct utf8_case cases[] = {
+    {"", 0, 0},
+    {"abc", 0, 3},
+    {"\xc3\xa9", 0, 1},                 /* é */
+    {"\xe2\x82\xac", 0, 1},             /* € */
+    {"\xf0\x9f\x98\x80", 0, 1},         /* 😀 */
+    {"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z", 0, 5},
+    {"a\0b", 3, 3},                      /* NUL is a character */
+    {"\xf4\x8f\xbf\xbf", 0, 1},         /* U+10FFFF */
+    {"\xff", 0, -1},                     /* never valid */
+    {"\x80", 0, -1},                     /* stray continuation */
+    {"\xc0\xaf", 0, -1},                 /* overlong '/' */
+    {"\xe0\x80\xaf", 0, -1},             /* overlong, 3 bytes */
+    {"\xf0\x80\x80\xaf", 0, -1},         /* overlong, 4 bytes */
+    {"\xed\xa0\x80", 0, -1},             /* surrogate U+D800 */
+    {"\xf4\x90\x80\x80", 0, -1},         /* beyond U+10FFFF */
+    {"\xe2\x82", 0, -1},                 /* cut short */
+    {"\xc3", 0, -1},                     /* cut short at the end */
+    {"\xc3\x28", 0, -1},                 /* bad continuation */
+};
+
+static void test_cases(void)
+{
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct utf8_case *c = &cases[i];
+        size_t len = c->len ? c->len : strlen(c->bytes);
+
+        CU_ASSERT_EQUAL(utf8_chars(c->bytes, len), c->chars);
+    }
+}
+
+static void test_long_text(void)
+{
+    static char text[4 * 1000 + 1];
+
+    for (int i = 0; i < 1000; i++)
+        memcpy(text + 4 * i, "\xf0\x9f\x98\x80", 4);
+    CU_ASSERT_EQUAL(utf8_chars(text, 4000), 1000);
+    CU_ASSERT_EQUAL(utf8_chars(text, 3999), -1); /* last character cut */
+}
+
+int main(void)
+{
+    CU_pSuite s;
+    unsigned failed;
+
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    s = CU_add_suite("utf8", NULL, NULL);
+    CU_add_test(s, "table of valid and invalid sequences", test_cases);
+    CU_add_test(s, "1000 four-byte characters", test_long_text);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    failed = CU_get_number_of_tests_failed();
+    CU_cleanup_registry();
+    return failed ? 1 : 0;
+}
