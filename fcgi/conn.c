@@ -147,6 +147,7 @@ void conn_flush(struct fcgi_conn *c)
             return;
         }
         c->out_off += (size_t)n;
+        conn_touch(c); /* progress: a slow reader that reads is not idle */
     }
     if (c->out_off == c->out.len) {
         c->out.len = c->out_off = 0;

@@ -120,8 +120,11 @@ static void on_idle_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void)revents;
     while ((c = s->head) && now - c->last_active >= s->cfg.limits.idle_timeout) {
-        if (c->nreqs > 0 || c->out_off < c->out.len) {
-            conn_touch(c); /* busy, not idle: the handlers' own timeouts apply */
+        /* Waiting for our own answers is not idle: the backends' timeouts
+         * apply.  A peer that stopped sending mid-request, or stopped
+         * reading our output, is. */
+        if (c->handling > 0) {
+            conn_touch(c);
             if (s->head == c)
                 break;
             continue;
@@ -252,9 +255,10 @@ void fcgi_server_shutdown(struct fcgi_server *s, double deadline, void (*done)(v
             conn_maybe_close(c);
     }
     if (s->nconns == 0) {
-        s->done = NULL;
-        if (done)
+        if (s->done) { /* not already called by the last conn_destroy above */
+            s->done = NULL;
             done(arg);
+        }
         return;
     }
     sf_info("shutting down: waiting up to %.0f s for %u connection(s)", deadline, s->nconns);
