@@ -593,6 +593,17 @@ def test_idle_timeout_closes_connection(launch):
     assert_serves(sf1)
 
 
+def test_idle_timeout_closes_stalled_request(launch):
+    """A peer that begins a request and then sends nothing more (slowloris)
+    holds no connection forever: it is idle, and closed."""
+    sf1 = launch(servers.Springfield, listen="unix", extra_args=["--idle-timeout", "1"])
+    with fc.Connection(sf1.sock) as stalled:
+        stalled.send(fc.encode_begin(1)
+                     + fc.encode_record(fc.PARAMS, 1, fc.encode_pairs({"REQUEST_METHOD": "GET"})))
+        assert stalled.is_closed_by_peer(4.0), "stalled request kept its connection open"
+    assert_serves(sf1)
+
+
 # ---------------------------------------------------------------- last
 
 
