@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fcgi/log.h"
 #include "store/json_bson.h"
@@ -31,6 +32,13 @@ struct mongo_store {
     int socket_timeout_ms;
     unsigned pending; /* jobs submitted whose done() has not run yet */
     int closing;      /* kv_free was called; destroy after the last done() */
+    /* While the server is unreachable, operations fail at once instead of
+     * each waiting out server selection; one probe at a time, at most one
+     * a second, goes through to notice when it is back.  Loop thread only. */
+    bool down;
+    bool probing;
+    double next_probe;
+    char down_reason[512]; /* as long as a job's message */
 };
 
 enum mongo_op { OP_GET, OP_PUT, OP_PING };
@@ -49,6 +57,7 @@ struct mongo_job {
     char message[512];
     char *data; /* get: malloc'd JSON */
     size_t data_len;
+    bool probe; /* sent while the server was down, to see if it is back */
     char bytes[]; /* name, then value */
 };
 
@@ -330,6 +339,33 @@ static void store_destroy(struct mongo_store *st)
     driver_release();
 }
 
+#define PROBE_INTERVAL_S 1.0
+
+static double monotonic_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Updates the down/up state from a finished job (loop thread). */
+static void note_reachability(struct mongo_store *st, const struct mongo_job *job)
+{
+    if (job->probe)
+        st->probing = false;
+    if (job->status == STORE_UNAVAILABLE) {
+        if (!st->down)
+            sf_warn("%s: %s; failing fast until it answers again", st->where, job->message);
+        st->down = true;
+        st->next_probe = monotonic_now() + PROBE_INTERVAL_S;
+        snprintf(st->down_reason, sizeof st->down_reason, "%s", job->message);
+    } else if (job->status != STORE_TIMEOUT && job->status != STORE_ERROR && st->down) {
+        sf_info("%s: reachable again", st->where);
+        st->down = false;
+    }
+}
+
 static void job_done(void *arg)
 {
     struct mongo_job *job = arg;
@@ -341,6 +377,7 @@ static void job_done(void *arg)
         .len = job->status == STORE_OK ? job->data_len : 0,
     };
 
+    note_reachability(st, job);
     /* The callback's owner decides what a result for a dead request means. */
     job->cb(job->privdata, &res);
     free(job->data);
@@ -375,6 +412,10 @@ static void submit(struct mongo_store *st, enum mongo_op op, const char *name,
         answer_now(cb, privdata, STORE_TOO_LARGE, "value too large for MongoDB");
         return;
     }
+    if (st->down && (st->probing || monotonic_now() < st->next_probe)) {
+        answer_now(cb, privdata, STORE_UNAVAILABLE, st->down_reason);
+        return;
+    }
     job = calloc(1, sizeof *job + name_len + value_len);
     if (!job) {
         answer_now(cb, privdata, STORE_ERROR, "out of memory");
@@ -393,7 +434,13 @@ static void submit(struct mongo_store *st, enum mongo_op op, const char *name,
     job->name_len = name_len;
     job->value = job->bytes + name_len;
     job->value_len = value_len;
+    if (st->down) {
+        job->probe = true;
+        st->probing = true;
+    }
     if (worker_pool_submit(st->workers, job_run, job_done, job) < 0) {
+        if (job->probe)
+            st->probing = false;
         free(job);
         answer_now(cb, privdata, STORE_UNAVAILABLE, "mongodb unavailable: worker queue full");
         return;
