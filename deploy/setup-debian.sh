@@ -18,7 +18,7 @@ apt-get install -y --no-install-recommends \
     nginx-light lighttpd apache2 libapache2-mod-fcgid \
     redis-server mariadb-server \
     python3 python3-pytest python3-bson \
-    curl wrk valgrind procps
+    curl wrk valgrind procps clang libclang-rt-14-dev bc
 
 # The S3-compatible test server comes from npm, pinned by tests/s3/package-lock.json.
 if [ -f tests/s3/package-lock.json ]; then

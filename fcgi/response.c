@@ -75,7 +75,7 @@ static void copy_stream(uint8_t *dst, const char *head, size_t head_len, const u
 
 long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcgi_response *r)
 {
-    char head[512 + FCGI_MAX_EXTRA_HEADERS];
+    char head[512 + FCGI_MAX_EXTRA_HEADERS + 2]; /* + the blank line */
     size_t head_len, body_len, total, records, off;
     int n;
 
