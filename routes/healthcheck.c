@@ -2,6 +2,8 @@
  * routes/healthcheck.c — GET /api/v1/healthcheck: every backend pinged at
  * once, each with its own deadline.
  *
+ * The backends: the four key-value stores and, when WEATHER_URI is set,
+ * the weather service (fetched and parsed as maggie would).
  * 200 "OK" when all answer; 503 naming what failed otherwise.  With
  * "Accept: application/json" the answer is a JSON document with each
  * backend's state and latency.  A route on the embedded store counts as
@@ -21,6 +23,7 @@
 #include "fcgi/log.h"
 #include "routes/app.h"
 #include "routes/handlers.h"
+#include "store/weather.h"
 
 /* A health check should answer quicker than a request's backend timeout. */
 #define HEALTH_TIMEOUT_MS 2000
@@ -30,7 +33,8 @@ struct health;
 struct probe {
     struct health *h;
     const char *route;
-    struct kv_store *kv;
+    const char *backend;  /* "redis", "embedded", "weather", ... */
+    struct kv_store *kv;  /* NULL for the weather probe */
     ev_timer deadline;
     double started, latency;
     enum store_status status;
@@ -44,7 +48,7 @@ struct health {
     struct ev_loop *loop;
     bool json;
     unsigned unsettled, outstanding, n;
-    struct probe probes[4];
+    struct probe probes[5];
 };
 
 static void answer(struct health *h)
@@ -65,7 +69,7 @@ static void answer(struct health *h)
             const struct probe *p = &h->probes[i];
             cJSON *b = cJSON_AddObjectToObject(backends, p->route);
 
-            cJSON_AddStringToObject(b, "backend", p->kv->backend);
+            cJSON_AddStringToObject(b, "backend", p->backend);
             cJSON_AddStringToObject(b, "state", store_status_name(p->status));
             cJSON_AddNumberToObject(b, "latency_ms", (double)(long)(p->latency * 1e5) / 100);
             if (p->status != STORE_OK)
@@ -93,7 +97,7 @@ static void answer(struct health *h)
         if (p->status == STORE_OK)
             continue;
         k = snprintf(text + used, sizeof text - used, "%s%s (%s): %s", used ? "; " : "",
-                     p->kv->backend, p->route, p->message);
+                     p->backend, p->route, p->message);
         if (k < 0 || (size_t)k >= sizeof text - used)
             break;
         used += (size_t)k;
@@ -163,7 +167,7 @@ void healthcheck_get(struct fcgi_request *r, const struct route_match *m)
     h->req = r;
     h->loop = fcgi_request_loop(r);
     h->json = accept && strstr(accept, "application/json");
-    h->n = sizeof stores / sizeof stores[0];
+    h->n = sizeof stores / sizeof stores[0] + (app->weather_uri != NULL);
     h->unsettled = h->outstanding = h->n;
     /* One extra count while starting, so a ping answering at once cannot
      * finish (and free) the check before every probe is started. */
@@ -172,15 +176,27 @@ void healthcheck_get(struct fcgi_request *r, const struct route_match *m)
         struct probe *p = &h->probes[i];
 
         p->h = h;
-        p->route = names[i];
-        p->kv = stores[i];
+        if (i < 4) {
+            p->route = names[i];
+            p->kv = stores[i];
+            p->backend = stores[i]->backend;
+        } else {
+            p->route = "maggie";
+            p->backend = "weather";
+        }
         p->started = ev_time();
         ev_timer_init(&p->deadline, on_deadline, HEALTH_TIMEOUT_MS / 1000.0, 0);
         p->deadline.data = p;
         ev_timer_start(h->loop, &p->deadline);
     }
-    for (i = 0; i < h->n; i++)
-        kv_ping(h->probes[i].kv, on_ping, &h->probes[i]);
+    for (i = 0; i < h->n; i++) {
+        struct probe *p = &h->probes[i];
+
+        if (p->kv)
+            kv_ping(p->kv, on_ping, p);
+        else
+            weather_fetch(app->http, app->weather_uri, HEALTH_TIMEOUT_MS, on_ping, p);
+    }
     if (--h->unsettled == 0)
         answer(h);
     release(h);

@@ -59,7 +59,7 @@ static const char *const setup_sql[] = {
     "SET SESSION sql_mode='STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', autocommit=1",
     "CREATE TABLE IF NOT EXISTS lisa ("
     "name VARCHAR(32) NOT NULL PRIMARY KEY, content VARCHAR(1000)"
-    ") DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    ") DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
 };
 static const char get_sql[] = "SELECT content FROM lisa WHERE name=?";
 static const char put_sql[] = "INSERT INTO lisa (name, content) VALUES (?, ?) "

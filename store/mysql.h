@@ -6,12 +6,14 @@
  * The table is
  *
  *   lisa(name VARCHAR(32) NOT NULL PRIMARY KEY, content VARCHAR(1000))
- *   DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
+ *   DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin
  *
- * and is created when missing after every (re)connect.  utf8mb4_bin makes
- * names exact (case- and accent-sensitive) keys; like every PAD SPACE
- * collation it ignores trailing spaces when comparing ("a" == "a ").
- * A table that already exists is used as it is.
+ * and is created when missing after every (re)connect.  utf8mb4_nopad_bin
+ * makes names exact keys: case-, accent- and trailing-space-sensitive
+ * (the PAD SPACE collations such as utf8mb4_bin would make "a" and "a "
+ * one row, so one name's write would overwrite another's).  A table that
+ * already exists is used as it is; convert an old one with
+ *   ALTER TABLE lisa CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin;
  *
  * What the store promises, beyond store/kv.h:
  *   - Values only ever reach the server as prepared-statement parameters,

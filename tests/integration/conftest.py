@@ -16,6 +16,7 @@ server is missing.
 """
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -47,7 +48,8 @@ def _base_dir():
 
 @pytest.fixture
 def workdir(request):
-    name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")[:60]
+    # only characters that are safe in every generated config file
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:60]
     d = tempfile.mkdtemp(prefix="sf-it-%s-" % name, dir=_base_dir())
     os.chmod(d, 0o755)
     yield d

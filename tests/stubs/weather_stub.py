@@ -78,6 +78,7 @@ class State:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so the client can reuse connections
+    disable_nagle_algorithm = True  # headers and body go in separate writes: no 40 ms stall
     server_version = "weather-stub/1"
     verbose = False
 
