@@ -14,7 +14,7 @@ apt-get install -y --no-install-recommends \
     build-essential autoconf automake libtool pkg-config ca-certificates \
     libev-dev libfcgi-dev libfcgi-bin spawn-fcgi \
     libhiredis-dev libmongoc-dev libbson-dev libcurl4-openssl-dev libs3-dev \
-    libcjson-dev libmariadb-dev libcunit1-dev \
+    libcjson-dev libmariadb-dev libcunit1-dev libssl-dev \
     nginx-light lighttpd apache2 libapache2-mod-fcgid \
     redis-server mariadb-server \
     python3 python3-pytest python3-bson \

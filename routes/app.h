@@ -16,7 +16,9 @@ struct ev_loop;
 
 struct app {
     struct ev_loop *loop;
-    struct worker_pool *pool; /* threads for blocking clients; NULL until needed */
+    struct worker_pool *pool;    /* threads for mongo-c-driver; NULL until needed */
+    struct worker_pool *s3_pool; /* threads for libs3 (Signature V2) and hashing S3 bodies:
+                                  * apart, so a hung S3 cannot starve MongoDB */
     struct kv_store *marges; /* Redis or embedded */
     struct kv_store *homers; /* MongoDB or embedded */
     struct kv_store *lisas;  /* MySQL or embedded */

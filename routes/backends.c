@@ -10,6 +10,7 @@
 #include "store/mongo.h"
 #include "store/mysql.h"
 #include "store/redis.h"
+#include "store/s3.h"
 #include "store/workers.h"
 
 /* Jobs waiting for the worker pool before new ones are refused (503). */
@@ -80,6 +81,24 @@ static struct kv_store *open_lisas(struct ev_loop *loop, long timeout_ms)
     return mysql_store_new(loop, &cfg);
 }
 
+static struct kv_store *open_bart(struct app *app, long timeout_ms, unsigned threads)
+{
+    struct s3_config cfg;
+    int set = s3_config_from_env(&cfg);
+
+    if (set < 0)
+        return NULL;
+    if (!set)
+        return embedded("bart");
+    cfg.timeout_ms = (int)timeout_ms;
+    app->s3_pool = worker_pool_new(app->loop, threads, WORKER_QUEUE_MAX);
+    if (!app->s3_pool) {
+        sf_error("cannot start %u worker threads for S3", threads);
+        return NULL;
+    }
+    return s3_store_new(app->loop, app->http, app->s3_pool, &cfg);
+}
+
 int backends_open(struct app *app, struct ev_loop *loop, const struct backend_options *o)
 {
     const char *weather = getenv("WEATHER_URI");
@@ -97,7 +116,7 @@ int backends_open(struct app *app, struct ev_loop *loop, const struct backend_op
     app->marges = open_marges(loop, o->timeout_ms);
     app->homers = open_homers(app, o->timeout_ms, o->threads);
     app->lisas = open_lisas(loop, o->timeout_ms);
-    app->bart = embedded("bart");
+    app->bart = open_bart(app, o->timeout_ms, o->threads);
     if (!app->marges || !app->homers || !app->lisas || !app->bart) {
         sf_error("cannot open the backends (see above)");
         backends_close(app);
@@ -125,6 +144,8 @@ void backends_close(struct app *app)
     kv_free(app->bart);
     if (app->pool)
         worker_pool_free(app->pool);
+    if (app->s3_pool)
+        worker_pool_free(app->s3_pool);
     if (app->http)
         http_client_free(app->http);
     memset(app, 0, sizeof *app);
