@@ -323,6 +323,40 @@ def test_abort_while_body_streaming(sf):
         assert c.read_response(6).http()[0] == 404, "an aborted POST was stored"
 
 
+def test_backend_answer_after_abort_or_close_is_dropped(launch):
+    """A handler waiting on a backend outlives its request: the front server
+    aborts one request and closes the connection of another while both wait
+    on a slow weather service.  When the answers come back they are dropped
+    safely (the sanitizer and valgrind stages of tests/run run this too) and
+    the process goes on serving."""
+    from launch_weather import WeatherStub
+
+    stub = launch(WeatherStub, mode="slow", slow_ms=700)
+    sf1 = launch(servers.Springfield, listen="unix",
+                 env={"WEATHER_URI": stub.uri}, extra_args=["--backend-timeout", "5000"])
+    maggie = params(path="/api/v1/maggie")
+    with fc.Connection(sf1.sock) as aborted, fc.Connection(sf1.sock) as kept:
+        closed = fc.Connection(sf1.sock)
+        aborted.send_request(1, maggie)
+        closed.send_request(1, maggie)
+        kept.send_request(7, maggie)
+        time.sleep(0.2)                     # all three are waiting on the stub
+        aborted.send(fc.encode_abort(1))
+        r = aborted.read_response(1, timeout=0.5)
+        assert r.ended and r.stdout == b"", "abort did not end the request at once"
+        closed.close()
+        # the one left alone gets its answer; the two late ones are dropped
+        status, _, body = kept.read_response(7, timeout=5).http()
+        assert status == 200 and body.startswith(b"Currently"), (status, body)
+        time.sleep(0.3)
+        aborted.send_request(2, params())   # the connection of the aborted request goes on
+        expect_flanders(aborted.read_response(2))
+        assert 1 not in aborted.responses or aborted.responses[1].stdout == b"", \
+            "an answer was written for an aborted request"
+    assert sf1.alive()
+    assert_serves(sf1)
+
+
 def test_client_disconnects_mid_request(sf):
     for cut in (3, 8, 40):
         s = socket.socket(socket.AF_UNIX)
