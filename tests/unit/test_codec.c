@@ -12,7 +12,7 @@
  *
  * Then fcgi_record_check (a table too) and the name-value pair codec.
  */
-#include <CUnit/Basic.h>
+#include "tests/unit/unit.h"
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -925,32 +925,20 @@ static void test_nv_round_trip(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failed;
+    static const struct unit_test tests[] = {
+        {"record table: whole, every split, 1-byte, random", test_record_table},
+        {"the table checker catches mismatches", test_checker_catches_mismatch},
+        {"error state is sticky, init resets", test_error_state},
+        {"header encode", test_header_encode},
+        {"record check table", test_record_check},
+        {"nv: 1- and 4-byte lengths", test_nv_decode_short_and_long},
+        {"nv: empty buffer", test_nv_empty_buffer},
+        {"nv: truncated and over-long lengths", test_nv_bad},
+        {"nv: good pair then bad", test_nv_good_then_bad},
+        {"nv: size", test_nv_size},
+        {"nv: encode/decode round trip", test_nv_round_trip},
+        {NULL, NULL},
+    };
 
-    alarm(600); /* last-resort watchdog: a hang is a failure */
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("codec", NULL, NULL);
-    if (!s ||
-        !CU_add_test(s, "record table: whole, every split, 1-byte, random",
-                     test_record_table) ||
-        !CU_add_test(s, "the table checker catches mismatches", test_checker_catches_mismatch) ||
-        !CU_add_test(s, "error state is sticky, init resets", test_error_state) ||
-        !CU_add_test(s, "header encode", test_header_encode) ||
-        !CU_add_test(s, "record check table", test_record_check) ||
-        !CU_add_test(s, "nv: 1- and 4-byte lengths", test_nv_decode_short_and_long) ||
-        !CU_add_test(s, "nv: empty buffer", test_nv_empty_buffer) ||
-        !CU_add_test(s, "nv: truncated and over-long lengths", test_nv_bad) ||
-        !CU_add_test(s, "nv: good pair then bad", test_nv_good_then_bad) ||
-        !CU_add_test(s, "nv: size", test_nv_size) ||
-        !CU_add_test(s, "nv: encode/decode round trip", test_nv_round_trip)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return unit_run("codec", tests, 600);
 }

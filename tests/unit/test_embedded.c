@@ -5,7 +5,7 @@
  * test make the n-th allocation fail, to prove allocation failure becomes
  * STORE_ERROR and leaves the store as it was.
  */
-#include <CUnit/Basic.h>
+#include "tests/unit/unit.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -475,32 +475,21 @@ static void test_callback_may_overwrite_and_free(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failed;
+    static const struct unit_test tests[] = {
+        {"new describes itself", test_new_describes_itself},
+        {"missing key", test_missing_key},
+        {"put, get, values are copied", test_put_get_and_copies},
+        {"binary keys and values", test_binary_keys_and_values},
+        {"overwrite", test_overwrite},
+        {"empty value and empty key", test_empty_value_and_empty_key},
+        {"bad input", test_bad_input},
+        {"ping", test_ping},
+        {"100000 keys (growth)", test_many_keys},
+        {"1 MiB value", test_one_mib_value},
+        {"allocation failure", test_allocation_failure},
+        {"callback may overwrite and free", test_callback_may_overwrite_and_free},
+        {NULL, NULL},
+    };
 
-    alarm(300); /* last-resort watchdog: a hang is a failure */
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("embedded", NULL, NULL);
-    if (!s || !CU_add_test(s, "new describes itself", test_new_describes_itself) ||
-        !CU_add_test(s, "missing key", test_missing_key) ||
-        !CU_add_test(s, "put, get, values are copied", test_put_get_and_copies) ||
-        !CU_add_test(s, "binary keys and values", test_binary_keys_and_values) ||
-        !CU_add_test(s, "overwrite", test_overwrite) ||
-        !CU_add_test(s, "empty value and empty key", test_empty_value_and_empty_key) ||
-        !CU_add_test(s, "bad input", test_bad_input) ||
-        !CU_add_test(s, "ping", test_ping) ||
-        !CU_add_test(s, "100000 keys (growth)", test_many_keys) ||
-        !CU_add_test(s, "1 MiB value", test_one_mib_value) ||
-        !CU_add_test(s, "allocation failure", test_allocation_failure) ||
-        !CU_add_test(s, "callback may overwrite and free",
-                     test_callback_may_overwrite_and_free)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return unit_run("embedded", tests, 300);
 }

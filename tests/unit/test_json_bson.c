@@ -5,7 +5,7 @@
  * the compact text exactly (stricter than comparing parsed values), and
  * check the BSON type chosen for numbers.
  */
-#include <CUnit/Basic.h>
+#include "tests/unit/unit.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,28 +383,19 @@ static void test_render_too_deep(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failures;
+    static const struct unit_test tests[] = {
+        {"every type", test_every_type},
+        {"nested, key order, duplicates", test_nested_and_order},
+        {"unicode and NUL", test_unicode},
+        {"integers exact", test_integers},
+        {"doubles round-trip", test_doubles},
+        {"invalid JSON with position", test_invalid_json},
+        {"depth limit", test_depth},
+        {"failure leaves doc", test_failure_leaves_doc},
+        {"render other BSON types", test_render_other_types},
+        {"render depth limit", test_render_too_deep},
+        {NULL, NULL},
+    };
 
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("json_bson", NULL, NULL);
-    if (!s || !CU_add_test(s, "every type", test_every_type) ||
-        !CU_add_test(s, "nested, key order, duplicates", test_nested_and_order) ||
-        !CU_add_test(s, "unicode and NUL", test_unicode) ||
-        !CU_add_test(s, "integers exact", test_integers) ||
-        !CU_add_test(s, "doubles round-trip", test_doubles) ||
-        !CU_add_test(s, "invalid JSON with position", test_invalid_json) ||
-        !CU_add_test(s, "depth limit", test_depth) ||
-        !CU_add_test(s, "failure leaves doc", test_failure_leaves_doc) ||
-        !CU_add_test(s, "render other BSON types", test_render_other_types) ||
-        !CU_add_test(s, "render depth limit", test_render_too_deep)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return unit_run("json_bson", tests, 300);
 }

@@ -5,7 +5,7 @@
  * here from the FastCGI 1.0 spec, not with fcgi/codec.c: the parser under
  * test must not be the judge of its sibling.
  */
-#include <CUnit/Basic.h>
+#include "tests/unit/unit.h"
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -433,33 +433,23 @@ static void test_reader_self_check(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failed;
+    static const struct unit_test tests[] = {
+        {"reader self-check", test_reader_self_check},
+        {"bodies 0..200000 bytes", test_bodies},
+        {"body of NULs", test_body_all_nuls},
+        {"request ids", test_request_ids},
+        {"no content type", test_no_content_type},
+        {"extra headers", test_extra_headers},
+        {"HEAD: length but no body", test_head_only},
+        {"status outside 100..599 refused", test_status_range},
+        {"extra headers limit", test_extra_headers_limit},
+        {"reason phrases", test_reason_phrase},
+        {"END_REQUEST bytes", test_end_request_bytes},
+        {"one record of any type", test_format_record},
+        {"two responses back to back", test_two_responses_back_to_back},
+        {"longest header block", test_longest_header_block},
+        {NULL, NULL},
+    };
 
-    alarm(300); /* last-resort watchdog: a hang is a failure */
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("response", NULL, NULL);
-    if (!s || !CU_add_test(s, "reader self-check", test_reader_self_check) ||
-        !CU_add_test(s, "bodies 0..200000 bytes", test_bodies) ||
-        !CU_add_test(s, "body of NULs", test_body_all_nuls) ||
-        !CU_add_test(s, "request ids", test_request_ids) ||
-        !CU_add_test(s, "no content type", test_no_content_type) ||
-        !CU_add_test(s, "extra headers", test_extra_headers) ||
-        !CU_add_test(s, "HEAD: length but no body", test_head_only) ||
-        !CU_add_test(s, "status outside 100..599 refused", test_status_range) ||
-        !CU_add_test(s, "extra headers limit", test_extra_headers_limit) ||
-        !CU_add_test(s, "reason phrases", test_reason_phrase) ||
-        !CU_add_test(s, "END_REQUEST bytes", test_end_request_bytes) ||
-        !CU_add_test(s, "one record of any type", test_format_record) ||
-        !CU_add_test(s, "two responses back to back", test_two_responses_back_to_back) ||
-        !CU_add_test(s, "longest header block", test_longest_header_block)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return unit_run("response", tests, 300);
 }

@@ -6,7 +6,7 @@
  * router_path() and router_dispatch() need a live request: the
  * integration tests cover them.
  */
-#include <CUnit/Basic.h>
+#include "tests/unit/unit.h"
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -418,27 +418,17 @@ static void test_percent_decode_exhaustive(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failed;
+    static const struct unit_test tests[] = {
+        {"own table", test_own_table},
+        {"NUL inside a path", test_nul_in_path},
+        {"empty table", test_empty_table},
+        {"binary bytes in paths", test_binary_paths},
+        {"real table", test_real_table},
+        {"real table shape", test_real_table_shape},
+        {"percent decode", test_percent_decode},
+        {"percent decode, every byte", test_percent_decode_exhaustive},
+        {NULL, NULL},
+    };
 
-    alarm(120); /* last-resort watchdog: a hang is a failure */
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("router", NULL, NULL);
-    if (!s || !CU_add_test(s, "own table", test_own_table) ||
-        !CU_add_test(s, "NUL inside a path", test_nul_in_path) ||
-        !CU_add_test(s, "empty table", test_empty_table) ||
-        !CU_add_test(s, "binary bytes in paths", test_binary_paths) ||
-        !CU_add_test(s, "real table", test_real_table) ||
-        !CU_add_test(s, "real table shape", test_real_table_shape) ||
-        !CU_add_test(s, "percent decode", test_percent_decode) ||
-        !CU_add_test(s, "percent decode, every byte", test_percent_decode_exhaustive)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return unit_run("router", tests, 120);
 }

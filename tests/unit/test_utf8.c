@@ -1,5 +1,5 @@
 /* tests/unit/test_utf8.c — utf8_chars: counts and refusals. */
-#include <CUnit/Basic.h>
+#include "tests/unit/unit.h"
 #include <string.h>
 
 #include "store/utf8.h"
@@ -53,17 +53,11 @@ static void test_long_text(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failed;
+    static const struct unit_test tests[] = {
+        {"table of valid and invalid sequences", test_cases},
+        {"1000 four-byte characters", test_long_text},
+        {NULL, NULL},
+    };
 
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    s = CU_add_suite("utf8", NULL, NULL);
-    CU_add_test(s, "table of valid and invalid sequences", test_cases);
-    CU_add_test(s, "1000 four-byte characters", test_long_text);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failed = CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return unit_run("utf8", tests, 300);
 }

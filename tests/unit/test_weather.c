@@ -3,7 +3,7 @@
  * and number temperatures, every WMO group, and each way an answer can be
  * wrong, each with the reason it must give.
  */
-#include <CUnit/Basic.h>
+#include "tests/unit/unit.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,28 +285,19 @@ static void test_output_buffer(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failed;
+    static const struct unit_test tests[] = {
+        {"Yahoo shape, string and number temps", test_yahoo_shape},
+        {"Open-Meteo current_weather and current", test_open_meteo_shapes},
+        {"every WMO code group", test_wmo_groups},
+        {"unknown and invalid weather codes", test_unknown_code},
+        {"garbage", test_garbage},
+        {"truncated JSON", test_truncated},
+        {"wrong types", test_wrong_types},
+        {"missing fields", test_missing_fields},
+        {"deeply nested garbage", test_deeply_nested_garbage},
+        {"output buffer limits", test_output_buffer},
+        {NULL, NULL},
+    };
 
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 1;
-    s = CU_add_suite("weather", NULL, NULL);
-    if (!s || !CU_add_test(s, "Yahoo shape, string and number temps", test_yahoo_shape) ||
-        !CU_add_test(s, "Open-Meteo current_weather and current", test_open_meteo_shapes) ||
-        !CU_add_test(s, "every WMO code group", test_wmo_groups) ||
-        !CU_add_test(s, "unknown and invalid weather codes", test_unknown_code) ||
-        !CU_add_test(s, "garbage", test_garbage) ||
-        !CU_add_test(s, "truncated JSON", test_truncated) ||
-        !CU_add_test(s, "wrong types", test_wrong_types) ||
-        !CU_add_test(s, "missing fields", test_missing_fields) ||
-        !CU_add_test(s, "deeply nested garbage", test_deeply_nested_garbage) ||
-        !CU_add_test(s, "output buffer limits", test_output_buffer)) {
-        CU_cleanup_registry();
-        return 1;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return unit_run("weather", tests, 300);
 }

@@ -3,7 +3,7 @@
  * thread, done() comes back on it exactly once, the queue bound is
  * enforced at once, and freeing the pool settles every accepted job.
  */
-#include <CUnit/Basic.h>
+#include "tests/unit/unit.h"
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -323,29 +323,17 @@ static void test_free_settles_pending_jobs(void)
 
 int main(void)
 {
-    CU_pSuite s;
-    unsigned failed;
+    static const struct unit_test tests[] = {
+        {"new rejects bad arguments", test_new_rejects_bad_arguments},
+        {"submit rejects NULL functions", test_submit_rejects_null_functions},
+        {"idle pool does not keep the loop alive", test_idle_pool_does_not_keep_loop_alive},
+        {"run off the loop thread, done on it once", test_run_off_loop_thread_done_on_loop_thread},
+        {"queue full fails at once", test_queue_full_fails_at_once},
+        {"10000 jobs on 4 threads", test_many_jobs_all_complete},
+        {"10000 jobs through a queue of 16", test_many_jobs_through_small_queue},
+        {"free settles pending jobs", test_free_settles_pending_jobs},
+        {NULL, NULL},
+    };
 
-    alarm(300); /* last-resort watchdog: a hang is a failure */
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
-    s = CU_add_suite("workers", NULL, NULL);
-    if (!s || !CU_add_test(s, "new rejects bad arguments", test_new_rejects_bad_arguments) ||
-        !CU_add_test(s, "submit rejects NULL functions", test_submit_rejects_null_functions) ||
-        !CU_add_test(s, "idle pool does not keep the loop alive",
-                     test_idle_pool_does_not_keep_loop_alive) ||
-        !CU_add_test(s, "run off the loop thread, done on it once",
-                     test_run_off_loop_thread_done_on_loop_thread) ||
-        !CU_add_test(s, "queue full fails at once", test_queue_full_fails_at_once) ||
-        !CU_add_test(s, "10000 jobs on 4 threads", test_many_jobs_all_complete) ||
-        !CU_add_test(s, "10000 jobs through a queue of 16", test_many_jobs_through_small_queue) ||
-        !CU_add_test(s, "free settles pending jobs", test_free_settles_pending_jobs)) {
-        CU_cleanup_registry();
-        return 2;
-    }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failed ? 1 : 0;
+    return unit_run("workers", tests, 300);
 }
