@@ -30,8 +30,8 @@ http {
     access_log off;
     client_body_temp_path $run/body; fastcgi_temp_path $run/fcgi; proxy_temp_path $run/proxy;
     uwsgi_temp_path $run/uwsgi; scgi_temp_path $run/scgi;
-    upstream springfield { server unix:$sock; keepalive 64; }
-    upstream self { server 127.0.0.1:$p_ret; keepalive 64; }
+    upstream springfield { server unix:$sock; keepalive 1024; }
+    upstream self { server 127.0.0.1:$p_ret; keepalive 1024; }
     server {
         listen 127.0.0.1:$p_sf;
         location /api/ {

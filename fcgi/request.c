@@ -114,6 +114,17 @@ const char *fcgi_param(const struct fcgi_request *r, const char *name)
 {
     const char *p = (const char *)r->params.data, *end = p + r->params.len;
 
+    /* The parameters every request asks for were noted while decoding:
+     * no scan (a NULL noted means absent). */
+    if (!strcmp(name, "SCRIPT_NAME"))
+        return r->script_name;
+    if (!strcmp(name, "PATH_INFO"))
+        return r->path_info;
+    if (!strcmp(name, "REQUEST_METHOD"))
+        return r->method;
+    if (!strcmp(name, "REQUEST_URI"))
+        return r->request_uri;
+
     while (p < end) {
         const char *value = p + strlen(p) + 1;
 
