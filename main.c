@@ -399,6 +399,9 @@ static int supervise(const struct options *o, int listen_fd)
             if (!stopping) {
                 sf_info("signal %d: stopping the workers", sig);
                 stopping = 1;
+                /* The workers close their copies; this one must go too, or
+                 * the kernel keeps queueing connections nobody will accept. */
+                close(listen_fd);
                 deadline = time(NULL) + (time_t)o->shutdown_timeout + 2;
                 for (i = 0; i < o->workers; i++)
                     if (pids[i] > 0)
