@@ -1,6 +1,7 @@
 -- bench/soak.lua: wrk cycles through answers that must not make springfield
 -- grow: good reads, 404, 405, invalid JSON, over-long names, bodies
 -- over the limit, and overwrites of a fixed set of keys.
+-- (No HEAD: wrk would wait for the body its Content-Length announces.)
 local i = 0
 local big = string.rep("x", 70000)          -- over soak.sh's --max-body-bytes 65536
 local longname = string.rep("n", 1100)      -- over the 1024-byte name limit
