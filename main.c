@@ -289,6 +289,7 @@ struct serving {
     struct ev_loop *loop;
     struct fcgi_server *server;
     double shutdown_timeout;
+    bool stopping;
     ev_signal sigterm, sigint;
 };
 
@@ -305,9 +306,15 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
     (void)loop;
     (void)revents;
+    /* The watchers stay: a second signal (Ctrl-C or systemd signals the
+     * whole group, then the supervisor signals again) must not fall back
+     * to the default action and kill the requests being finished. */
+    if (sv->stopping) {
+        sf_info("signal %d: already finishing requests in flight", w->signum);
+        return;
+    }
+    sv->stopping = true;
     sf_info("signal %d: no new connections; finishing requests in flight", w->signum);
-    ev_signal_stop(loop, &sv->sigterm);
-    ev_signal_stop(loop, &sv->sigint);
     fcgi_server_shutdown(sv->server, sv->shutdown_timeout, on_drained, sv);
 }
 
@@ -360,8 +367,10 @@ static pid_t start_worker(const struct options *o, int listen_fd, const sigset_t
         sigprocmask(SIG_SETMASK, oldmask, NULL);
         _exit(serve(o, listen_fd));
     }
-    if (pid < 0)
-        sf_error("fork failed: %s", strerror(errno));
+    if (pid < 0) {
+        sf_error("fork failed: %s; trying again in a second", strerror(errno));
+        return 0; /* an empty slot: the supervisor retries it */
+    }
     return pid;
 }
 

@@ -26,6 +26,7 @@ static uint8_t read_buf[READ_BUF_SIZE];
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_resume(struct fcgi_conn *c);
 
 /* --- the server's activity list ------------------------------------------ */
 
@@ -98,6 +99,7 @@ void conn_destroy(struct fcgi_conn *c)
         request_detach(c->reqs[c->nreqs - 1]);
     free(c->reqs);
     buf_free(&c->rec);
+    buf_free(&c->in);
     buf_free(&c->out);
     list_unlink(c);
     s->nconns--;
@@ -116,7 +118,11 @@ void conn_maybe_close(struct fcgi_conn *c)
 {
     if (c->busy)
         return;
-    if (c->dead || (c->closing && c->out.len == c->out_off && c->handling == 0))
+    /* A closing connection stays while requests are still arriving (a body
+     * after an early 413, or in flight at shutdown) unless the peer has
+     * stopped sending; the idle sweep and the shutdown deadline bound it. */
+    if (c->dead || (c->closing && c->out.len == c->out_off && c->handling == 0 &&
+                    (c->nreqs == 0 || c->eof)))
         conn_destroy(c);
 }
 
@@ -128,12 +134,9 @@ static void protocol_error(struct fcgi_conn *c, const char *why)
 
 /* --- writing ------------------------------------------------------------- */
 
-void conn_flush(struct fcgi_conn *c)
+/* Writes what the socket takes; true once everything is written. */
+static bool write_out(struct fcgi_conn *c)
 {
-    struct ev_loop *loop = c->srv->loop;
-
-    if (c->busy || c->dead)
-        return;
     while (c->out_off < c->out.len) {
         ssize_t n = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
 
@@ -141,31 +144,47 @@ void conn_flush(struct fcgi_conn *c)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
+                return false;
             sf_info("FastCGI connection (fd %d) write failed: %s", c->fd, strerror(errno));
             c->dead = true;
-            return;
+            return false;
         }
         c->out_off += (size_t)n;
         conn_touch(c); /* progress: a slow reader that reads is not idle */
     }
-    if (c->out_off == c->out.len) {
-        c->out.len = c->out_off = 0;
-        if (c->out.cap > OUT_KEEP_BYTES)
-            buf_free(&c->out);
-        ev_io_stop(loop, &c->wio);
-        if (c->paused && !c->eof && !c->dead) {
-            c->paused = false;
-            ev_io_start(loop, &c->rio);
-        }
+    c->out.len = c->out_off = 0;
+    if (c->out.cap > OUT_KEEP_BYTES)
+        buf_free(&c->out);
+    return true;
+}
+
+static bool output_over_mark(const struct fcgi_conn *c)
+{
+    return c->out.len - c->out_off > c->srv->cfg.limits.out_high_water;
+}
+
+/* Unsent output: wait for the socket, and stop reading if it is too much. */
+static void wait_writable(struct fcgi_conn *c)
+{
+    ev_io_start(c->srv->loop, &c->wio);
+    if (!c->paused && output_over_mark(c)) {
+        c->paused = true;
+        ev_io_stop(c->srv->loop, &c->rio);
+    }
+}
+
+void conn_flush(struct fcgi_conn *c)
+{
+    if (c->busy || c->dead)
+        return;
+    if (!write_out(c)) {
+        if (!c->dead)
+            wait_writable(c);
         return;
     }
-    /* Unsent output: wait for the socket; stop reading if it is too much. */
-    ev_io_start(loop, &c->wio);
-    if (!c->paused && c->out.len - c->out_off > c->srv->cfg.limits.out_high_water) {
-        c->paused = true;
-        ev_io_stop(loop, &c->rio);
-    }
+    ev_io_stop(c->srv->loop, &c->wio);
+    if (c->paused)
+        conn_resume(c);
 }
 
 static void on_write(struct ev_loop *loop, ev_io *w, int revents)
@@ -361,6 +380,8 @@ static void on_content(struct fcgi_conn *c, const uint8_t *data, size_t len)
     const struct fcgi_record *rec = &c->parser.record;
     struct fcgi_request *r = c->cur;
 
+    if (!r && (rec->type == FCGI_PARAMS || rec->type == FCGI_STDIN))
+        return; /* its request ended while this record was arriving */
     switch (rec->type) {
     case FCGI_BEGIN_REQUEST:
     case FCGI_GET_VALUES:
@@ -426,6 +447,12 @@ static void on_header(struct fcgi_conn *c)
             snprintf(msg, sizeof msg, "record type %u for request id %u that was never begun",
                      rec->type, rec->request_id);
             protocol_error(c, msg);
+        } else if (c->cur->state == REQ_HANDLER && rec->type != FCGI_DATA) {
+            /* Its streams ended; the handler may answer (and the request
+             * go) before this record's content arrives. */
+            snprintf(msg, sizeof msg, "record type %u for request id %u after its end of stream",
+                     rec->type, rec->request_id);
+            protocol_error(c, msg);
         }
     }
 }
@@ -435,6 +462,10 @@ static void on_record_end(struct fcgi_conn *c)
     const struct fcgi_record *rec = &c->parser.record;
     struct fcgi_request *r = c->cur;
 
+    if (!r && (rec->type == FCGI_PARAMS || rec->type == FCGI_STDIN)) {
+        c->cur = NULL; /* its request ended while this record was arriving */
+        return;
+    }
     switch (rec->type) {
     case FCGI_BEGIN_REQUEST:
         begin_request(c, rec->request_id);
@@ -451,7 +482,11 @@ static void on_record_end(struct fcgi_conn *c)
     case FCGI_STDIN:
         if (rec->content_length != 0)
             break;
-        if (r->state == REQ_STDIN)
+        if (r->state == REQ_STDIN && r->has_content_length && r->body.len != r->content_length) {
+            request_answer(r, 400, "body of %zu bytes, but CONTENT_LENGTH said %zu", r->body.len,
+                           r->content_length);
+            request_detach(r); /* answered, and nothing more of it will come */
+        } else if (r->state == REQ_STDIN)
             dispatch(c, r);
         else if (r->state == REQ_DRAIN)
             request_detach(r); /* everything of an answered request has been read */
@@ -470,6 +505,26 @@ static void on_record_end(struct fcgi_conn *c)
     c->cur = NULL;
 }
 
+/* Stops reading; what is left of the input waits in c->in until the
+ * output has drained (conn_flush then calls conn_resume). */
+static void hold_input(struct fcgi_conn *c, const uint8_t *data, size_t len)
+{
+    if (buf_append(&c->in, data, len) < 0) {
+        protocol_error(c, "out of memory for pending input");
+        return;
+    }
+    if (!c->paused) {
+        c->paused = true;
+        ev_io_stop(c->srv->loop, &c->rio);
+    }
+}
+
+/*
+ * Feeds bytes to the parser.  Pipelined requests answered at once could
+ * pile up answers without bound (64 KiB of small GETs of a 1 MiB value is
+ * 700 MiB of output), so past a record's end with the output over its
+ * high-water mark, the rest of the input is held back until it drains.
+ */
 static void process(struct fcgi_conn *c, const uint8_t *data, size_t len)
 {
     struct fcgi_event ev;
@@ -486,12 +541,49 @@ static void process(struct fcgi_conn *c, const uint8_t *data, size_t len)
             break;
         case FCGI_EV_END:
             on_record_end(c);
+            if (len > 0 && output_over_mark(c)) {
+                hold_input(c, data, len);
+                return;
+            }
             break;
         case FCGI_EV_ERROR:
             protocol_error(c, c->parser.error);
             return;
         }
     }
+}
+
+/*
+ * The output has drained: process the input held back, as long as the
+ * output keeps draining (a loop, not recursion: the held input may hold
+ * thousands of requests), then read again.
+ */
+static void conn_resume(struct fcgi_conn *c)
+{
+    while (c->paused && !c->dead) {
+        struct buf held = c->in;
+
+        memset(&c->in, 0, sizeof c->in);
+        c->paused = false;
+        if (held.len) {
+            c->busy++;
+            process(c, held.data, held.len); /* may hold input again */
+            c->busy--;
+            buf_free(&held);
+            if (c->srv->shutting_down && c->nreqs == 0)
+                c->closing = true;
+        }
+        if (c->dead)
+            return;
+        if (!write_out(c)) {
+            if (!c->dead)
+                wait_writable(c);
+            return;
+        }
+        ev_io_stop(c->srv->loop, &c->wio);
+    }
+    if (!c->dead && !c->eof)
+        ev_io_start(c->srv->loop, &c->rio);
 }
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)

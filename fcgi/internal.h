@@ -44,6 +44,7 @@ struct fcgi_request {
     struct buf headers; /* extra response headers */
     const char *method, *script_name, *path_info, *request_uri;
     size_t content_length;
+    bool has_content_length;
     double started;
     void *user;
 };
@@ -59,6 +60,7 @@ struct fcgi_conn {
     struct fcgi_request **reqs;
     unsigned nreqs, reqs_cap, handling; /* handling: requests in REQ_HANDLER */
     struct buf rec;   /* content of BEGIN_REQUEST / GET_VALUES records */
+    struct buf in;    /* input held back while the output is over its mark */
     struct buf out;
     size_t out_off;   /* bytes of out already written */
     unsigned busy;    /* >0 while the read callback runs: defer flush and close */

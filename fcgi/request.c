@@ -76,8 +76,10 @@ static void note_param(struct fcgi_request *r, const char *name, size_t name_len
     case 14:
         if (!memcmp(name, "REQUEST_METHOD", 14))
             r->method = value;
-        else if (!memcmp(name, "CONTENT_LENGTH", 14))
+        else if (!memcmp(name, "CONTENT_LENGTH", 14) && *value) {
             r->content_length = (size_t)strtoull(value, NULL, 10);
+            r->has_content_length = true;
+        }
         break;
     }
 }
@@ -95,6 +97,13 @@ int request_decode_params(struct fcgi_request *r, const char **why)
 
     while ((rc = fcgi_nv_next(p, len, &pos, &nv, why)) == 1) {
         const char *name = (const char *)p + w;
+
+        /* Names and values become C strings: a NUL inside would cut one
+         * and shift every pair after it. */
+        if (memchr(nv.name, 0, nv.name_len) || memchr(nv.value, 0, nv.value_len)) {
+            *why = "NUL byte inside a param name or value";
+            return -1;
+        }
 
         memmove(p + w, nv.name, nv.name_len);
         w += nv.name_len;

@@ -6,6 +6,11 @@
 
 #include "fcgi/codec.h"
 
+bool fcgi_status_has_body(int status)
+{
+    return status >= 200 && status != 204 && status != 304;
+}
+
 const char *fcgi_reason_phrase(int status)
 {
     switch (status) {
@@ -81,7 +86,9 @@ long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcg
 
     if (r->status < 100 || r->status > 599 || r->extra_headers_len > FCGI_MAX_EXTRA_HEADERS)
         return -1;
-    if (r->content_type)
+    if (!fcgi_status_has_body(r->status))
+        n = snprintf(head, 512, "Status: %d %s\r\n", r->status, fcgi_reason_phrase(r->status));
+    else if (r->content_type)
         n = snprintf(head, 512, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
                      r->status, fcgi_reason_phrase(r->status), r->content_type, r->body_len);
     else
@@ -97,7 +104,7 @@ long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcg
     head[head_len++] = '\r';
     head[head_len++] = '\n';
 
-    body_len = r->head_only ? 0 : r->body_len;
+    body_len = r->head_only || !fcgi_status_has_body(r->status) ? 0 : r->body_len;
     total = head_len + body_len;
     records = (total + FCGI_MAX_LENGTH - 1) / FCGI_MAX_LENGTH;
     if (buf_reserve(out, total + records * FCGI_HEADER_LEN + 2 * FCGI_HEADER_LEN + 8) < 0)

@@ -19,6 +19,10 @@
 /* The largest block of extra headers a response may carry. */
 #define FCGI_MAX_EXTRA_HEADERS 8192
 
+/* False for the statuses that never carry a body (1xx, 204, 304): their
+ * answers have no body and, as RFC 9110 wants, no Content-Length. */
+bool fcgi_status_has_body(int status);
+
 /* "OK", "Not Found", ...; "Unknown" for codes it does not know. */
 const char *fcgi_reason_phrase(int status);
 

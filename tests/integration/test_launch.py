@@ -529,6 +529,27 @@ def test_workers_stop_finishes_in_flight_and_refuses_new(launch, workdir, weathe
     assert time.monotonic() - t0 < 3.5
 
 
+def test_workers_signal_to_the_whole_group_still_drains(launch, workdir, weather):
+    """Ctrl-C and systemd signal every process of the group; the supervisor
+    then signals its workers again.  The second signal must not kill a
+    worker that is finishing its requests."""
+    weather.mode("slow", ms=1500)
+    sf = sf_unix(launch, workdir, "--workers", "1", "--backend-timeout", "5000",
+                 env={"WEATHER_URI": weather.uri})
+    wait_until(lambda: len(children(sf.pid)) == 1, 5, "1 worker process")
+    (worker,) = children(sf.pid)
+    with fc.Connection(sf.address, timeout=10) as c:
+        c.send_request(1, maggie_params())
+        in_flight_on_stub(weather)
+        os.killpg(sf.pid, signal.SIGTERM)   # the launcher starts springfield in its own group
+        wait_until(lambda: "no new connections" in sf.log(), 3, "the worker draining")
+        os.kill(worker, signal.SIGTERM)      # the second signal, once the first was handled
+        resp = c.read_response(1, timeout=5)
+        assert resp.http()[::2] == (200, YAHOO_SENTENCE), resp.stdout
+    rc, _ = wait_exit(sf, 5)
+    assert rc == 0
+
+
 def test_shutdown_timeout_bounds_a_stuck_request(launch, workdir, weather):
     weather.mode("slow", ms=4000)
     sf = sf_unix(launch, workdir, "--shutdown-timeout", "1", "--backend-timeout", "5000",

@@ -638,6 +638,120 @@ def test_idle_timeout_closes_stalled_request(launch):
     assert_serves(sf1)
 
 
+# ---------------------------------------------------------------- found in review
+
+
+def test_stdin_after_end_of_stream_while_backend_answers(launch):
+    """A STDIN record whose header arrives after the request's body ended,
+    and whose content arrives after the handler answered: the connection
+    is refused (protocol error), the process stays up."""
+    from launch_weather import WeatherStub
+
+    stub = launch(WeatherStub, mode="slow", slow_ms=400)
+    sf1 = launch(servers.Springfield, listen="unix", env={"WEATHER_URI": stub.uri})
+    with fc.Connection(sf1.sock) as c:
+        c.send_request(1, params(path="/api/v1/maggie"))
+        c.send(fc.encode_record(fc.STDIN, 1, b"0123456789")[:8])   # header only
+        time.sleep(0.8)                                              # the handler answers
+        try:
+            c.send(b"0123456789" + b"\0" * 6)
+        except OSError:
+            pass
+        assert c.is_closed_by_peer(3.0), "connection kept after STDIN past the end of stream"
+    assert sf1.alive()
+    assert_serves(sf1)
+
+
+def test_nul_inside_a_param_closes_the_connection(sf):
+    with fc.Connection(sf.sock) as c:
+        p = fc.encode_pairs(list(params(path="/api/v1/healthcheck").items())
+                            + [("X", "a\0" + "b" * 300)])
+        c.send(fc.encode_begin(1) + fc.encode_record(fc.PARAMS, 1, p)
+               + fc.encode_record(fc.PARAMS, 1) + fc.encode_record(fc.STDIN, 1))
+        assert c.is_closed_by_peer(3.0), "a param with a NUL byte was accepted"
+    assert_serves(sf)
+
+
+def test_body_shorter_than_content_length_is_400(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(1)
+               + fc.encode_stream(fc.PARAMS, 1, fc.encode_pairs(
+                   params("POST", "/api/v1/marges/short", b"x" * 10)))
+               + fc.encode_stream(fc.STDIN, 1, b"x" * 5))
+        status, _, body = c.read_response(1).http()
+        assert status == 400 and b"CONTENT_LENGTH" in body, (status, body)
+        c.send_request(2, params(path="/api/v1/marges/short"))
+        assert c.read_response(2).http()[0] == 404, "a truncated body was stored"
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def test_pipelined_answers_are_bounded_by_back_pressure(launch):
+    """Hundreds of pipelined GETs of a 1 MiB value from a client that does
+    not read: springfield holds the input back instead of formatting every
+    answer in memory (that would be hundreds of MiB)."""
+    sf1 = launch(servers.Springfield, listen="unix",
+                 extra_args=["--max-body-bytes", str(2 << 20), "--max-reqs", "1000"])
+    value = os.urandom(1 << 20)
+    r = fc.request(sf1.sock, "POST", "/api/v1/marges/big", body=value)
+    assert r.http()[0] == 204
+    n = 300
+    get = params(path="/api/v1/marges/big")
+    with fc.Connection(sf1.sock, timeout=60) as c:
+        before = rss_kib(sf1.pid)
+        c.send(b"".join(fc.encode_request(i + 1, get) for i in range(n)))
+        time.sleep(1.0)                      # springfield works; we read nothing
+        grown = rss_kib(sf1.pid) - before
+        assert grown < 64 * 1024, "springfield grew %d KiB for answers nobody read" % grown
+        for i in range(n):                   # and every answer still comes, whole
+            status, _, body = c.read_response(i + 1).http()
+            assert status == 200 and body == value, (i + 1, status, len(body))
+            del c.responses[i + 1]
+    assert_serves(sf1)
+
+
+def test_early_413_without_keep_conn_reads_the_body_before_closing(launch):
+    """Without FCGI_KEEP_CONN a request refused early (413 from
+    CONTENT_LENGTH) must not close the connection while the front server is
+    still sending its body: nginx would see EPIPE and answer 502."""
+    sf1 = launch(servers.Springfield, listen="unix", extra_args=["--max-body-bytes", "1000"])
+    body = b"y" * 300000
+    with fc.Connection(sf1.sock) as c:
+        c.send(fc.encode_begin(1, flags=0)
+               + fc.encode_stream(fc.PARAMS, 1, fc.encode_pairs(
+                   params("POST", "/api/v1/marges/big", body))))
+        status, _, _ = c.read_response(1).http()
+        assert status == 413
+        time.sleep(0.2)
+        c.send(fc.encode_stream(fc.STDIN, 1, body))   # raises if springfield closed early
+        assert c.is_closed_by_peer(3.0), "connection without KEEP_CONN not closed after the body"
+    assert_serves(sf1)
+
+
+def test_shutdown_waits_for_a_body_still_arriving(launch):
+    sf1 = launch(servers.Springfield, listen="unix")
+    with fc.Connection(sf1.sock) as c:
+        c.send(fc.encode_begin(1)
+               + fc.encode_stream(fc.PARAMS, 1, fc.encode_pairs(
+                   params("POST", "/api/v1/marges/late", b"0123456789")))
+               + fc.encode_record(fc.STDIN, 1, b"01234"))
+        time.sleep(0.2)
+        sf1.proc.send_signal(15)
+        time.sleep(0.3)
+        c.send(fc.encode_record(fc.STDIN, 1, b"56789"))
+        time.sleep(0.1)
+        c.send(fc.encode_record(fc.STDIN, 1))
+        resp = c.read_response(1, timeout=5)
+        assert resp.http()[0] == 204, resp.stdout
+    assert sf1.proc.wait(10) == 0
+
+
 # ---------------------------------------------------------------- last
 
 
