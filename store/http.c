@@ -525,6 +525,9 @@ static int setup(struct http_xfer *x, const struct http_request *req)
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, x);
     SET(CURLOPT_TIMEOUT_MS, x->timeout_ms);
+    /* A transfer that ends (timeout, removal) while its host name is still
+     * being resolved must not wait for the resolver thread on the loop. */
+    SET(CURLOPT_QUICK_EXIT, 1L);
     /* Refuse an announced Content-Length over the cap before any body. */
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_bytes);
 

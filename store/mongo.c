@@ -37,11 +37,15 @@ struct mongo_store {
      * a second, goes through to notice when it is back.  Loop thread only. */
     bool down;
     bool probing;
+    /* The unique index on name, which makes concurrent upserts of one new
+     * name one document: made once the server first answers. */
+    bool index_ready;
+    bool index_in_flight;
     double next_probe;
     char down_reason[512]; /* as long as a job's message */
 };
 
-enum mongo_op { OP_GET, OP_PUT, OP_PING };
+enum mongo_op { OP_GET, OP_PUT, OP_PING, OP_INDEX };
 
 struct mongo_job {
     struct mongo_store *store;
@@ -58,6 +62,7 @@ struct mongo_job {
     char *data; /* get: malloc'd JSON */
     size_t data_len;
     bool probe; /* sent while the server was down, to see if it is back */
+    int64_t deadline_us; /* past it, a job still queued is not run */
     char bytes[]; /* name, then value */
 };
 
@@ -293,6 +298,30 @@ static void op_ping(struct mongo_job *job, mongoc_client_t *client, int64_t star
     bson_destroy(&cmd);
 }
 
+/* createIndexes {name: 1} unique: without it two first PUTs of a name on
+ * two threads can both insert, and a later read may find the stale one. */
+static void op_index(struct mongo_job *job, mongoc_client_t *client, int64_t started_us)
+{
+    bson_t cmd = BSON_INITIALIZER, indexes, index, key;
+    bson_error_t error;
+
+    BSON_APPEND_UTF8(&cmd, "createIndexes", MONGO_COLLECTION);
+    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
+    BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
+    BSON_APPEND_DOCUMENT_BEGIN(&index, "key", &key);
+    BSON_APPEND_INT32(&key, "name", 1);
+    bson_append_document_end(&index, &key);
+    BSON_APPEND_UTF8(&index, "name", "name_unique");
+    BSON_APPEND_BOOL(&index, "unique", true);
+    bson_append_document_end(&indexes, &index);
+    bson_append_array_end(&cmd, &indexes);
+    if (mongoc_client_command_simple(client, job->store->database, &cmd, NULL, NULL, &error))
+        job->status = STORE_OK;
+    else
+        job_set_error(job, &error, started_us);
+    bson_destroy(&cmd);
+}
+
 static void job_run(void *arg)
 {
     struct mongo_job *job = arg;
@@ -300,6 +329,14 @@ static void job_run(void *arg)
     mongoc_client_t *client;
     bson_t replacement = BSON_INITIALIZER;
 
+    /* A job that waited out its whole timeout in the queue is not run:
+     * nobody waits for it any more, and a stalled server must not take
+     * every queued job's full timeout in turn. */
+    if (started_us > job->deadline_us) {
+        job_set(job, STORE_TIMEOUT, "mongodb: no worker free within %d ms",
+                job->store->socket_timeout_ms);
+        return;
+    }
     /* Convert before taking a client: bad input never costs a round trip. */
     if (job->op == OP_PUT) {
         char err[256];
@@ -320,6 +357,7 @@ static void job_run(void *arg)
         case OP_GET: op_get(job, client, started_us); break;
         case OP_PUT: op_put(job, client, &replacement, started_us); break;
         case OP_PING: op_ping(job, client, started_us); break;
+        case OP_INDEX: op_index(job, client, started_us); break;
         }
         mongoc_client_pool_push(job->store->clients, client);
     }
@@ -340,6 +378,8 @@ static void store_destroy(struct mongo_store *st)
 }
 
 #define PROBE_INTERVAL_S 1.0
+
+static void make_index(struct mongo_store *st);
 
 static double monotonic_now(void)
 {
@@ -378,6 +418,8 @@ static void job_done(void *arg)
     };
 
     note_reachability(st, job);
+    if (job->status == STORE_OK && job->op != OP_INDEX)
+        make_index(st);
     /* The callback's owner decides what a result for a dead request means. */
     job->cb(job->privdata, &res);
     free(job->data);
@@ -392,6 +434,33 @@ static void answer_now(store_cb cb, void *privdata, enum store_status status,
     struct store_result res = {.status = status, .message = message};
 
     cb(privdata, &res);
+}
+
+static void submit(struct mongo_store *st, enum mongo_op op, const char *name,
+                   size_t name_len, const void *value, size_t value_len, store_cb cb,
+                   void *privdata);
+
+static void on_index(void *privdata, const struct store_result *res)
+{
+    struct mongo_store *st = privdata;
+
+    st->index_in_flight = false;
+    if (res->status == STORE_OK) {
+        st->index_ready = true;
+        sf_info("%s: unique index on %s.name in place", st->where, MONGO_COLLECTION);
+    } else {
+        sf_warn("%s: cannot create the unique index on %s.name (%s); trying again later",
+                st->where, MONGO_COLLECTION, res->message);
+    }
+}
+
+/* Creates the unique index on name once the server answers, once. */
+static void make_index(struct mongo_store *st)
+{
+    if (st->index_ready || st->index_in_flight || st->closing)
+        return;
+    st->index_in_flight = true;
+    submit(st, OP_INDEX, NULL, 0, NULL, 0, on_index, st);
 }
 
 static void submit(struct mongo_store *st, enum mongo_op op, const char *name,
@@ -434,6 +503,7 @@ static void submit(struct mongo_store *st, enum mongo_op op, const char *name,
     job->name_len = name_len;
     job->value = job->bytes + name_len;
     job->value_len = value_len;
+    job->deadline_us = bson_get_monotonic_time() + (int64_t)st->socket_timeout_ms * 1000;
     if (st->down) {
         job->probe = true;
         st->probing = true;
@@ -582,6 +652,7 @@ struct kv_store *mongo_store_new(struct worker_pool *pool, const struct mongo_co
     mongoc_client_pool_set_error_api(st->clients, MONGOC_ERROR_API_VERSION_2);
     if (!mongoc_uri_get_appname(st->uri))
         mongoc_client_pool_set_appname(st->clients, "springfield");
+    make_index(st); /* if the server is down now, the first answer retries it */
     return &st->kv;
 
 fail:

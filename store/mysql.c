@@ -36,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -1067,6 +1069,41 @@ static bool dup_opt(char **dst, const char *src)
     return *dst != NULL;
 }
 
+/*
+ * The connector resolves a host name with a blocking getaddrinfo() inside
+ * mysql_real_connect_start, on the loop thread, at every (re)connect.  So
+ * a name is resolved once here, at start-up before anything is served,
+ * and the connector only ever sees the address.  Writes the address into
+ * out; -1 (logged) when the name does not resolve.
+ */
+static int resolve_host(const char *host, char *out, size_t size)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    unsigned char probe[sizeof(struct in6_addr)];
+    int rc;
+
+    if (!strcmp(host, "localhost") || inet_pton(AF_INET, host, probe) == 1 ||
+        inet_pton(AF_INET6, host, probe) == 1) {
+        snprintf(out, size, "%s", host);
+        return 0;
+    }
+    rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0 || !res) {
+        sf_error("mysql: cannot resolve MYSQL_HOST %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    rc = getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)size, NULL, 0,
+                     NI_NUMERICHOST);
+    freeaddrinfo(res);
+    if (rc != 0) {
+        sf_error("mysql: cannot use the address of %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    sf_info("mysql: %s resolved to %s at start-up (not resolved again while running)", host,
+            out);
+    return 0;
+}
+
 struct kv_store *mysql_store_new(struct ev_loop *loop, const struct mysql_config *cfg)
 {
     unsigned n = cfg->pool_size > 0 ? (unsigned)cfg->pool_size : MYSQL_STORE_DEFAULT_POOL;
@@ -1090,7 +1127,9 @@ struct kv_store *mysql_store_new(struct ev_loop *loop, const struct mysql_config
         ok = ok && dup_opt(&st->host, "localhost") && dup_opt(&st->unix_socket, host);
         snprintf(st->where, sizeof st->where, "unix:%s", host);
     } else {
-        ok = ok && dup_opt(&st->host, host);
+        char addr[INET6_ADDRSTRLEN + 1];
+
+        ok = ok && resolve_host(host, addr, sizeof addr) == 0 && dup_opt(&st->host, addr);
         snprintf(st->where, sizeof st->where, "%s:%u", host, st->port);
     }
     if (!ok) {

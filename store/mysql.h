@@ -45,9 +45,10 @@
  *     delivered from the loop (the only exception: a failed allocation,
  *     and calls made while the store is being freed, answer at once).
  *
- * Caveat: the connector resolves host names with the blocking
- * getaddrinfo(); use an IP address (or "localhost" / a socket path,
- * which connect over the unix socket) when resolution may be slow.
+ * Host names: the connector would resolve them with a blocking
+ * getaddrinfo() on the loop thread at every connect, so a name is resolved
+ * once when the store is made, and the address is used from then on (a
+ * server that moves to another address needs a restart).
  */
 #ifndef SPRINGFIELD_STORE_MYSQL_H
 #define SPRINGFIELD_STORE_MYSQL_H
@@ -80,9 +81,11 @@ struct mysql_config {
  * set (non-empty), else 0. */
 int mysql_config_from_env(struct mysql_config *cfg);
 
-/* Copies cfg and starts connecting in the background; returns NULL only
- * when out of memory.  A server that is down is not an error here: the
- * operations answer STORE_UNAVAILABLE until it comes up. */
+/* Copies cfg and starts connecting in the background; returns NULL when
+ * out of memory or when a host name does not resolve (names are resolved
+ * once, here: the connector would resolve them on the loop thread, with a
+ * blocking call, at every reconnect).  A server that is down is not an
+ * error here: the operations answer STORE_UNAVAILABLE until it comes up. */
 struct kv_store *mysql_store_new(struct ev_loop *loop, const struct mysql_config *cfg);
 
 

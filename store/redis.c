@@ -390,8 +390,10 @@ static void resolve_abandon(struct redis_store *self)
         return;
     self->res = NULL;
     ev_timer_stop(self->loop, &self->resolve_timer);
-    gai_cancel(&r->req);
-    if (atomic_exchange(&r->state, RES_ORPHANED) == RES_DONE)
+    /* A lookup cancelled before it ran sends no notification: nobody else
+     * would free it. */
+    if (gai_cancel(&r->req) == EAI_CANCELED ||
+        atomic_exchange(&r->state, RES_ORPHANED) == RES_DONE)
         resolve_release(r);
 }
 

@@ -197,6 +197,14 @@ def test_startup_log_names_each_backend(kv):
                      % kv.mongo.port, log), log
 
 
+def test_homers_unique_index_on_name(kv):
+    """Concurrent first PUTs of one name must not make two documents: the
+    shim creates a unique index on name once the server answers."""
+    wait_until("the unique index on name",
+               lambda: ("unique index on homers.name in place" in kv.sf.log(), None), 10)
+    assert re.search(r"cmd=createIndexes\b", kv.mongo.log()), kv.mongo.log()[-2000:]
+
+
 def test_startup_log_embedded_when_unset(launch):
     # the launchers strip REDIS_*/MONGODB_URI from the environment
     sf = launch(servers.Springfield, listen="unix")
