@@ -3,13 +3,23 @@
  *   "<method> <path> <status> <bytes> <microseconds>us"
  * Lines are gathered and written with one write() before the loop sleeps,
  * so logging costs no system call per request under load.
+ *
+ * stderr may be a pipe that its reader drains slowly (or not at all), and
+ * it is blocking (shared with other processes, so it stays that way): the
+ * lines are written only as far as poll() says the pipe has room, at most
+ * PIPE_BUF bytes a write, so a write never blocks the loop.  What cannot be
+ * written waits, up to HOLD_MAX bytes; beyond that lines are dropped and
+ * counted.
  */
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "fcgi/internal.h"
 
 #define FLUSH_AT (16 * 1024)
+#define HOLD_MAX (1024 * 1024)
 
 /* Appends s, with bytes that would break the line format made '?'. */
 static void append_clean(struct buf *b, const char *s)
@@ -28,6 +38,17 @@ void access_log_add(struct fcgi_server *s, const struct fcgi_request *r, int sta
     char tail[80];
     int n;
 
+    if (s->access.len >= HOLD_MAX) {
+        s->access_dropped++;
+        return;
+    }
+    if (s->access_dropped) {
+        n = snprintf(tail, sizeof tail, "access log: %lu line(s) dropped, stderr was full\n",
+                     s->access_dropped);
+        if (n > 0)
+            buf_append(&s->access, tail, (size_t)n);
+        s->access_dropped = 0;
+    }
     append_clean(&s->access, r->method);
     buf_append(&s->access, " ", 1);
     if (r->request_uri) {
@@ -50,11 +71,18 @@ void access_log_flush(struct fcgi_server *s)
     size_t off = 0;
 
     while (off < s->access.len) {
-        ssize_t n = write(STDERR_FILENO, s->access.data + off, s->access.len - off);
+        struct pollfd pfd = {.fd = STDERR_FILENO, .events = POLLOUT};
+        size_t chunk = s->access.len - off < PIPE_BUF ? s->access.len - off : PIPE_BUF;
+        ssize_t n;
 
-        if (n <= 0)
-            break; /* stderr gone or full: drop the lines rather than block */
+        if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
+            break; /* no room now: keep the rest for the next turn */
+        n = write(STDERR_FILENO, s->access.data + off, chunk);
+        if (n <= 0) {
+            off = s->access.len; /* stderr is gone: drop the lines */
+            break;
+        }
         off += (size_t)n;
     }
-    s->access.len = 0;
+    buf_consume(&s->access, off);
 }

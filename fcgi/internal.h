@@ -85,6 +85,7 @@ struct fcgi_server {
     void (*done)(void *arg);
     void *done_arg;
     struct buf access; /* access-log lines waiting for one write() */
+    unsigned long access_dropped; /* lines dropped while stderr was full */
     struct in6_addr *allowed; /* FCGI_WEB_SERVER_ADDRS (IPv4 as mapped) */
     unsigned nallowed;
     double last_refusal_log;

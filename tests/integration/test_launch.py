@@ -669,3 +669,30 @@ def test_access_log(launch, workdir, args, env, logged):
         ("GET", "/api/v1/nope", "404", str(len(nope_body))),
         ("POST", "/api/v1/marges/x", "204", "0"),
     ], "access lines: %r\n%s" % (lines, sf.log())
+
+
+def test_a_full_stderr_pipe_does_not_stop_the_service(workdir):
+    """stderr is a pipe nobody reads (a stuck log collector): the access log
+    must not block the loop once the pipe is full."""
+    sock = os.path.join(workdir, "sf.sock")
+    proc = subprocess.Popen([servers.springfield_bin(), "--listen", "unix:" + sock],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_until(lambda: os.path.exists(sock), 5, "the socket")
+        with fc.Connection(sock, timeout=5) as c:
+            for rid in range(1, 3001):   # ~150 KB of access log, over a 64 KiB pipe
+                c.send_request(rid % 60000 + 1, {"REQUEST_METHOD": "GET",
+                                                 "SCRIPT_NAME": "/api/v1/flanders",
+                                                 "REQUEST_URI": "/api/v1/flanders?" + "x" * 20})
+                r = c.read_response(rid % 60000 + 1)
+                assert r.http()[0] == 200
+                del c.responses[rid % 60000 + 1]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        proc.stderr.close()
