@@ -56,6 +56,8 @@ static void usage(FILE *out)
 "  --max-reqs N              live requests per connection (default 128)\n"
 "  --max-params-bytes N      params of one request (default 65536; over: 431)\n"
 "  --max-body-bytes N        body of one request (default 8388608; over: 413)\n"
+"  --max-buffered-bytes N    bodies held by all requests at once (default\n"
+"                            268435456; over: 503)\n"
 "  --idle-timeout SEC        close connections idle this long (default 300)\n"
 "  --shutdown-timeout SEC    on SIGTERM/SIGINT, time for requests in flight (default 10)\n"
 "  --backend-timeout MS      timeout of each backend operation (default 5000)\n"
@@ -76,7 +78,7 @@ static void usage(FILE *out)
 
 enum {
     OPT_LISTEN = 256, OPT_SOCKET_MODE, OPT_WORKERS, OPT_THREADS, OPT_MAX_CONNS, OPT_MAX_REQS,
-    OPT_MAX_PARAMS, OPT_MAX_BODY, OPT_IDLE, OPT_SHUTDOWN, OPT_BACKEND_TIMEOUT, OPT_ACCESS_LOG,
+    OPT_MAX_PARAMS, OPT_MAX_BODY, OPT_MAX_BUFFERED, OPT_IDLE, OPT_SHUTDOWN, OPT_BACKEND_TIMEOUT, OPT_ACCESS_LOG,
     OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL
 };
 
@@ -89,6 +91,7 @@ static const struct option long_options[] = {
     {"max-reqs", required_argument, NULL, OPT_MAX_REQS},
     {"max-params-bytes", required_argument, NULL, OPT_MAX_PARAMS},
     {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
+    {"max-buffered-bytes", required_argument, NULL, OPT_MAX_BUFFERED},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
@@ -188,6 +191,11 @@ static int apply(struct options *o, int opt, const char *name, const char *v)
         if (parse_number(name, v, 10, 0, 1ULL << 32, &n) < 0)
             return -1;
         o->limits.max_body_bytes = (size_t)n;
+        return 0;
+    case OPT_MAX_BUFFERED:
+        if (parse_number(name, v, 10, 0, 1ULL << 40, &n) < 0)
+            return -1;
+        o->limits.max_buffered_bytes = (size_t)n;
         return 0;
     case OPT_IDLE:
         if (parse_number(name, v, 10, 1, 86400, &n) < 0)
@@ -350,8 +358,10 @@ static int serve(const struct options *o, int listen_fd)
 
     ev_run(sv.loop, 0);
 
-    fcgi_server_free(sv.server);
+    /* Backends first: their pending callbacks answer (drop) requests that
+     * still point at the server. */
     backends_close(&app);
+    fcgi_server_free(sv.server);
     ev_loop_destroy(sv.loop);
     sf_info("stopped");
     return 0;

@@ -343,6 +343,29 @@ static void answer_unknown_type(struct fcgi_conn *c, uint8_t type)
         protocol_error(c, "out of memory for UNKNOWN_TYPE");
 }
 
+/*
+ * Counts `total` body bytes of r against the budget of all connections
+ * (--max-buffered-bytes): many large bodies arriving at once must not
+ * take all the memory.  Refused: answered 503 and drained.
+ */
+static bool charge_body(struct fcgi_conn *c, struct fcgi_request *r, size_t total)
+{
+    struct fcgi_server *s = c->srv;
+    size_t more = total > r->charged ? total - r->charged : 0;
+
+    if (s->buffered_bytes + more > s->cfg.limits.max_buffered_bytes) {
+        request_answer(r, 503, "busy: %zu bytes of request bodies are held already (limit %zu)",
+                       s->buffered_bytes, s->cfg.limits.max_buffered_bytes);
+        sf_warn("request %u: body refused, %zu bytes of bodies held already", r->id,
+                s->buffered_bytes);
+        r->state = REQ_DRAIN;
+        return false;
+    }
+    s->buffered_bytes += more;
+    r->charged += more;
+    return true;
+}
+
 /* Params complete: decode them and check the announced body length. */
 static void params_done(struct fcgi_conn *c, struct fcgi_request *r)
 {
@@ -360,6 +383,8 @@ static void params_done(struct fcgi_conn *c, struct fcgi_request *r)
         r->state = REQ_DRAIN;
         return;
     }
+    if (r->content_length && !charge_body(c, r, r->content_length))
+        return;
     if (r->content_length && buf_reserve(&r->body, r->content_length) < 0) {
         request_answer(r, 503, "no memory for a body of %zu bytes", r->content_length);
         r->state = REQ_DRAIN;
@@ -419,6 +444,8 @@ static void on_content(struct fcgi_conn *c, const uint8_t *data, size_t len)
             r->state = REQ_DRAIN;
             return;
         }
+        if (!charge_body(c, r, r->body.len + len))
+            return;
         if (buf_append(&r->body, data, len) < 0) {
             request_answer(r, 503, "no memory for the request body");
             r->state = REQ_DRAIN;

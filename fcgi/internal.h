@@ -45,6 +45,7 @@ struct fcgi_request {
     const char *method, *script_name, *path_info, *request_uri;
     size_t content_length;
     bool has_content_length;
+    size_t charged; /* body bytes counted in the server's buffered_bytes */
     double started;
     void *user;
 };
@@ -81,6 +82,7 @@ struct fcgi_server {
     ev_prepare log_flush;
     struct fcgi_conn *head, *tail;
     unsigned nconns;
+    size_t buffered_bytes; /* request bodies held right now, all connections */
     bool shutting_down;
     void (*done)(void *arg);
     void *done_arg;

@@ -31,6 +31,7 @@ void request_unref(struct fcgi_request *r)
 {
     if (--r->refs > 0)
         return;
+    r->srv->buffered_bytes -= r->charged;
     buf_free(&r->params);
     buf_free(&r->body);
     buf_free(&r->headers);

@@ -22,6 +22,7 @@ void fcgi_limits_default(struct fcgi_limits *l)
     l->max_reqs = 128;
     l->max_params_bytes = 64 * 1024;
     l->max_body_bytes = 8 * 1024 * 1024;
+    l->max_buffered_bytes = 256 * 1024 * 1024;
     l->idle_timeout = 300;
     l->out_high_water = 256 * 1024;
 }

@@ -21,6 +21,7 @@ struct fcgi_limits {
     unsigned max_reqs;         /* live requests on one connection */
     size_t max_params_bytes;   /* all PARAMS of one request; over -> 431 */
     size_t max_body_bytes;     /* STDIN of one request; over -> 413 */
+    size_t max_buffered_bytes; /* bodies held by all requests at once; over -> 503 */
     double idle_timeout;       /* seconds a connection without requests may stay */
     size_t out_high_water;     /* unsent bytes at which a connection stops reading */
 };

@@ -752,6 +752,28 @@ def test_shutdown_waits_for_a_body_still_arriving(launch):
     assert sf1.proc.wait(10) == 0
 
 
+def test_bodies_held_at_once_have_a_budget(launch):
+    """--max-buffered-bytes bounds the request bodies held by all requests
+    together: one more large body while the budget is taken is 503, and the
+    budget comes back when the request is done."""
+    sf1 = launch(servers.Springfield, listen="unix",
+                 extra_args=["--max-buffered-bytes", "1000000", "--max-body-bytes", "900000"])
+    body = b"z" * 600000
+    head = lambda i: (fc.encode_begin(i) + fc.encode_stream(fc.PARAMS, i, fc.encode_pairs(
+        params("POST", "/api/v1/marges/held%d" % i, body))))
+    with fc.Connection(sf1.sock) as first, fc.Connection(sf1.sock) as second:
+        first.send(head(1) + fc.encode_record(fc.STDIN, 1, body[:1000]))   # 600000 held
+        time.sleep(0.2)
+        second.send(head(2))
+        status, _, msg = second.read_response(2).http()
+        assert status == 503 and b"busy" in msg, (status, msg)
+        first.send(fc.encode_stream(fc.STDIN, 1, body[1000:]))
+        assert first.read_response(1).http()[0] == 204
+        second.send_request(3, params("POST", "/api/v1/marges/held3", body), body)
+        assert second.read_response(3).http()[0] == 204, "the budget did not come back"
+    assert_serves(sf1)
+
+
 # ---------------------------------------------------------------- last
 
 
