@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fcgi/internal.h"
@@ -73,8 +74,13 @@ void access_log_flush(struct fcgi_server *s)
     while (off < s->access.len) {
         struct pollfd pfd = {.fd = STDERR_FILENO, .events = POLLOUT};
         size_t chunk = s->access.len - off < PIPE_BUF ? s->access.len - off : PIPE_BUF;
+        const uint8_t *nl;
         ssize_t n;
 
+        /* whole lines only, so lines of several workers do not interleave */
+        if (chunk < s->access.len - off &&
+            (nl = memrchr(s->access.data + off, '\n', chunk)) != NULL)
+            chunk = (size_t)(nl - (s->access.data + off)) + 1;
         if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
             break; /* no room now: keep the rest for the next turn */
         n = write(STDERR_FILENO, s->access.data + off, chunk);

@@ -21,12 +21,15 @@
 /* An output buffer larger than this is released once empty, so that a
  * connection that once sent a big body does not keep its memory. */
 #define OUT_KEEP_BYTES (16 * 1024)
+/* How long a closing connection waits for records still on their way. */
+#define LINGER_S 5
 
 static uint8_t read_buf[READ_BUF_SIZE];
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_resume(struct fcgi_conn *c);
+static void on_linger(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* --- the server's activity list ------------------------------------------ */
 
@@ -81,6 +84,7 @@ void conn_accepted(struct fcgi_server *s, int fd)
     fcgi_parser_init(&c->parser);
     ev_io_init(&c->rio, on_read, fd, EV_READ);
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+    ev_timer_init(&c->linger, on_linger, LINGER_S, LINGER_S);
     ev_io_start(s->loop, &c->rio);
     s->nconns++;
     list_append(c);
@@ -93,6 +97,7 @@ void conn_destroy(struct fcgi_conn *c)
 
     ev_io_stop(s->loop, &c->rio);
     ev_io_stop(s->loop, &c->wio);
+    ev_timer_stop(s->loop, &c->linger);
     close(c->fd);
     /* Requests still being handled stay valid for their handlers. */
     while (c->nreqs > 0)
@@ -112,18 +117,54 @@ void conn_destroy(struct fcgi_conn *c)
     }
 }
 
+/* Requests whose records the peer is still sending (refusals at BEGIN do
+ * not count: the spec has the application close after those at once). */
+static bool still_arriving(const struct fcgi_conn *c)
+{
+    unsigned i;
+
+    for (i = 0; i < c->nreqs; i++) {
+        const struct fcgi_request *r = c->reqs[i];
+
+        if (r->state == REQ_PARAMS || r->state == REQ_STDIN ||
+            (r->state == REQ_DRAIN && r->linger))
+            return true;
+    }
+    return false;
+}
+
+static void on_linger(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct fcgi_conn *c = (struct fcgi_conn *)((char *)w - offsetof(struct fcgi_conn, linger));
+
+    (void)loop;
+    (void)revents;
+    sf_debug("closing FastCGI connection (fd %d): nothing more arrived for %d s", c->fd, LINGER_S);
+    conn_destroy(c);
+}
+
 /* Closes the connection if it is finished, unless the read callback is
  * still working on it (it calls this again when it is done). */
 void conn_maybe_close(struct fcgi_conn *c)
 {
     if (c->busy)
         return;
-    /* A closing connection stays while requests are still arriving (a body
-     * after an early 413, or in flight at shutdown) unless the peer has
-     * stopped sending; the idle sweep and the shutdown deadline bound it. */
-    if (c->dead || (c->closing && c->out.len == c->out_off && c->handling == 0 &&
-                    (c->nreqs == 0 || c->eof)))
+    if (c->dead) {
         conn_destroy(c);
+        return;
+    }
+    if (!c->closing || c->out.len != c->out_off || c->handling > 0)
+        return;
+    /* A closing connection lingers while requests are still arriving (a
+     * body after an early 413, a request in flight at shutdown), so the
+     * peer is not cut off mid-send (nginx would answer 502), but not for
+     * ever: LINGER_S without input ends it. */
+    if (!c->eof && still_arriving(c)) {
+        if (!ev_is_active(&c->linger))
+            ev_timer_start(c->srv->loop, &c->linger);
+        return;
+    }
+    conn_destroy(c);
 }
 
 static void protocol_error(struct fcgi_conn *c, const char *why)
@@ -344,6 +385,21 @@ static void answer_unknown_type(struct fcgi_conn *c, uint8_t type)
 }
 
 /*
+ * r was answered before its streams ended: its remaining records are read
+ * and dropped.  Its body and its share of the body budget go back now, not
+ * when the peer finishes sending; the connection lingers for the rest
+ * (still_arriving) before a close the answer asked for.
+ */
+static void drain_request(struct fcgi_conn *c, struct fcgi_request *r)
+{
+    r->state = REQ_DRAIN;
+    r->linger = true;
+    c->srv->buffered_bytes -= r->charged;
+    r->charged = 0;
+    buf_free(&r->body);
+}
+
+/*
  * Counts `total` body bytes of r against the budget of all connections
  * (--max-buffered-bytes): many large bodies arriving at once must not
  * take all the memory.  Refused: answered 503 and drained.
@@ -358,7 +414,7 @@ static bool charge_body(struct fcgi_conn *c, struct fcgi_request *r, size_t tota
                        s->buffered_bytes, s->cfg.limits.max_buffered_bytes);
         sf_warn("request %u: body refused, %zu bytes of bodies held already", r->id,
                 s->buffered_bytes);
-        r->state = REQ_DRAIN;
+        drain_request(c, r);
         return false;
     }
     s->buffered_bytes += more;
@@ -380,14 +436,14 @@ static void params_done(struct fcgi_conn *c, struct fcgi_request *r)
     if (r->content_length > lim->max_body_bytes) {
         request_answer(r, 413, "request body of %zu bytes is over the limit of %zu bytes",
                        r->content_length, lim->max_body_bytes);
-        r->state = REQ_DRAIN;
+        drain_request(c, r);
         return;
     }
     if (r->content_length && !charge_body(c, r, r->content_length))
         return;
     if (r->content_length && buf_reserve(&r->body, r->content_length) < 0) {
         request_answer(r, 503, "no memory for a body of %zu bytes", r->content_length);
-        r->state = REQ_DRAIN;
+        drain_request(c, r);
     }
 }
 
@@ -424,7 +480,7 @@ static void on_content(struct fcgi_conn *c, const uint8_t *data, size_t len)
             request_answer(r, 431, "request params are over the limit of %zu bytes",
                            lim->max_params_bytes);
             sf_warn("request %u: params over %zu bytes", r->id, lim->max_params_bytes);
-            r->state = REQ_DRAIN;
+            drain_request(c, r);
             return;
         }
         if (buf_append(&r->params, data, len) < 0)
@@ -441,14 +497,14 @@ static void on_content(struct fcgi_conn *c, const uint8_t *data, size_t len)
         if (r->body.len + len > lim->max_body_bytes) {
             request_answer(r, 413, "request body is over the limit of %zu bytes",
                            lim->max_body_bytes);
-            r->state = REQ_DRAIN;
+            drain_request(c, r);
             return;
         }
         if (!charge_body(c, r, r->body.len + len))
             return;
         if (buf_append(&r->body, data, len) < 0) {
             request_answer(r, 503, "no memory for the request body");
-            r->state = REQ_DRAIN;
+            drain_request(c, r);
         }
         return;
     default:
@@ -604,12 +660,14 @@ static void conn_resume(struct fcgi_conn *c)
             return;
         if (!write_out(c)) {
             if (!c->dead)
-                wait_writable(c);
-            return;
+                wait_writable(c); /* pauses again if over the mark */
+            break;
         }
         ev_io_stop(c->srv->loop, &c->wio);
     }
-    if (!c->dead && !c->eof)
+    /* Not paused any more: read again (the output left, if any, is under
+     * its mark and goes out when the socket takes it). */
+    if (!c->dead && !c->eof && !c->paused)
         ev_io_start(c->srv->loop, &c->rio);
 }
 
@@ -632,6 +690,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         c->closing = true;
     } else {
         conn_touch(c);
+        if (ev_is_active(&c->linger))
+            ev_timer_again(loop, &c->linger); /* still arriving: wait LINGER_S more */
         c->busy++;
         process(c, read_buf, (size_t)n);
         c->busy--;

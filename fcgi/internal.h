@@ -45,6 +45,7 @@ struct fcgi_request {
     const char *method, *script_name, *path_info, *request_uri;
     size_t content_length;
     bool has_content_length;
+    bool linger;    /* answered early: the peer may still be sending its records */
     size_t charged; /* body bytes counted in the server's buffered_bytes */
     double started;
     void *user;
@@ -52,6 +53,7 @@ struct fcgi_request {
 
 struct fcgi_conn {
     ev_io rio, wio;
+    ev_timer linger; /* closing, but records are still on their way */
     struct fcgi_server *srv;
     struct fcgi_conn *prev, *next; /* in the server's list, oldest activity first */
     int fd;

@@ -1,12 +1,15 @@
 /* fcgi/log.c — timestamped, leveled lines on stderr, one write() each. */
 #include "fcgi/log.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static enum sf_log_level min_level = SF_LOG_INFO;
+static unsigned long dropped; /* lines not written: stderr had no room */
 
 void sf_log_set_level(enum sf_log_level level)
 {
@@ -37,7 +40,28 @@ void sf_log(enum sf_log_level level, const char *fmt, ...)
     if ((size_t)(n + m) > sizeof line - 2)
         m = (int)(sizeof line - 2) - n; /* truncated: keep the line whole */
     line[n + m] = '\n';
-    /* One write() per line so lines from several workers never interleave. */
+    /* stderr may be a pipe nobody drains (it stays blocking: it is shared
+     * with other processes): a line is written only when poll() says there
+     * is room, so logging never stops the loop; otherwise it is dropped
+     * and counted.  One write() of under PIPE_BUF bytes per line, so lines
+     * from several workers never interleave. */
+    {
+        struct pollfd pfd = {.fd = STDERR_FILENO, .events = POLLOUT};
+
+        if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT)) {
+            dropped++;
+            return;
+        }
+    }
+    if (dropped) { /* said in the same write: one write never blocks */
+        char out[sizeof line + 96];
+        int k = snprintf(out, 96, "(%lu log line(s) dropped: stderr was full)\n", dropped);
+
+        memcpy(out + k, line, (size_t)(n + m + 1));
+        if (write(STDERR_FILENO, out, (size_t)k + (size_t)(n + m + 1)) > 0)
+            dropped = 0;
+        return;
+    }
     if (write(STDERR_FILENO, line, (size_t)(n + m + 1)) < 0) {
         /* nowhere left to report it */
     }

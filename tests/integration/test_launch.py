@@ -688,6 +688,14 @@ def test_a_full_stderr_pipe_does_not_stop_the_service(workdir):
                 r = c.read_response(rid % 60000 + 1)
                 assert r.http()[0] == 200
                 del c.responses[rid % 60000 + 1]
+        # the pipe is full now; warnings (protocol errors) must not block either
+        for _ in range(50):
+            with socket.socket(socket.AF_UNIX) as g:
+                g.connect(sock)
+                g.sendall(b"GARBAGE-NOT-FASTCGI" * 4)
+        with fc.Connection(sock, timeout=5) as c:
+            c.send_request(1, {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/api/v1/flanders"})
+            assert c.read_response(1).http()[0] == 200
     finally:
         proc.terminate()
         try:

@@ -774,6 +774,58 @@ def test_bodies_held_at_once_have_a_budget(launch):
     assert_serves(sf1)
 
 
+def test_held_input_then_more_requests_on_the_same_connection(launch):
+    """Pipelined answers put the connection on hold; once they are read,
+    later requests on the same connection are still answered (it used to
+    stay paused for good when the held input's answers were under the mark
+    but not yet all written)."""
+    sf1 = launch(servers.Springfield, listen="unix")
+    # under the 256 KiB output mark, over a unix socket's send buffer (208 KiB)
+    value = os.urandom(250 * 1024)
+    assert fc.request(sf1.sock, "POST", "/api/v1/marges/v", body=value).http()[0] == 204
+    get = params(path="/api/v1/marges/v")
+    with fc.Connection(sf1.sock, timeout=10) as c:
+        c.send(b"".join(fc.encode_request(i, get) for i in (1, 2, 3)))
+        time.sleep(1.0)
+        for i in (1, 2, 3):
+            assert c.read_response(i).http()[2] == value
+        c.send_request(4, get)
+        assert c.read_response(4, timeout=5).http()[2] == value, "connection stayed paused"
+
+
+def test_an_early_answer_gives_its_budget_back_at_once(launch):
+    sf1 = launch(servers.Springfield, listen="unix",
+                 extra_args=["--max-buffered-bytes", "60000", "--max-body-bytes", "50000"])
+    with fc.Connection(sf1.sock) as first:
+        first.send(fc.encode_begin(1) + fc.encode_stream(fc.PARAMS, 1, fc.encode_pairs(
+            params("POST", "/api/v1/marges/a", b"q" * 40000)))
+            + fc.encode_record(fc.STDIN, 1, b"q" * 60000))       # 413: over the body limit
+        assert first.read_response(1).http()[0] == 413
+        # the first connection stays open, its request never ends; the budget is free
+        r = fc.request(sf1.sock, "POST", "/api/v1/marges/b", body=b"w" * 30000)
+        assert r.http()[0] == 204, r.stdout
+
+
+def test_early_answer_lingers_only_a_few_seconds(launch):
+    """After an early 413 without KEEP_CONN springfield waits for the body,
+    but a peer that then sends nothing is closed after a few seconds, not
+    after the idle timeout."""
+    sf1 = launch(servers.Springfield, listen="unix", extra_args=["--max-body-bytes", "1000"])
+    with fc.Connection(sf1.sock) as c:
+        c.send(fc.encode_begin(1, flags=0) + fc.encode_stream(fc.PARAMS, 1, fc.encode_pairs(
+            params("POST", "/api/v1/marges/x", b"y" * 5000))))
+        assert c.read_response(1).http()[0] == 413
+        assert not c.is_closed_by_peer(1.0), "closed while the body could still be arriving"
+        assert c.is_closed_by_peer(8.0), "a silent peer kept the connection past the linger"
+
+
+def test_refused_role_without_keep_conn_closes_at_once(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(1, role=fc.AUTHORIZER, flags=0))
+        assert c.read_response(1).protocol_status == fc.UNKNOWN_ROLE
+        assert c.is_closed_by_peer(1.0), "refused request without KEEP_CONN left the connection open"
+
+
 # ---------------------------------------------------------------- last
 
 
