@@ -53,7 +53,9 @@ REDIS_HOST=127.0.0.1 REDIS_PORT=$p_redis MONGODB_URI="mongodb://127.0.0.1:$p_mon
 sf=$!
 nginx -c "$run/nginx.conf" -e "$run/error.log" &
 ngx=$!
-trap 'kill $ngx $sf $mg $rd 2>/dev/null; wait $ngx $sf $mg $rd 2>/dev/null; rm -rf "$run"' EXIT INT TERM
+# The script's own status survives the clean-up (wait would report the killed servers').
+trap 'rc=$?; kill $ngx $sf $mg $rd 2>/dev/null; wait $ngx $sf $mg $rd 2>/dev/null; rm -rf "$run"; exit $rc' EXIT
+trap 'exit 130' INT TERM
 base=http://127.0.0.1:$p_http/api/v1
 for i in $(seq 100); do
     curl -fsS -d 'Marge Simpson' "$base/marges/bench" >/dev/null 2>&1 &&
