@@ -56,7 +56,7 @@ sf=$!
 taskset -c 0 nginx -c "$run/nginx.conf" -e "$run/error.log" &
 ngx=$!
 # The script's own status survives the clean-up (wait would report the killed servers').
-trap 'rc=$?; kill $ngx $sf 2>/dev/null; wait $ngx $sf 2>/dev/null; rm -rf "$run"; exit $rc' EXIT
+trap 'rc=$?; kill $ngx $sf 2>/dev/null; wait $ngx $sf 2>/dev/null || true; rm -rf "$run"; exit $rc' EXIT
 trap 'exit 130' INT TERM
 for i in $(seq 50); do
     curl -fsS "http://127.0.0.1:$p_sf/api/v1/flanders" >/dev/null 2>&1 && break

@@ -54,7 +54,7 @@ sf=$!
 nginx -c "$run/nginx.conf" -e "$run/error.log" &
 ngx=$!
 # The script's own status survives the clean-up (wait would report the killed servers').
-trap 'rc=$?; kill $ngx $sf $mg $rd 2>/dev/null; wait $ngx $sf $mg $rd 2>/dev/null; rm -rf "$run"; exit $rc' EXIT
+trap 'rc=$?; kill $ngx $sf $mg $rd 2>/dev/null; wait $ngx $sf $mg $rd 2>/dev/null || true; rm -rf "$run"; exit $rc' EXIT
 trap 'exit 130' INT TERM
 base=http://127.0.0.1:$p_http/api/v1
 for i in $(seq 100); do
