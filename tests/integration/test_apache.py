@@ -12,7 +12,6 @@ request per connection; its settings come from FcgidInitialEnv.
 
 import http.client
 import os
-import re
 import time
 from dataclasses import dataclass
 
@@ -20,49 +19,14 @@ import pytest
 
 import fcgi_client
 import servers
+from httpc import FLANDERS, assert_error_shape, http_request, wait_for_log
 from launch_apache import ApacheFcgid, ApacheProxyFcgi, SpawnFcgiScript, process_gone
 
-FLANDERS = b"Hi-dilly-ho, neighborino!"
-ERROR_SHAPE = re.compile(rb"\A(\d{3}) ([A-Za-z][A-Za-z' -]*): ([^\n]*)\n\Z")
 # "some name été": a space and non-ASCII, as the client sends it and decoded
 NAME_URL = "some%20name%20%C3%A9t%C3%A9"
 NAME_URL_LOWER_HEX = "some%20name%20%c3%a9t%c3%a9"
 NAME_DECODED = "some name \u00e9t\u00e9"
 BINARY = bytes(range(256)) * 400  # 100 KiB, every byte value, NULs included
-
-
-def http_request(port, method, path, body=None, headers=None, timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-    finally:
-        conn.close()
-
-
-def assert_error_shape(status, headers, body, code):
-    assert status == code, (status, body)
-    assert headers.get("content-type", "").replace(" ", "").lower() == \
-        "text/plain;charset=utf-8", headers
-    m = ERROR_SHAPE.match(body)
-    assert m, "error body %r is not springfield's '<code> <reason>: <message>\\n'" % body
-    assert int(m.group(1)) == code, body
-    assert m.group(3).strip(), "empty error message: %r" % body
-
-
-def wait_for_log(server, pattern, timeout=5.0):
-    rx = re.compile(pattern, re.M)
-    deadline = time.monotonic() + timeout
-    while True:
-        m = rx.search(server.log())
-        if m:
-            return m
-        if time.monotonic() > deadline:
-            raise AssertionError("no log line matching %r within %.0fs; log tail:\n%s"
-                                 % (pattern, timeout, server.log()[-3000:]))
-        time.sleep(0.05)
 
 
 def open_fastcgi_connections(pid, baseline):

@@ -18,7 +18,7 @@ import pytest
 
 import servers
 from launch_s3 import S3rver
-from test_front_servers import FLANDERS, assert_error_shape, http_request, wait_for_log
+from httpc import FLANDERS, assert_error_shape, http_request, wait_for_log
 
 BART = "/api/v1/bart"
 FAST_S = 1.0          # a refused connection must not wait for --backend-timeout (5 s)

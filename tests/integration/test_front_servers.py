@@ -8,52 +8,14 @@ both must route the same.
 """
 
 import http.client
-import re
 import socket
 import threading
-import time
 
 import pytest
 
 import servers
+from httpc import FLANDERS, assert_error_shape, http_request, wait_for_log
 
-FLANDERS = b"Hi-dilly-ho, neighborino!"
-ERROR_SHAPE = re.compile(rb"\A(\d{3}) ([A-Za-z][A-Za-z' -]*): ([^\n]*)\n\Z")
-
-
-def http_request(port, method, path, body=None, headers=None, timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-    finally:
-        conn.close()
-
-
-def assert_error_shape(status, headers, body, code):
-    assert status == code, body
-    assert headers.get("content-type", "").startswith("text/plain"), headers
-    assert "charset=utf-8" in headers.get("content-type", "").replace(" ", "").lower(), headers
-    m = ERROR_SHAPE.match(body)
-    assert m, "error body %r is not '<code> <reason>: <message>\\n'" % body
-    assert int(m.group(1)) == code, body
-    assert m.group(3).strip(), "empty error message: %r" % body
-
-
-def wait_for_log(sf, pattern, timeout=5.0):
-    """Poll springfield's captured stderr for a regex; return the match."""
-    rx = re.compile(pattern, re.M)
-    deadline = time.monotonic() + timeout
-    while True:
-        m = rx.search(sf.log())
-        if m:
-            return m
-        if time.monotonic() > deadline:
-            raise AssertionError("no log line matching %r within %.0fs; log tail:\n%s"
-                                 % (pattern, timeout, sf.log()[-3000:]))
-        time.sleep(0.05)
 
 
 def test_flanders_get(stack):

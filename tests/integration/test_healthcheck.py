@@ -16,7 +16,7 @@ import pytest
 import servers
 from launch_mongo import MongoStandin
 from launch_weather import WeatherStub
-from test_front_servers import assert_error_shape, http_request
+from httpc import assert_error_shape, http_request
 
 # fixtures mariadb_server, mariadb, sf_nginx: a plugin, so the session has one MariaDB
 pytest_plugins = ["fixtures_backends"]

@@ -14,7 +14,7 @@ import time
 import urllib.parse
 import uuid
 
-from test_front_servers import FLANDERS, assert_error_shape, http_request
+from httpc import FLANDERS, assert_error_shape, http_request
 
 # fixtures mariadb_server, mariadb, sf_nginx: a plugin, so the session has one MariaDB
 pytest_plugins = ["fixtures_backends"]

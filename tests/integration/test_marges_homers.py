@@ -18,7 +18,6 @@ its stop must come back after its restart.
 import http.client
 import json
 import math
-import os
 import random
 import re
 import socket
@@ -29,10 +28,9 @@ import urllib.parse
 import pytest
 
 import servers
+from httpc import FLANDERS, assert_error_shape, http_request
 from launch_mongo import MongoStandin
 
-FLANDERS = b"Hi-dilly-ho, neighborino!"
-ERROR_SHAPE = re.compile(rb"\A(\d{3}) ([A-Za-z][A-Za-z' -]*): ([^\n]*)\n\Z")
 MAX_NAME_BYTES = 1024           # documented in cli.md / routes/kv_route.h
 REDIS_DOWN_FAST_S = 1.0         # "fails fast" while redis is away
 MONGO_SELECTION_S = 2.0         # serverSelectionTimeoutMS springfield sets
@@ -43,32 +41,10 @@ RECOVERY_S = 12.0               # redis back-off tops out at 5 s
 # helpers
 
 
-def http_request(port, method, path, body=None, headers=None, timeout=15):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-    finally:
-        conn.close()
-
-
 def timed(port, method, path, **kw):
     t0 = time.monotonic()
     status, headers, body = http_request(port, method, path, **kw)
     return status, headers, body, time.monotonic() - t0
-
-
-def assert_error_shape(status, headers, body, code):
-    assert status == code, (status, body)
-    ctype = headers.get("content-type", "").replace(" ", "").lower()
-    assert ctype == "text/plain;charset=utf-8", headers
-    m = ERROR_SHAPE.match(body)
-    assert m, "error body %r is not '<code> <reason>: <message>\\n'" % body
-    assert int(m.group(1)) == code, body
-    assert m.group(3).strip(), "empty error message: %r" % body
-    return m.group(3).decode("utf-8", "replace")
 
 
 def marge_path(name):
