@@ -6,7 +6,8 @@
  *
  * One libev loop, keep-alive, one timer per waiting request: thousands of
  * requests a second each wait exactly DELAY_MS without the server becoming
- * the bottleneck (a Python stub lagged by ~5 % at 2000 req/s).
+ * the bottleneck (a Python server of the same kind lagged by ~5 % at
+ * 2000 req/s).
  * Built by bench/maggie.sh; not part of springfield.
  */
 #include <arpa/inet.h>
