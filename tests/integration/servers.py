@@ -301,7 +301,19 @@ def _upstream_of(upstream):
     return (host, int(port))
 
 
-class Nginx(Server):
+class FrontServer(Server):
+    """A front server: ready once it answers HTTP on .port; its log adds
+    the error log it keeps in .error_log."""
+
+    def ready(self):
+        return http_ready(self.port)
+
+    def log(self):
+        return super().log() + "\n--- error.log ---\n" + (
+            open(self.error_log).read() if os.path.exists(self.error_log) else "")
+
+
+class Nginx(FrontServer):
     """nginx (nginx-light) in the foreground with a generated nginx.conf:
     /api/ goes to the FastCGI upstream with keep-alive connections.
 
@@ -376,15 +388,9 @@ http {{
         # nothing is written under /var/log.
         return [self.binary, "-e", self.error_log, "-p", self.dir + "/", "-c", self.conf]
 
-    def ready(self):
-        return http_ready(self.port)
-
-    def log(self):
-        return super().log() + "\n--- error.log ---\n" + (
-            open(self.error_log).read() if os.path.exists(self.error_log) else "")
 
 
-class Lighttpd(Server):
+class Lighttpd(FrontServer):
     """lighttpd -D with a generated lighttpd.conf. fastcgi.server maps the
     prefix "/api" to the upstream with check-local disabled, so lighttpd
     sends SCRIPT_NAME=/api and PATH_INFO=/v1/... ."""
@@ -431,12 +437,6 @@ fastcgi.server = ( "/api" => ((
     def command(self):
         return [self.binary, "-D", "-f", self.conf]
 
-    def ready(self):
-        return http_ready(self.port)
-
-    def log(self):
-        return super().log() + "\n--- error.log ---\n" + (
-            open(self.error_log).read() if os.path.exists(self.error_log) else "")
 
 
 # --------------------------------------------------------------------------
