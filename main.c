@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 
 #include <ev.h>
 
+#include "common/setting.h"
 #include "fcgi/listen.h"
 #include "fcgi/log.h"
 #include "fcgi/server.h"
@@ -46,7 +48,9 @@ static void usage(FILE *out)
 "An asynchronous FastCGI service (responder role) for nginx, lighttpd or Apache.\n"
 "Serves fd 0 when it is a listening socket (spawn-fcgi, mod_fcgid), else --listen.\n"
 "\n"
-"Options (each has an environment twin SPRINGFIELD_<NAME>, flags win):\n"
+"Options (each has an environment twin SPRINGFIELD_<NAME>, flags win; a twin\n"
+"that is empty counts as unset, any other value must be valid or springfield\n"
+"does not start):\n"
 "  --listen ADDR             unix:PATH or HOST:PORT (default: fd 0 if listening, else %s)\n"
 "  --socket-mode MODE        octal mode of the unix socket file (default 0660)\n"
 "  --workers N               fork N worker processes sharing the socket, restarted\n"
@@ -56,8 +60,17 @@ static void usage(FILE *out)
 "  --max-reqs N              live requests per connection (default 128)\n"
 "  --max-params-bytes N      params of one request (default 65536; over: 431)\n"
 "  --max-body-bytes N        body of one request (default 8388608; over: 413)\n"
-"  --max-buffered-bytes N    bodies held by all requests at once (default\n"
-"                            268435456; over: 503)\n"
+"  --max-buffered-bytes N    request bodies held by all requests at once\n"
+"                            (default 268435456; over: 503)\n"
+"  --max-buffered-params-bytes N\n"
+"                            params held by all requests at once (default\n"
+"                            67108864; over: 503)\n"
+"  --max-output-bytes N      unsent answers of all connections at once (default\n"
+"                            268435456; an answer over it: 503)\n"
+"  --max-conn-output-bytes N unsent answers of one connection (default 16777216;\n"
+"                            an answer over it: 503)\n"
+"  --receive-timeout SEC     time to receive a request's params and body after its\n"
+"                            BEGIN_REQUEST (default 60; over: 408, connection closed)\n"
 "  --idle-timeout SEC        close connections idle this long (default 300)\n"
 "  --shutdown-timeout SEC    on SIGTERM/SIGINT, time for requests in flight (default 10)\n"
 "  --backend-timeout MS      timeout of each backend operation (default 5000)\n"
@@ -72,14 +85,19 @@ static void usage(FILE *out)
 "MYSQL_USER MYSQL_PASSWORD, AWS_S3_BUCKET AWS_S3_OBJECT AWS_ACCESS_KEY_ID\n"
 "AWS_SECRET_ACCESS_KEY AWS_REGION AWS_ENDPOINT_URL_S3 AWS_S3_SIGNATURE, WEATHER_URI.\n"
 "A route whose backend is not configured uses an embedded in-process store.\n"
-"FCGI_WEB_SERVER_ADDRS: comma-separated IPs allowed to connect over TCP.\n",
+"FCGI_WEB_SERVER_ADDRS: IP addresses allowed to connect over TCP, separated by\n"
+"commas and/or blanks.\n"
+"\n"
+"Signals: SIGTERM/SIGINT finish requests in flight and exit (0, or 1 when some\n"
+"had to be dropped at the deadline); SIGHUP is logged and ignored.\n",
             DEFAULT_LISTEN);
 }
 
 enum {
     OPT_LISTEN = 256, OPT_SOCKET_MODE, OPT_WORKERS, OPT_THREADS, OPT_MAX_CONNS, OPT_MAX_REQS,
-    OPT_MAX_PARAMS, OPT_MAX_BODY, OPT_MAX_BUFFERED, OPT_IDLE, OPT_SHUTDOWN, OPT_BACKEND_TIMEOUT, OPT_ACCESS_LOG,
-    OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL
+    OPT_MAX_PARAMS, OPT_MAX_BODY, OPT_MAX_BUFFERED, OPT_MAX_BUFFERED_PARAMS, OPT_MAX_OUTPUT,
+    OPT_MAX_CONN_OUTPUT, OPT_RECEIVE, OPT_IDLE, OPT_SHUTDOWN, OPT_BACKEND_TIMEOUT,
+    OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL
 };
 
 static const struct option long_options[] = {
@@ -92,6 +110,10 @@ static const struct option long_options[] = {
     {"max-params-bytes", required_argument, NULL, OPT_MAX_PARAMS},
     {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
     {"max-buffered-bytes", required_argument, NULL, OPT_MAX_BUFFERED},
+    {"max-buffered-params-bytes", required_argument, NULL, OPT_MAX_BUFFERED_PARAMS},
+    {"max-output-bytes", required_argument, NULL, OPT_MAX_OUTPUT},
+    {"max-conn-output-bytes", required_argument, NULL, OPT_MAX_CONN_OUTPUT},
+    {"receive-timeout", required_argument, NULL, OPT_RECEIVE},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
@@ -103,122 +125,120 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Parses an unsigned number in [min, max]; base 0 accepts 0660 as octal. */
-static int parse_number(const char *name, const char *s, int base, unsigned long long min,
-                        unsigned long long max, unsigned long long *out)
+/* The range of every numeric option: one table, so each is checked alike. */
+struct number_option {
+    int opt;
+    int base;
+    unsigned long long min, max;
+};
+
+static const struct number_option number_options[] = {
+    {OPT_SOCKET_MODE, 8, 0, 0777},
+    {OPT_WORKERS, 10, 0, 256},
+    {OPT_THREADS, 10, 1, 256},
+    {OPT_MAX_CONNS, 10, 1, 1000000},
+    {OPT_MAX_REQS, 10, 1, 65535},
+    {OPT_MAX_PARAMS, 10, 256, 64ULL << 20},
+    {OPT_MAX_BODY, 10, 0, 1ULL << 32},
+    {OPT_MAX_BUFFERED, 10, 0, 1ULL << 40},
+    {OPT_MAX_BUFFERED_PARAMS, 10, 0, 1ULL << 40},
+    {OPT_MAX_OUTPUT, 10, 0, 1ULL << 40},
+    {OPT_MAX_CONN_OUTPUT, 10, 0, 1ULL << 40},
+    {OPT_RECEIVE, 10, 1, 86400},
+    {OPT_IDLE, 10, 1, 86400},
+    {OPT_SHUTDOWN, 10, 0, 3600},
+    {OPT_BACKEND_TIMEOUT, 10, 1, 600000},
+};
+
+static int refuse(const char *why)
 {
-    char *end;
-    unsigned long long v;
-
-    errno = 0;
-    v = strtoull(s, &end, base);
-    if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
-        fprintf(stderr, "springfield: %s: '%s' is not a number from %llu to %llu\n", name, s,
-                min, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_level(const char *s, enum sf_log_level *out)
-{
-    static const char *const names[] = {"debug", "info", "warn", "error"};
-
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, names[i])) {
-            *out = (enum sf_log_level)i;
-            return 0;
-        }
-    fprintf(stderr, "springfield: --log-level: '%s' is not debug, info, warn or error\n", s);
+    fprintf(stderr, "springfield: %s\n", why);
     return -1;
-}
-
-static int parse_bool(const char *name, const char *s, int *out)
-{
-    if (!strcmp(s, "1") || !strcmp(s, "on") || !strcmp(s, "yes") || !strcmp(s, "true"))
-        *out = 1;
-    else if (!strcmp(s, "0") || !strcmp(s, "off") || !strcmp(s, "no") || !strcmp(s, "false"))
-        *out = 0;
-    else {
-        fprintf(stderr, "springfield: %s: '%s' is not on/off\n", name, s);
-        return -1;
-    }
-    return 0;
 }
 
 /* Applies one option (from a flag or its environment twin). */
 static int apply(struct options *o, int opt, const char *name, const char *v)
 {
-    unsigned long long n;
+    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    char why[SETTING_WHY_MAX];
+    unsigned long long n = 0;
+    bool on;
+    int level;
 
+    for (size_t i = 0; i < sizeof number_options / sizeof number_options[0]; i++) {
+        const struct number_option *no = &number_options[i];
+
+        if (no->opt == opt &&
+            setting_number(name, v, no->base, no->min, no->max, &n, why) < 0)
+            return refuse(why);
+    }
     switch (opt) {
     case OPT_LISTEN:
         o->listen = v;
         return 0;
     case OPT_SOCKET_MODE:
-        if (parse_number(name, v, 8, 0, 0777, &n) < 0)
-            return -1;
         o->socket_mode = (unsigned)n;
         return 0;
     case OPT_WORKERS:
-        if (parse_number(name, v, 10, 0, 256, &n) < 0)
-            return -1;
         o->workers = (unsigned)n;
         o->backends.workers = (unsigned)n;
         return 0;
     case OPT_THREADS:
-        if (parse_number(name, v, 10, 1, 256, &n) < 0)
-            return -1;
         o->backends.threads = (unsigned)n;
         return 0;
     case OPT_MAX_CONNS:
-        if (parse_number(name, v, 10, 1, 1000000, &n) < 0)
-            return -1;
         o->limits.max_conns = (unsigned)n;
         return 0;
     case OPT_MAX_REQS:
-        if (parse_number(name, v, 10, 1, 65535, &n) < 0)
-            return -1;
         o->limits.max_reqs = (unsigned)n;
         return 0;
     case OPT_MAX_PARAMS:
-        if (parse_number(name, v, 10, 256, 64ULL << 20, &n) < 0)
-            return -1;
         o->limits.max_params_bytes = (size_t)n;
         return 0;
     case OPT_MAX_BODY:
-        if (parse_number(name, v, 10, 0, 1ULL << 32, &n) < 0)
-            return -1;
         o->limits.max_body_bytes = (size_t)n;
         return 0;
     case OPT_MAX_BUFFERED:
-        if (parse_number(name, v, 10, 0, 1ULL << 40, &n) < 0)
-            return -1;
         o->limits.max_buffered_bytes = (size_t)n;
         return 0;
+    case OPT_MAX_BUFFERED_PARAMS:
+        o->limits.max_buffered_params_bytes = (size_t)n;
+        return 0;
+    case OPT_MAX_OUTPUT:
+        o->limits.max_output_bytes = (size_t)n;
+        return 0;
+    case OPT_MAX_CONN_OUTPUT:
+        o->limits.max_conn_output_bytes = (size_t)n;
+        return 0;
+    case OPT_RECEIVE:
+        o->limits.receive_timeout = (double)n;
+        return 0;
     case OPT_IDLE:
-        if (parse_number(name, v, 10, 1, 86400, &n) < 0)
-            return -1;
         o->limits.idle_timeout = (double)n;
         return 0;
     case OPT_SHUTDOWN:
-        if (parse_number(name, v, 10, 0, 3600, &n) < 0)
-            return -1;
         o->shutdown_timeout = (double)n;
         return 0;
     case OPT_BACKEND_TIMEOUT:
-        if (parse_number(name, v, 10, 1, 600000, &n) < 0)
-            return -1;
         o->backends.timeout_ms = (long)n;
         return 0;
     case OPT_ACCESS_LOG:
-        return v ? parse_bool(name, v, &o->access_log) : (o->access_log = 1, 0);
+        if (!v) {
+            o->access_log = 1;
+            return 0;
+        }
+        if (setting_bool(name, v, &on, why) < 0)
+            return refuse(why);
+        o->access_log = on;
+        return 0;
     case OPT_NO_ACCESS_LOG:
         o->access_log = 0;
         return 0;
     case OPT_LOG_LEVEL:
-        return parse_level(v, &o->log_level);
+        if (setting_word(name, v, levels, &level, why) < 0)
+            return refuse(why);
+        o->log_level = (enum sf_log_level)level;
+        return 0;
     }
     return -1;
 }
@@ -247,11 +267,13 @@ static int load_options(struct options *o, int argc, char **argv)
         snprintf(env, sizeof env, "SPRINGFIELD_%s", lo->name);
         for (p = env; *p; p++)
             *p = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-        v = getenv(env);
-        if (v && *v && apply(o, lo->val, env, v) < 0)
+        v = setting_env(env);
+        if (v && apply(o, lo->val, env, v) < 0)
             return -1;
     }
     while ((opt = getopt_long(argc, argv, "hV", long_options, &idx)) != -1) {
+        char flag[64];
+
         switch (opt) {
         case 'h':
             usage(stdout);
@@ -263,7 +285,8 @@ static int load_options(struct options *o, int argc, char **argv)
             fprintf(stderr, "Try 'springfield --help'.\n");
             return -1;
         default:
-            if (apply(o, opt, long_options[idx].name, optarg) < 0)
+            snprintf(flag, sizeof flag, "--%s", long_options[idx].name);
+            if (apply(o, opt, flag, optarg) < 0)
                 return -1;
         }
     }
@@ -293,12 +316,19 @@ static void fit_descriptor_limit(unsigned max_conns)
 
 /* --- one serving process -------------------------------------------------- */
 
+/* Exit status of a stop that had to drop requests at the deadline. */
+#define EXIT_DROPPED 3
+/* How often the socket file is checked for removal. */
+#define SOCKET_CHECK_S 2.0
+
 struct serving {
     struct ev_loop *loop;
     struct fcgi_server *server;
     double shutdown_timeout;
     bool stopping;
-    ev_signal sigterm, sigint;
+    ev_signal sigterm, sigint, sighup;
+    ev_timer socket_check;
+    struct listen_file *file; /* NULL when another process watches it */
 };
 
 static void on_drained(void *arg)
@@ -322,20 +352,42 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     sv->stopping = true;
+    ev_timer_stop(sv->loop, &sv->socket_check);
     sf_info("signal %d: no new connections; finishing requests in flight", w->signum);
     fcgi_server_shutdown(sv->server, sv->shutdown_timeout, on_drained, sv);
 }
 
-static int serve(const struct options *o, int listen_fd)
+/* SIGHUP would end the process (its default action) and drop every
+ * request: it is said and ignored. */
+static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    sf_info("SIGHUP: ignored (springfield has no reload; restart it to apply changes)");
+}
+
+static void on_socket_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct serving *sv = w->data;
+
+    (void)revents;
+    if (listen_file_check(sv->file) < 0)
+        ev_timer_stop(loop, w); /* said once; nothing more to watch */
+}
+
+static int serve(const struct options *o, int listen_fd, const struct fcgi_addr_list *allowed,
+                 struct listen_file *file)
 {
     struct fcgi_server_config cfg = {
         .limits = o->limits,
         .handler = router_dispatch,
         .access_log = o->access_log,
-        .allowed_addrs = getenv("FCGI_WEB_SERVER_ADDRS"),
+        .allowed = allowed,
     };
-    struct serving sv = {.shutdown_timeout = o->shutdown_timeout};
+    struct serving sv = {.shutdown_timeout = o->shutdown_timeout, .file = file};
     struct app app;
+    unsigned long dropped;
 
     sv.loop = ev_default_loop(EVFLAG_AUTO);
     if (!sv.loop) {
@@ -352,30 +404,55 @@ static int serve(const struct options *o, int listen_fd)
     }
     ev_signal_init(&sv.sigterm, on_stop_signal, SIGTERM);
     ev_signal_init(&sv.sigint, on_stop_signal, SIGINT);
+    ev_signal_init(&sv.sighup, on_hangup, SIGHUP);
     sv.sigterm.data = sv.sigint.data = &sv;
     ev_signal_start(sv.loop, &sv.sigterm);
     ev_signal_start(sv.loop, &sv.sigint);
+    ev_signal_start(sv.loop, &sv.sighup);
+    ev_timer_init(&sv.socket_check, on_socket_check, SOCKET_CHECK_S, SOCKET_CHECK_S);
+    sv.socket_check.data = &sv;
+    if (file && file->path) {
+        ev_timer_start(sv.loop, &sv.socket_check);
+        ev_unref(sv.loop); /* the check alone must not keep the loop running */
+    }
 
     ev_run(sv.loop, 0);
 
+    if (ev_is_active(&sv.socket_check)) {
+        ev_ref(sv.loop);
+        ev_timer_stop(sv.loop, &sv.socket_check);
+    }
+    dropped = fcgi_server_dropped(sv.server);
     /* Backends first: their pending callbacks answer (drop) requests that
      * still point at the server. */
     backends_close(&app);
     fcgi_server_free(sv.server);
     ev_loop_destroy(sv.loop);
+    if (dropped) {
+        sf_warn("stopped; %lu request(s) were dropped at the shutdown deadline", dropped);
+        return EXIT_DROPPED;
+    }
     sf_info("stopped");
     return 0;
 }
 
 /* --- the supervisor of --workers N ---------------------------------------- */
 
-static pid_t start_worker(const struct options *o, int listen_fd, const sigset_t *oldmask)
+static pid_t start_worker(const struct options *o, int listen_fd,
+                          const struct fcgi_addr_list *allowed, const sigset_t *oldmask)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
 
     if (pid == 0) {
+        /* A supervisor killed outright (SIGKILL, OOM) cannot stop its
+         * workers: they stop themselves, gracefully, when it dies. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+            sf_warn("cannot ask to be told of the supervisor's death: %s", strerror(errno));
+        if (getppid() != parent)
+            _exit(0); /* it died before the request took effect */
         sigprocmask(SIG_SETMASK, oldmask, NULL);
-        _exit(serve(o, listen_fd));
+        _exit(serve(o, listen_fd, allowed, NULL));
     }
     if (pid < 0) {
         sf_error("fork failed: %s; trying again in a second", strerror(errno));
@@ -384,26 +461,30 @@ static pid_t start_worker(const struct options *o, int listen_fd, const sigset_t
     return pid;
 }
 
-static int supervise(const struct options *o, int listen_fd)
+static int supervise(const struct options *o, int listen_fd, const struct fcgi_addr_list *allowed,
+                     struct listen_file *file)
 {
     pid_t *pids = calloc(o->workers, sizeof *pids);
     time_t *started = calloc(o->workers, sizeof *started);
     sigset_t mask, oldmask;
-    int stopping = 0;
+    int stopping = 0, rc = 0;
     time_t deadline = 0;
     unsigned i, alive;
 
     if (!pids || !started) {
         sf_error("out of memory");
+        free(pids);
+        free(started);
         return 1;
     }
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, &oldmask);
     for (i = 0; i < o->workers; i++) {
-        pids[i] = start_worker(o, listen_fd, &oldmask);
+        pids[i] = start_worker(o, listen_fd, allowed, &oldmask);
         started[i] = time(NULL);
     }
     sf_info("supervising %u worker processes", o->workers);
@@ -414,6 +495,8 @@ static int supervise(const struct options *o, int listen_fd)
         pid_t pid;
         int status;
 
+        if (sig == SIGHUP)
+            sf_info("SIGHUP: ignored (springfield has no reload; restart it to apply changes)");
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping) {
                 sf_info("signal %d: stopping the workers", sig);
@@ -427,18 +510,24 @@ static int supervise(const struct options *o, int listen_fd)
                         kill(pids[i], SIGTERM);
             }
         }
+        if (!stopping && file)
+            listen_file_check(file);
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
             for (i = 0; i < o->workers; i++) {
                 if (pids[i] != pid)
                     continue;
                 pids[i] = 0;
-                if (!stopping) {
-                    if (WIFSIGNALED(status))
-                        sf_error("worker %d killed by signal %d; restarting it", (int)pid,
-                                 WTERMSIG(status));
-                    else
-                        sf_error("worker %d exited with status %d; restarting it", (int)pid,
-                                 WEXITSTATUS(status));
+                if (stopping) {
+                    /* A worker that dropped requests, or had to be killed,
+                     * makes the whole stop one that dropped requests. */
+                    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        rc = EXIT_DROPPED;
+                } else if (WIFSIGNALED(status)) {
+                    sf_error("worker %d killed by signal %d; restarting it", (int)pid,
+                             WTERMSIG(status));
+                } else {
+                    sf_error("worker %d exited with status %d; restarting it", (int)pid,
+                             WEXITSTATUS(status));
                 }
             }
         }
@@ -448,7 +537,7 @@ static int supervise(const struct options *o, int listen_fd)
                 /* A worker that dies at once is restarted at most once a second. */
                 if (time(NULL) - started[i] < 1)
                     continue;
-                pids[i] = start_worker(o, listen_fd, &oldmask);
+                pids[i] = start_worker(o, listen_fd, allowed, &oldmask);
                 started[i] = time(NULL);
             }
             alive += pids[i] > 0;
@@ -466,16 +555,33 @@ static int supervise(const struct options *o, int listen_fd)
     free(pids);
     free(started);
     sf_info("all workers stopped");
+    return rc;
+}
+
+/* FCGI_WEB_SERVER_ADDRS, and every backend's settings, checked before the
+ * socket is opened or a worker forked: a mistake stops the start, once. */
+static int check_environment(struct fcgi_addr_list *allowed)
+{
+    const char *addrs = setting_env("FCGI_WEB_SERVER_ADDRS");
+    char why[SETTING_WHY_MAX];
+
+    if (addrs && fcgi_addr_list_parse("FCGI_WEB_SERVER_ADDRS", addrs, allowed, why) < 0)
+        return refuse(why);
+    if (backends_check_env() < 0) {
+        fcgi_addr_list_free(allowed);
+        return -1;
+    }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     struct options o;
+    struct fcgi_addr_list allowed = {NULL, 0};
+    struct listen_file file = {NULL, 0, 0, false};
     int listen_fd, rc;
-    const char *created = NULL;
 
-    if (load_options(&o, argc, argv) < 0)
+    if (load_options(&o, argc, argv) < 0 || check_environment(&allowed) < 0)
         return 2;
     sf_log_set_level(o.log_level);
     signal(SIGPIPE, SIG_IGN); /* a closed peer is an error return, never a death */
@@ -491,13 +597,14 @@ int main(int argc, char **argv)
     } else {
         const char *addr = o.listen ? o.listen : DEFAULT_LISTEN;
 
-        listen_fd = listen_open(addr, o.socket_mode, 1024);
+        listen_fd = listen_open(addr, o.socket_mode, 1024, &file);
         if (listen_fd < 0)
             return 1;
-        created = addr;
         sf_info("springfield %s listening on %s", PACKAGE_VERSION, addr);
     }
-    rc = o.workers > 0 ? supervise(&o, listen_fd) : serve(&o, listen_fd);
-    listen_cleanup(created);
+    rc = o.workers > 0 ? supervise(&o, listen_fd, &allowed, &file)
+                       : serve(&o, listen_fd, &allowed, &file);
+    listen_cleanup(&file);
+    fcgi_addr_list_free(&allowed);
     return rc;
 }

@@ -4,25 +4,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-int buf_reserve(struct buf *b, size_t more)
+size_t buf_next_cap(const struct buf *b, size_t more, size_t limit)
 {
     size_t want, cap;
-    uint8_t *p;
 
     if (more > SIZE_MAX / 2 - b->len)
-        return -1;
+        return 0;
     want = b->len + more;
     if (want <= b->cap)
-        return 0;
+        return b->cap;
     cap = b->cap ? b->cap : 256;
     while (cap < want)
         cap *= 2;
+    if (cap > limit && limit >= want)
+        cap = limit;
+    return cap;
+}
+
+int buf_grow_to(struct buf *b, size_t cap)
+{
+    uint8_t *p;
+
+    if (cap <= b->cap)
+        return 0;
     p = realloc(b->data, cap);
     if (!p)
         return -1;
     b->data = p;
     b->cap = cap;
     return 0;
+}
+
+int buf_reserve(struct buf *b, size_t more)
+{
+    size_t cap;
+
+    if (more <= b->cap - b->len)
+        return 0;
+    cap = buf_next_cap(b, more, SIZE_MAX);
+    return cap ? buf_grow_to(b, cap) : -1;
 }
 
 int buf_append(struct buf *b, const void *data, size_t len)

@@ -20,6 +20,17 @@ struct buf {
 /* Makes room for `more` bytes past len. */
 int buf_reserve(struct buf *b, size_t more);
 int buf_append(struct buf *b, const void *data, size_t len);
+/*
+ * The capacity the buffer would grow to for `more` bytes past len: doubled
+ * from at least 256 bytes, but never past `limit` when limit alone is
+ * enough (a body whose length is known is held in exactly that much).
+ * The current capacity when the bytes fit already; 0 on overflow.
+ */
+size_t buf_next_cap(const struct buf *b, size_t more, size_t limit);
+
+/* Grows the buffer to cap bytes (no-op when it is that large already). */
+int buf_grow_to(struct buf *b, size_t cap);
+
 /* Drops the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 void buf_free(struct buf *b);

@@ -6,6 +6,23 @@
  * loop is single-threaded), so an idle connection holds no read buffer.
  * Answers produced while records are being processed are written together
  * once the read is done: one write() for many responses.
+ *
+ * What a peer can make a connection hold, and what bounds it:
+ *   - requests: at most max_reqs live ones (more are refused with
+ *     FCGI_OVERLOADED and leave the table at once), each received within
+ *     receive_timeout of its BEGIN_REQUEST (else 408);
+ *   - params and bodies: per request max_params_bytes / max_body_bytes,
+ *     and for all connections together the budgets max_buffered_params_bytes
+ *     / max_buffered_bytes, charged for the memory actually allocated as
+ *     bytes arrive (else 503);
+ *   - unsent answers: reading stops at out_high_water; an answer that would
+ *     take the connection past max_conn_output_bytes, or the process past
+ *     max_output_bytes, is replaced by a short 503 (see request.c);
+ *   - scratch buffers: released when a large record is done or the
+ *     connection has nothing left to do.
+ *
+ * Records for a request id that is not active (never begun, answered,
+ * refused or aborted) are ignored, as FastCGI 1.0 §3.3 says.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,10 +35,20 @@
 #include "fcgi/response.h"
 
 #define READ_BUF_SIZE (64 * 1024)
-/* An output buffer larger than this is released once empty, so that a
- * connection that once sent a big body does not keep its memory. */
+/* A connection whose peer has not read all its answers reads this much at
+ * a time: what it may have to hold back (c->in) stays small. */
+#define READ_SLOW_PEER (4 * 1024)
+/* The part of a GET_VALUES record kept: a front server asks for three
+ * short names; pairs past this are not answered. */
+#define GET_VALUES_KEEP 4096
+/* An output buffer larger than this is released once written, so that a
+ * connection that once sent a big answer does not keep its memory; one
+ * larger than OUT_IDLE_KEEP_BYTES is released when nothing else is going
+ * on (an idle connection holds well under 1 KiB). */
 #define OUT_KEEP_BYTES (16 * 1024)
-/* How long a closing connection waits for records still on their way. */
+#define OUT_IDLE_KEEP_BYTES 1024
+/* How long a closing connection waits for the records of a request it
+ * answered early (a body after a 413) before it closes anyway. */
 #define LINGER_S 5
 
 static uint8_t read_buf[READ_BUF_SIZE];
@@ -31,43 +58,20 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_resume(struct fcgi_conn *c);
 static void on_linger(struct ev_loop *loop, ev_timer *w, int revents);
 
-/* --- the server's activity list ------------------------------------------ */
-
-static void list_unlink(struct fcgi_conn *c)
-{
-    struct fcgi_server *s = c->srv;
-
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        s->tail = c->prev;
-    c->prev = c->next = NULL;
-}
-
-static void list_append(struct fcgi_conn *c)
-{
-    struct fcgi_server *s = c->srv;
-
-    c->prev = s->tail;
-    c->next = NULL;
-    if (s->tail)
-        s->tail->next = c;
-    else
-        s->head = c;
-    s->tail = c;
-}
-
 void conn_touch(struct fcgi_conn *c)
 {
     c->last_active = ev_now(c->srv->loop);
-    if (c->srv->tail != c) {
-        list_unlink(c);
-        list_append(c);
-    }
+    list_move_tail(&c->srv->conns, &c->link);
+}
+
+size_t conn_unsent(const struct fcgi_conn *c)
+{
+    return c->out.len - c->out_off;
+}
+
+void conn_out_grew(struct fcgi_conn *c, size_t before)
+{
+    c->srv->output_bytes += c->out.len - before;
 }
 
 void conn_accepted(struct fcgi_server *s, int fd)
@@ -84,10 +88,10 @@ void conn_accepted(struct fcgi_server *s, int fd)
     fcgi_parser_init(&c->parser);
     ev_io_init(&c->rio, on_read, fd, EV_READ);
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
-    ev_timer_init(&c->linger, on_linger, LINGER_S, LINGER_S);
+    ev_timer_init(&c->linger, on_linger, 0, LINGER_S);
     ev_io_start(s->loop, &c->rio);
     s->nconns++;
-    list_append(c);
+    list_insert_tail(&s->conns, &c->link);
     c->last_active = ev_now(s->loop);
 }
 
@@ -99,6 +103,7 @@ void conn_destroy(struct fcgi_conn *c)
     ev_io_stop(s->loop, &c->wio);
     ev_timer_stop(s->loop, &c->linger);
     close(c->fd);
+    s->output_bytes -= conn_unsent(c);
     /* Requests still being handled stay valid for their handlers. */
     while (c->nreqs > 0)
         request_detach(c->reqs[c->nreqs - 1]);
@@ -106,7 +111,7 @@ void conn_destroy(struct fcgi_conn *c)
     buf_free(&c->rec);
     buf_free(&c->in);
     buf_free(&c->out);
-    list_unlink(c);
+    list_remove(&c->link);
     s->nconns--;
     free(c);
     if (s->shutting_down && s->nconns == 0 && s->done) {
@@ -117,53 +122,110 @@ void conn_destroy(struct fcgi_conn *c)
     }
 }
 
-/* Requests whose records the peer is still sending (refusals at BEGIN do
- * not count: the spec has the application close after those at once). */
-static bool still_arriving(const struct fcgi_conn *c)
+/* Requests whose params or body are still arriving: bounded by the
+ * receive timeout, so a closing connection waits for them. */
+static bool receiving(const struct fcgi_conn *c)
 {
     unsigned i;
 
-    for (i = 0; i < c->nreqs; i++) {
-        const struct fcgi_request *r = c->reqs[i];
-
-        if (r->state == REQ_PARAMS || r->state == REQ_STDIN ||
-            (r->state == REQ_DRAIN && r->linger))
+    for (i = 0; i < c->nreqs; i++)
+        if (list_linked(&c->reqs[i]->receiving))
             return true;
-    }
     return false;
 }
 
-static void on_linger(struct ev_loop *loop, ev_timer *w, int revents)
+/* Requests answered early whose records the peer may still be sending:
+ * a closing connection waits for them at most LINGER_S without input. */
+static bool lingering(const struct fcgi_conn *c)
 {
-    struct fcgi_conn *c = (struct fcgi_conn *)((char *)w - offsetof(struct fcgi_conn, linger));
+    unsigned i;
 
-    (void)loop;
-    (void)revents;
-    sf_debug("closing FastCGI connection (fd %d): nothing more arrived for %d s", c->fd, LINGER_S);
-    conn_destroy(c);
+    for (i = 0; i < c->nreqs; i++)
+        if (c->reqs[i]->state == REQ_DRAIN && c->reqs[i]->linger)
+            return true;
+    return false;
 }
 
-/* Closes the connection if it is finished, unless the read callback is
- * still working on it (it calls this again when it is done). */
+/* Writes what the socket takes; true once everything is written. */
+static bool write_out(struct fcgi_conn *c)
+{
+    struct fcgi_server *s = c->srv;
+
+    while (c->out_off < c->out.len) {
+        ssize_t n = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                /* Answers may keep arriving while the peer reads slowly:
+                 * without moving the unsent part down, the written part
+                 * in front of it would grow for ever. */
+                if (c->out_off >= c->out.len / 2) {
+                    buf_consume(&c->out, c->out_off);
+                    c->out_off = 0;
+                }
+                return false;
+            }
+            sf_info("FastCGI connection (fd %d) write failed: %s", c->fd, strerror(errno));
+            c->dead = c->broken = true;
+            return false;
+        }
+        c->out_off += (size_t)n;
+        s->output_bytes -= (size_t)n;
+        conn_touch(c); /* progress: a slow reader that reads is not idle */
+    }
+    c->out.len = c->out_off = 0;
+    if (c->out.cap > OUT_KEEP_BYTES || (c->nreqs == 0 && c->out.cap > OUT_IDLE_KEEP_BYTES))
+        buf_free(&c->out);
+    return true;
+}
+
+/*
+ * Closes the connection if it is finished, unless the read callback is
+ * still working on it (it calls this again when it is done).  A connection
+ * closed for an error first writes what is queued for it, as far as the
+ * socket takes it without waiting: the END_REQUEST of a refusal, say.
+ */
 void conn_maybe_close(struct fcgi_conn *c)
 {
     if (c->busy)
         return;
     if (c->dead) {
+        if (!c->broken)
+            write_out(c);
         conn_destroy(c);
         return;
     }
-    if (!c->closing || c->out.len != c->out_off || c->handling > 0)
+    if (!c->closing || conn_unsent(c) > 0 || c->handling > 0)
         return;
-    /* A closing connection lingers while requests are still arriving (a
-     * body after an early 413, a request in flight at shutdown), so the
-     * peer is not cut off mid-send (nginx would answer 502), but not for
-     * ever: LINGER_S without input ends it. */
-    if (!c->eof && still_arriving(c)) {
+    if (!c->eof && receiving(c))
+        return; /* the receive timeout (or the shutdown deadline) bounds the wait */
+    /* A closing connection lingers while the records of an early answer
+     * are still arriving (a body after a 413), so the peer is not cut off
+     * mid-send (nginx would answer 502), but not for ever: LINGER_S
+     * without input ends it. */
+    if (!c->eof && lingering(c)) {
         if (!ev_is_active(&c->linger))
-            ev_timer_start(c->srv->loop, &c->linger);
+            ev_timer_again(c->srv->loop, &c->linger);
         return;
     }
+    conn_destroy(c);
+}
+
+static void on_linger(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct fcgi_conn *c = container_of(w, struct fcgi_conn, linger);
+
+    (void)revents;
+    ev_timer_stop(loop, w);
+    /* Only the lingering requests may be given up on: anything else that
+     * keeps the connection (an answer being made or written, a request
+     * still arriving) is waited for, and conn_maybe_close comes back. */
+    if (!c->closing || conn_unsent(c) > 0 || c->handling > 0 || receiving(c))
+        return;
+    sf_debug("closing FastCGI connection (fd %d): nothing more arrived for %d s", c->fd,
+             LINGER_S);
     conn_destroy(c);
 }
 
@@ -175,33 +237,18 @@ static void protocol_error(struct fcgi_conn *c, const char *why)
 
 /* --- writing ------------------------------------------------------------- */
 
-/* Writes what the socket takes; true once everything is written. */
-static bool write_out(struct fcgi_conn *c)
-{
-    while (c->out_off < c->out.len) {
-        ssize_t n = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return false;
-            sf_info("FastCGI connection (fd %d) write failed: %s", c->fd, strerror(errno));
-            c->dead = true;
-            return false;
-        }
-        c->out_off += (size_t)n;
-        conn_touch(c); /* progress: a slow reader that reads is not idle */
-    }
-    c->out.len = c->out_off = 0;
-    if (c->out.cap > OUT_KEEP_BYTES)
-        buf_free(&c->out);
-    return true;
-}
-
+/*
+ * Whether c must stop taking input until its output drains: its unsent
+ * answers are over the high-water mark, or its peer has not read all of
+ * them while all connections together hold more than max_output_bytes
+ * unsent.  A peer that reads everything is never held back by the others.
+ */
 static bool output_over_mark(const struct fcgi_conn *c)
 {
-    return c->out.len - c->out_off > c->srv->cfg.limits.out_high_water;
+    size_t unsent = conn_unsent(c);
+
+    return unsent > c->srv->cfg.limits.out_high_water ||
+           (unsent > 0 && c->srv->output_bytes > c->srv->cfg.limits.max_output_bytes);
 }
 
 /* Unsent output: wait for the socket, and stop reading if it is too much. */
@@ -230,7 +277,7 @@ void conn_flush(struct fcgi_conn *c)
 
 static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct fcgi_conn *c = (struct fcgi_conn *)((char *)w - offsetof(struct fcgi_conn, wio));
+    struct fcgi_conn *c = container_of(w, struct fcgi_conn, wio);
 
     (void)loop;
     (void)revents;
@@ -277,18 +324,40 @@ static int add_request(struct fcgi_conn *c, struct fcgi_request *r)
 
 static void end_request(struct fcgi_conn *c, uint16_t id, uint8_t protocol_status)
 {
+    size_t before = c->out.len;
+
     if (fcgi_format_end_request(&c->out, id, 0, protocol_status) < 0)
         protocol_error(c, "out of memory for END_REQUEST");
+    conn_out_grew(c, before);
 }
 
 /* --- records ------------------------------------------------------------- */
 
+/* Logs a refusal by a budget, at most once a second. */
+static void log_budget(struct fcgi_server *s, const char *what, uint16_t id, size_t held,
+                       size_t limit)
+{
+    unsigned long more;
+
+    if (log_limit_pass(&s->budget_log, ev_now(s->loop), &more))
+        sf_warn("request %u refused: %zu bytes of request %s are held already (limit %zu; "
+                "%lu more refusals since the last line)", id, held, what, limit, more);
+}
+
+/* A BEGIN_REQUEST that is not taken: END_REQUEST with the reason, and the
+ * id stays inactive (whatever the peer sends for it is ignored). */
+static void refuse_request(struct fcgi_conn *c, uint16_t id, bool keep, uint8_t why)
+{
+    end_request(c, id, why);
+    if (!keep)
+        c->closing = true;
+}
+
 static void begin_request(struct fcgi_conn *c, uint16_t id)
 {
     const struct fcgi_limits *lim = &c->srv->cfg.limits;
-    const uint8_t *b = c->rec.data;
-    unsigned role = (unsigned)b[0] << 8 | b[1];
-    bool keep = b[2] & FCGI_KEEP_CONN;
+    unsigned role = (unsigned)c->begin[0] << 8 | c->begin[1];
+    bool keep = c->begin[2] & FCGI_KEEP_CONN;
     struct fcgi_request *r = find_request(c, id);
 
     if (r) {
@@ -298,32 +367,38 @@ static void begin_request(struct fcgi_conn *c, uint16_t id)
         }
         request_detach(r); /* an answered id may be begun again */
     }
+    if (role != FCGI_RESPONDER) {
+        sf_info("request %u: role %u refused (only the responder role is served)", id, role);
+        refuse_request(c, id, keep, FCGI_UNKNOWN_ROLE);
+        return;
+    }
+    if (live_requests(c) >= lim->max_reqs) {
+        unsigned long more;
+
+        if (log_limit_pass(&c->srv->budget_log, ev_now(c->srv->loop), &more))
+            sf_warn("request %u: over %u live requests on one connection; refused "
+                    "(%lu more such lines suppressed)", id, lim->max_reqs, more);
+        refuse_request(c, id, keep, FCGI_OVERLOADED);
+        return;
+    }
+    /* Only requests answered early can pile up beside the live ones, and
+     * only while the peer keeps sending their records. */
     if (c->nreqs >= 2 * lim->max_reqs) {
         protocol_error(c, "too many requests begun and not finished on one connection");
         return;
     }
     r = request_new(c, id, keep);
-    if (!r || add_request(c, r) < 0) {
-        if (r)
-            request_unref(r);
-        protocol_error(c, "out of memory for a new request");
+    if (!r) {
+        struct fcgi_server *s = c->srv;
+
+        log_budget(s, "params (and requests begun)", id, s->params_bytes,
+                   lim->max_buffered_params_bytes);
+        refuse_request(c, id, keep, FCGI_OVERLOADED);
         return;
     }
-    if (role != FCGI_RESPONDER) {
-        sf_info("request %u: role %u refused (only the responder role is served)", id, role);
-        r->state = REQ_DRAIN;
-        r->answered = true;
-        end_request(c, id, FCGI_UNKNOWN_ROLE);
-        if (!keep)
-            c->closing = true;
-    } else if (live_requests(c) > lim->max_reqs) {
-        sf_warn("request %u: over %u live requests on one connection; refused", id,
-                lim->max_reqs);
-        r->state = REQ_DRAIN;
-        r->answered = true;
-        end_request(c, id, FCGI_OVERLOADED);
-        if (!keep)
-            c->closing = true;
+    if (add_request(c, r) < 0) {
+        request_unref(r);
+        protocol_error(c, "out of memory for a new request");
     }
 }
 
@@ -346,7 +421,7 @@ static void answer_get_values(struct fcgi_conn *c)
 {
     const struct fcgi_limits *lim = &c->srv->cfg.limits;
     uint8_t out[256];
-    size_t pos = 0, n = 0;
+    size_t pos = 0, n = 0, before;
     struct fcgi_nv nv;
     const char *why;
     char value[32];
@@ -368,58 +443,133 @@ static void answer_get_values(struct fcgi_conn *c)
             break;
         n += fcgi_nv_encode(out + n, name, nv.name_len, value, strlen(value));
     }
-    if (rc < 0) {
+    /* A pair cut by GET_VALUES_KEEP is not an error: the names after it
+     * are not answered, as names the application does not know. */
+    if (rc < 0 && c->parser.record.content_length <= GET_VALUES_KEEP) {
         protocol_error(c, why);
         return;
     }
+    before = c->out.len;
     if (fcgi_format_record(&c->out, FCGI_GET_VALUES_RESULT, 0, out, n) < 0)
         protocol_error(c, "out of memory for GET_VALUES_RESULT");
+    conn_out_grew(c, before);
 }
 
 static void answer_unknown_type(struct fcgi_conn *c, uint8_t type)
 {
     uint8_t body[8] = {type, 0, 0, 0, 0, 0, 0, 0};
+    size_t before = c->out.len;
 
     if (fcgi_format_record(&c->out, FCGI_UNKNOWN_TYPE, 0, body, sizeof body) < 0)
         protocol_error(c, "out of memory for UNKNOWN_TYPE");
+    conn_out_grew(c, before);
 }
 
 /*
  * r was answered before its streams ended: its remaining records are read
- * and dropped.  Its body and its share of the body budget go back now, not
- * when the peer finishes sending; the connection lingers for the rest
- * (still_arriving) before a close the answer asked for.
+ * and dropped.  Its params, body and their budgets go back now, not when
+ * the peer finishes sending; the connection lingers for the rest
+ * (lingering) before a close the answer asked for.
  */
-static void drain_request(struct fcgi_conn *c, struct fcgi_request *r)
+static void drain_request(struct fcgi_request *r)
 {
     r->state = REQ_DRAIN;
     r->linger = true;
-    c->srv->buffered_bytes -= r->charged;
-    r->charged = 0;
-    buf_free(&r->body);
+    request_release_input(r);
 }
 
 /*
- * Counts `total` body bytes of r against the budget of all connections
- * (--max-buffered-bytes): many large bodies arriving at once must not
- * take all the memory.  Refused: answered 503 and drained.
+ * Makes room for `more` bytes in b, charging the memory it allocates to
+ * *held against budget (the buffer grows to at most `limit` when that is
+ * enough).  False when the budget or the memory is short.
  */
-static bool charge_body(struct fcgi_conn *c, struct fcgi_request *r, size_t total)
+static bool grow_charged(struct buf *b, size_t more, size_t limit, size_t *held, size_t budget,
+                         size_t *charged)
 {
-    struct fcgi_server *s = c->srv;
-    size_t more = total > r->charged ? total - r->charged : 0;
+    size_t cap = buf_next_cap(b, more, limit), extra;
 
-    if (s->buffered_bytes + more > s->cfg.limits.max_buffered_bytes) {
-        request_answer(r, 503, "busy: %zu bytes of request bodies are held already (limit %zu)",
-                       s->buffered_bytes, s->cfg.limits.max_buffered_bytes);
-        sf_warn("request %u: body refused, %zu bytes of bodies held already", r->id,
-                s->buffered_bytes);
-        drain_request(c, r);
+    if (cap == 0)
         return false;
-    }
-    s->buffered_bytes += more;
-    r->charged += more;
+    extra = cap - b->cap;
+    if (extra == 0)
+        return true;
+    if (*held + extra > budget || buf_grow_to(b, cap) < 0)
+        return false;
+    *held += extra;
+    *charged += extra;
     return true;
+}
+
+/* What a request's params and its body are each held to. */
+struct input_limits {
+    const char *what;    /* "params", "body" */
+    const char *all;     /* "params", "bodies": what the budget counts */
+    int too_large;       /* the status over the per-request limit: 431, 413 */
+    size_t max;          /* per request */
+    size_t grow_limit;   /* the most the buffer needs (a known CONTENT_LENGTH) */
+    size_t *held;        /* the server's count for all requests */
+    size_t budget;       /* the limit of that count */
+};
+
+/*
+ * Appends data to b for r, charged as it arrives for what is allocated (a
+ * peer that announces a large CONTENT_LENGTH and sends nothing holds
+ * nothing).  Over the per-request limit or the budget, r is answered (431
+ * or 413, 503) and drained.
+ */
+static void take_input(struct fcgi_request *r, struct buf *b, size_t *charged,
+                       const struct input_limits *l, const uint8_t *data, size_t len)
+{
+    if (b->len + len > l->max) {
+        request_answer(r, l->too_large, "the request's %s is over the limit of %zu bytes",
+                       l->what, l->max);
+        sf_warn("request %u: %s over %zu bytes", r->id, l->what, l->max);
+        drain_request(r);
+        return;
+    }
+    if (!grow_charged(b, len, l->grow_limit, l->held, l->budget, charged)) {
+        request_answer(r, 503, "busy: %zu bytes of request %s are held already (limit %zu)",
+                       *l->held, l->all, l->budget);
+        log_budget(r->srv, l->all, r->id, *l->held, l->budget);
+        drain_request(r);
+        return;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
+static void on_params_content(struct fcgi_conn *c, struct fcgi_request *r, const uint8_t *data,
+                              size_t len)
+{
+    const struct fcgi_limits *lim = &c->srv->cfg.limits;
+    struct input_limits l = {"params", "params", 431, lim->max_params_bytes, lim->max_params_bytes,
+                             &c->srv->params_bytes, lim->max_buffered_params_bytes};
+
+    if (r->state == REQ_DRAIN)
+        return;
+    if (r->state != REQ_PARAMS) {
+        protocol_error(c, "PARAMS after the end of the params stream");
+        return;
+    }
+    take_input(r, &r->params, &r->params_charged, &l, data, len);
+}
+
+static void on_stdin_content(struct fcgi_conn *c, struct fcgi_request *r, const uint8_t *data,
+                             size_t len)
+{
+    const struct fcgi_limits *lim = &c->srv->cfg.limits;
+    struct input_limits l = {"body", "bodies", 413, lim->max_body_bytes,
+                             r->has_content_length ? r->content_length : lim->max_body_bytes,
+                             &c->srv->buffered_bytes, lim->max_buffered_bytes};
+
+    if (r->state == REQ_DRAIN)
+        return;
+    if (r->state != REQ_STDIN) {
+        protocol_error(c, r->state == REQ_PARAMS ? "STDIN before the end of PARAMS"
+                                                 : "STDIN after the end of the body");
+        return;
+    }
+    take_input(r, &r->body, &r->body_charged, &l, data, len);
 }
 
 /* Params complete: decode them and check the announced body length. */
@@ -433,22 +583,19 @@ static void params_done(struct fcgi_conn *c, struct fcgi_request *r)
         return;
     }
     r->state = REQ_STDIN;
-    if (r->content_length > lim->max_body_bytes) {
+    if (r->content_length_bad) {
+        request_answer(r, 400, "CONTENT_LENGTH is not a number of bytes");
+        drain_request(r);
+    } else if (r->content_length > lim->max_body_bytes) {
         request_answer(r, 413, "request body of %zu bytes is over the limit of %zu bytes",
                        r->content_length, lim->max_body_bytes);
-        drain_request(c, r);
-        return;
-    }
-    if (r->content_length && !charge_body(c, r, r->content_length))
-        return;
-    if (r->content_length && buf_reserve(&r->body, r->content_length) < 0) {
-        request_answer(r, 503, "no memory for a body of %zu bytes", r->content_length);
-        drain_request(c, r);
+        drain_request(r);
     }
 }
 
 static void dispatch(struct fcgi_conn *c, struct fcgi_request *r)
 {
+    request_receiving_end(r);
     r->state = REQ_HANDLER;
     r->refs++; /* the handler's reference, dropped by its answer */
     c->handling++;
@@ -457,58 +604,30 @@ static void dispatch(struct fcgi_conn *c, struct fcgi_request *r)
 
 static void on_content(struct fcgi_conn *c, const uint8_t *data, size_t len)
 {
-    const struct fcgi_limits *lim = &c->srv->cfg.limits;
     const struct fcgi_record *rec = &c->parser.record;
     struct fcgi_request *r = c->cur;
 
-    if (!r && (rec->type == FCGI_PARAMS || rec->type == FCGI_STDIN))
-        return; /* its request ended while this record was arriving */
     switch (rec->type) {
     case FCGI_BEGIN_REQUEST:
+        /* fcgi_record_check made sure the content is 8 bytes */
+        memcpy(c->begin + (rec->content_length - c->parser.content_left - len), data, len);
+        return;
     case FCGI_GET_VALUES:
-        if (buf_append(&c->rec, data, len) < 0)
+        if (c->rec.len < GET_VALUES_KEEP &&
+            buf_append(&c->rec, data,
+                       len < GET_VALUES_KEEP - c->rec.len ? len : GET_VALUES_KEEP - c->rec.len) < 0)
             protocol_error(c, "out of memory for a record");
         return;
     case FCGI_PARAMS:
-        if (r->state == REQ_DRAIN)
-            return;
-        if (r->state != REQ_PARAMS) {
-            protocol_error(c, "PARAMS after the end of the params stream");
-            return;
-        }
-        if (r->params.len + len > lim->max_params_bytes) {
-            request_answer(r, 431, "request params are over the limit of %zu bytes",
-                           lim->max_params_bytes);
-            sf_warn("request %u: params over %zu bytes", r->id, lim->max_params_bytes);
-            drain_request(c, r);
-            return;
-        }
-        if (buf_append(&r->params, data, len) < 0)
-            protocol_error(c, "out of memory for params");
+        if (r)
+            on_params_content(c, r, data, len);
         return;
     case FCGI_STDIN:
-        if (r->state == REQ_DRAIN)
-            return;
-        if (r->state != REQ_STDIN) {
-            protocol_error(c, r->state == REQ_PARAMS ? "STDIN before the end of PARAMS"
-                                                     : "STDIN after the end of the body");
-            return;
-        }
-        if (r->body.len + len > lim->max_body_bytes) {
-            request_answer(r, 413, "request body is over the limit of %zu bytes",
-                           lim->max_body_bytes);
-            drain_request(c, r);
-            return;
-        }
-        if (!charge_body(c, r, r->body.len + len))
-            return;
-        if (buf_append(&r->body, data, len) < 0) {
-            request_answer(r, 503, "no memory for the request body");
-            drain_request(c, r);
-        }
+        if (r)
+            on_stdin_content(c, r, data, len);
         return;
     default:
-        return; /* DATA (not used by responders) and unknown types: content ignored */
+        return; /* DATA (not used by responders), unknown types, inactive ids: ignored */
     }
 }
 
@@ -522,14 +641,14 @@ static void on_header(struct fcgi_conn *c)
         protocol_error(c, why);
         return;
     }
-    c->rec.len = 0;
     c->cur = NULL;
     if (rec->type == FCGI_PARAMS || rec->type == FCGI_STDIN || rec->type == FCGI_DATA) {
         c->cur = find_request(c, rec->request_id);
         if (!c->cur) {
-            snprintf(msg, sizeof msg, "record type %u for request id %u that was never begun",
-                     rec->type, rec->request_id);
-            protocol_error(c, msg);
+            /* Never begun, or already ended (answered, refused, aborted):
+             * an inactive id, whose records are ignored (FastCGI 1.0 §3.3). */
+            sf_debug("record type %u for inactive request id %u ignored", rec->type,
+                     rec->request_id);
         } else if (c->cur->state == REQ_HANDLER && rec->type != FCGI_DATA) {
             /* Its streams ended; the handler may answer (and the request
              * go) before this record's content arrives. */
@@ -545,47 +664,70 @@ static void on_record_end(struct fcgi_conn *c)
     const struct fcgi_record *rec = &c->parser.record;
     struct fcgi_request *r = c->cur;
 
-    if (!r && (rec->type == FCGI_PARAMS || rec->type == FCGI_STDIN)) {
-        c->cur = NULL; /* its request ended while this record was arriving */
-        return;
-    }
+    c->records++;
+    c->cur = NULL;
     switch (rec->type) {
     case FCGI_BEGIN_REQUEST:
         begin_request(c, rec->request_id);
-        break;
+        return;
     case FCGI_ABORT_REQUEST:
         abort_request(c, rec->request_id);
-        break;
+        return;
     case FCGI_PARAMS:
-        if (rec->content_length == 0 && r->state == REQ_PARAMS)
+        if (!r || rec->content_length != 0)
+            return;
+        if (r->state == REQ_PARAMS)
             params_done(c, r);
-        else if (rec->content_length == 0 && r->state != REQ_DRAIN)
+        else if (r->state != REQ_DRAIN)
             protocol_error(c, "second end of the params stream");
-        break;
+        return;
     case FCGI_STDIN:
-        if (rec->content_length != 0)
-            break;
+        if (!r || rec->content_length != 0)
+            return;
         if (r->state == REQ_STDIN && r->has_content_length && r->body.len != r->content_length) {
             request_answer(r, 400, "body of %zu bytes, but CONTENT_LENGTH said %zu", r->body.len,
                            r->content_length);
             request_detach(r); /* answered, and nothing more of it will come */
-        } else if (r->state == REQ_STDIN)
+        } else if (r->state == REQ_STDIN) {
             dispatch(c, r);
-        else if (r->state == REQ_DRAIN)
+        } else if (r->state == REQ_DRAIN) {
             request_detach(r); /* everything of an answered request has been read */
-        else
+        } else {
             protocol_error(c, "end of STDIN in the wrong state");
-        break;
+        }
+        return;
     case FCGI_DATA:
-        break;
+        return;
     case FCGI_GET_VALUES:
         answer_get_values(c);
-        break;
+        buf_free(&c->rec); /* up to 64 KiB: not kept for the connection's life */
+        return;
     default:
         answer_unknown_type(c, rec->type);
-        break;
+        return;
     }
-    c->cur = NULL;
+}
+
+/* The receive timeout passed for r (called by the server's sweep). */
+void conn_request_too_slow(struct fcgi_request *r)
+{
+    struct fcgi_conn *c = r->conn;
+    double timeout = r->srv->cfg.limits.receive_timeout;
+    unsigned long more;
+
+    if (log_limit_pass(&r->srv->budget_log, ev_now(r->srv->loop), &more))
+        sf_warn("request %u: not received whole within %.0f s of its BEGIN_REQUEST; answered "
+                "408 and closing its connection (%lu more such lines suppressed)", r->id,
+                timeout, more);
+    request_answer(r, 408, "request not received whole within %.0f s", timeout);
+    request_release_input(r);
+    /* A peer this slow is not waited for: the id goes inactive (what it
+     * still sends is ignored) and the connection is closed once what is
+     * in flight on it is done. */
+    request_detach(r);
+    c->closing = true;
+    conn_flush(c);
+    conn_maybe_close(c);
 }
 
 /* Stops reading; what is left of the input waits in c->in until the
@@ -636,6 +778,16 @@ static void process(struct fcgi_conn *c, const uint8_t *data, size_t len)
     }
 }
 
+/* Input was processed: a record completed is activity (a peer trickling
+ * bytes that complete nothing is idle), and so is input while lingering. */
+static void after_input(struct fcgi_conn *c, unsigned records_before)
+{
+    if (c->records != records_before)
+        conn_touch(c);
+    if (c->srv->shutting_down && c->nreqs == 0)
+        c->closing = true;
+}
+
 /*
  * The output has drained: process the input held back, as long as the
  * output keeps draining (a loop, not recursion: the held input may hold
@@ -649,12 +801,13 @@ static void conn_resume(struct fcgi_conn *c)
         memset(&c->in, 0, sizeof c->in);
         c->paused = false;
         if (held.len) {
+            unsigned records = c->records;
+
             c->busy++;
             process(c, held.data, held.len); /* may hold input again */
             c->busy--;
             buf_free(&held);
-            if (c->srv->shutting_down && c->nreqs == 0)
-                c->closing = true;
+            after_input(c, records);
         }
         if (c->dead)
             return;
@@ -673,30 +826,30 @@ static void conn_resume(struct fcgi_conn *c)
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct fcgi_conn *c = (struct fcgi_conn *)((char *)w - offsetof(struct fcgi_conn, rio));
+    struct fcgi_conn *c = container_of(w, struct fcgi_conn, rio);
     ssize_t n;
 
     (void)revents;
-    n = read(c->fd, read_buf, sizeof read_buf);
+    n = read(c->fd, read_buf, conn_unsent(c) > 0 ? READ_SLOW_PEER : sizeof read_buf);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return;
         sf_info("FastCGI connection (fd %d) read failed: %s", c->fd, strerror(errno));
-        c->dead = true;
+        c->dead = c->broken = true;
     } else if (n == 0) {
         /* The peer sends nothing more; answers in progress may still go out. */
         ev_io_stop(loop, &c->rio);
         c->eof = true;
         c->closing = true;
     } else {
-        conn_touch(c);
+        unsigned records = c->records;
+
         if (ev_is_active(&c->linger))
             ev_timer_again(loop, &c->linger); /* still arriving: wait LINGER_S more */
         c->busy++;
         process(c, read_buf, (size_t)n);
         c->busy--;
-        if (c->srv->shutting_down && c->nreqs == 0)
-            c->closing = true;
+        after_input(c, records);
     }
     conn_flush(c);
     conn_maybe_close(c);

@@ -19,6 +19,7 @@
 
 #include <ev.h>
 
+#include "common/list.h"
 #include "fcgi/buf.h"
 #include "fcgi/codec.h"
 #include "fcgi/server.h"
@@ -27,50 +28,62 @@ enum request_state {
     REQ_PARAMS,  /* receiving PARAMS */
     REQ_STDIN,   /* params complete, receiving the body */
     REQ_HANDLER, /* handed to the handler, not yet answered */
-    REQ_DRAIN    /* answered early (or refused): records for it are read and dropped */
+    REQ_DRAIN    /* answered early: records for it are read and dropped */
 };
 
 struct fcgi_request {
     struct fcgi_conn *conn; /* NULL once the connection is gone */
     struct fcgi_server *srv;
+    struct list_node receiving; /* on the server's list while PARAMS or STDIN arrive */
     uint16_t id;
     uint8_t state;
     uint8_t refs;      /* connection + handler */
     bool keep_conn;
     bool head_only;
     bool answered;     /* END_REQUEST written (or aborted) */
+    bool linger;    /* answered early: the peer may still be sending its records */
+    bool has_content_length;
+    bool content_length_bad; /* CONTENT_LENGTH is not a plain number */
     struct buf params; /* raw pairs, then decoded in place as name\0value\0... */
     struct buf body;
     struct buf headers; /* extra response headers */
     const char *method, *script_name, *path_info, *request_uri;
     size_t content_length;
-    bool has_content_length;
-    bool linger;    /* answered early: the peer may still be sending its records */
-    size_t charged; /* body bytes counted in the server's buffered_bytes */
-    double started;
+    size_t body_charged;   /* body bytes counted in the server's buffered_bytes */
+    size_t params_charged; /* params bytes counted in the server's params_bytes */
+    double started;        /* ev_now() at BEGIN_REQUEST */
     void *user;
 };
 
 struct fcgi_conn {
     ev_io rio, wio;
-    ev_timer linger; /* closing, but records are still on their way */
+    ev_timer linger; /* closing, but records of early answers are still on their way */
     struct fcgi_server *srv;
-    struct fcgi_conn *prev, *next; /* in the server's list, oldest activity first */
+    struct list_node link; /* on the server's list, oldest activity first */
     int fd;
     double last_active;
     struct fcgi_parser parser;
     struct fcgi_request *cur; /* request the record being parsed belongs to */
     struct fcgi_request **reqs;
     unsigned nreqs, reqs_cap, handling; /* handling: requests in REQ_HANDLER */
-    struct buf rec;   /* content of BEGIN_REQUEST / GET_VALUES records */
-    struct buf in;    /* input held back while the output is over its mark */
+    unsigned records;  /* records completed, so a read that completes none is no activity */
+    uint8_t begin[8];  /* content of the BEGIN_REQUEST being read */
+    struct buf rec;    /* content of a GET_VALUES record (released after it) */
+    struct buf in;     /* input held back while the output is over its mark */
     struct buf out;
     size_t out_off;   /* bytes of out already written */
     unsigned busy;    /* >0 while the read callback runs: defer flush and close */
     bool closing;     /* close once the output is flushed and no request is handled */
-    bool dead;        /* close as soon as possible */
+    bool dead;        /* close as soon as possible (after a last flush, if it can write) */
+    bool broken;      /* the socket failed: nothing more can be written */
     bool paused;      /* reading stopped: too much unsent output */
     bool eof;         /* the peer will send nothing more */
+};
+
+/* At most one log line a second for one kind of event. */
+struct log_limit {
+    double last;
+    unsigned long suppressed;
 };
 
 struct fcgi_server {
@@ -79,21 +92,27 @@ struct fcgi_server {
     int listen_fd;
     ev_io accept_w;
     ev_timer accept_retry;
-    ev_timer idle_sweep;
+    ev_timer sweep;     /* idle connections and requests received too slowly */
     ev_timer deadline;
     ev_prepare log_flush;
-    struct fcgi_conn *head, *tail;
+    struct list_node conns;     /* struct fcgi_conn, oldest activity first */
+    struct list_node receiving; /* struct fcgi_request being received, oldest BEGIN first */
     unsigned nconns;
     size_t buffered_bytes; /* request bodies held right now, all connections */
+    size_t params_bytes;   /* request params held right now, all connections */
+    size_t output_bytes;   /* answers not yet written, all connections */
     bool shutting_down;
+    unsigned long dropped; /* requests unanswered at the shutdown deadline */
     void (*done)(void *arg);
     void *done_arg;
     struct buf access; /* access-log lines waiting for one write() */
     unsigned long access_dropped; /* lines dropped while stderr was full */
-    struct in6_addr *allowed; /* FCGI_WEB_SERVER_ADDRS (IPv4 as mapped) */
-    unsigned nallowed;
-    double last_refusal_log;
+    struct fcgi_addr_list allowed; /* FCGI_WEB_SERVER_ADDRS (a copy) */
+    struct log_limit refusal_log, budget_log, output_log;
 };
+
+/* True (and the suppressed count said) when a line may be logged now. */
+bool log_limit_pass(struct log_limit *l, double now, unsigned long *suppressed);
 
 /* conn.c */
 void conn_accepted(struct fcgi_server *s, int fd);
@@ -101,8 +120,14 @@ void conn_destroy(struct fcgi_conn *c);
 void conn_flush(struct fcgi_conn *c);
 void conn_maybe_close(struct fcgi_conn *c);
 void conn_touch(struct fcgi_conn *c);
+/* Unsent output of c, and the accounting after appending to c->out. */
+size_t conn_unsent(const struct fcgi_conn *c);
+void conn_out_grew(struct fcgi_conn *c, size_t before);
+/* The receive timeout passed for r: answered 408, its connection closed. */
+void conn_request_too_slow(struct fcgi_request *r);
 
 /* request.c */
+/* A request in REQ_PARAMS; NULL when out of memory or of params budget. */
 struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_conn);
 void request_unref(struct fcgi_request *r);
 int request_decode_params(struct fcgi_request *r, const char **why);
@@ -110,6 +135,10 @@ int request_decode_params(struct fcgi_request *r, const char **why);
 void request_answer(struct fcgi_request *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void request_detach(struct fcgi_request *r); /* drop from the connection's table */
+/* Gives back the body and params memory and their budgets (early answers). */
+void request_release_input(struct fcgi_request *r);
+/* The server's list of requests still being received (the receive deadline). */
+void request_receiving_end(struct fcgi_request *r);
 
 /* access_log.c */
 void access_log_add(struct fcgi_server *s, const struct fcgi_request *r, int status,

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fastcgi.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,45 @@ int listen_inherited(void)
     return listening != 0;
 }
 
-static int open_unix(const char *path, unsigned mode, int backlog)
+/*
+ * Whether something accepts connections on the socket file at sa.  The
+ * connect does not block: a live server whose backlog is full answers
+ * EAGAIN at once (a blocking connect would wait for ever), and anything
+ * slower is given at most PROBE_MS.  1 in use, 0 stale, -1 unknown.
+ */
+#define PROBE_MS 1000
+
+static int socket_in_use(const struct sockaddr_un *sa, const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), rc = -1;
+
+    if (fd < 0) {
+        sf_error("socket: %s", strerror(errno));
+        return -1;
+    }
+    if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0) {
+        rc = 1;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        rc = 1; /* listening, backlog full */
+    } else if (errno == EINPROGRESS) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        int err = 0;
+        socklen_t len = sizeof err;
+
+        if (poll(&pfd, 1, PROBE_MS) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0)
+            rc = err == 0 ? 1 : 0;
+        else
+            rc = 1; /* it did not refuse: something is there */
+    } else if (errno == ECONNREFUSED || errno == ENOENT) {
+        rc = 0;
+    } else {
+        sf_error("cannot check whether %s is in use: %s", path, strerror(errno));
+    }
+    close(fd);
+    return rc;
+}
+
+static int open_unix(const char *path, unsigned mode, int backlog, struct listen_file *file)
 {
     struct sockaddr_un sa;
     struct stat st;
@@ -38,22 +77,19 @@ static int open_unix(const char *path, unsigned mode, int backlog)
     strcpy(sa.sun_path, path);
 
     if (lstat(path, &st) == 0) {
-        int probe;
+        int used;
 
         if (!S_ISSOCK(st.st_mode)) {
             sf_error("%s exists and is not a socket; not replacing it", path);
             return -1;
         }
-        /* A socket file: in use if something answers on it. */
-        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
-            close(probe);
-            sf_error("%s is in use by another process", path);
+        used = socket_in_use(&sa, path);
+        if (used != 0) {
+            if (used > 0)
+                sf_error("%s is in use by another process", path);
             return -1;
         }
-        if (probe >= 0)
-            close(probe);
-        unlink(path);
+        unlink(path); /* stale: its server is gone */
     }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -65,7 +101,7 @@ static int open_unix(const char *path, unsigned mode, int backlog)
         close(fd);
         return -1;
     }
-    if (chmod(path, mode) < 0) {
+    if (chmod(path, mode) < 0 || lstat(path, &st) < 0) {
         sf_error("cannot set mode %04o on %s: %s", mode, path, strerror(errno));
         close(fd);
         unlink(path);
@@ -77,6 +113,16 @@ static int open_unix(const char *path, unsigned mode, int backlog)
         unlink(path);
         return -1;
     }
+    file->path = strdup(path);
+    if (!file->path) {
+        sf_error("out of memory");
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    file->dev = st.st_dev;
+    file->ino = st.st_ino;
+    file->missing = false;
     return fd;
 }
 
@@ -129,15 +175,43 @@ static int open_tcp(const char *addr, int backlog)
     return fd;
 }
 
-int listen_open(const char *addr, unsigned socket_mode, int backlog)
+int listen_open(const char *addr, unsigned socket_mode, int backlog, struct listen_file *file)
 {
+    memset(file, 0, sizeof *file);
     if (!strncmp(addr, "unix:", 5))
-        return open_unix(addr + 5, socket_mode, backlog);
+        return open_unix(addr + 5, socket_mode, backlog, file);
     return open_tcp(addr, backlog);
 }
 
-void listen_cleanup(const char *addr)
+static bool still_ours(const struct listen_file *file)
 {
-    if (addr && !strncmp(addr, "unix:", 5))
-        unlink(addr + 5);
+    struct stat st;
+
+    return lstat(file->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == file->dev &&
+           st.st_ino == file->ino;
+}
+
+int listen_file_check(struct listen_file *file)
+{
+    if (!file->path || file->missing)
+        return file->missing ? -1 : 0;
+    if (still_ours(file))
+        return 0;
+    file->missing = true;
+    sf_error("socket file %s was removed or replaced: new connections through that path "
+             "no longer reach this process (connections already open go on); restart "
+             "springfield to listen there again", file->path);
+    return -1;
+}
+
+void listen_cleanup(struct listen_file *file)
+{
+    if (!file->path)
+        return;
+    if (still_ours(file))
+        unlink(file->path);
+    else if (!file->missing)
+        sf_info("socket file %s is not ours any more; left in place", file->path);
+    free(file->path);
+    file->path = NULL;
 }

@@ -8,17 +8,38 @@
 #ifndef SPRINGFIELD_FCGI_LISTEN_H
 #define SPRINGFIELD_FCGI_LISTEN_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* The socket file springfield made: removed at exit only while it is
+ * still the same file (device and inode), never another instance's. */
+struct listen_file {
+    char *path;   /* NULL: no file (TCP, inherited) */
+    dev_t dev;
+    ino_t ino;
+    bool missing; /* found removed or replaced (said once) */
+};
+
 /* True when fd 0 is a listening socket. */
 int listen_inherited(void);
 
 /*
  * Opens a listening socket on addr.  For unix sockets, a stale socket file
- * left by a dead process is replaced, a live one is an error; the file
- * gets socket_mode.  Returns the fd, or -1 after logging why.
+ * left by a dead process is replaced, a live one is an error (the check
+ * connects without blocking and waits at most a second); the file gets
+ * socket_mode and is described in *file.  Returns the fd, or -1 after
+ * logging why.
  */
-int listen_open(const char *addr, unsigned socket_mode, int backlog);
+int listen_open(const char *addr, unsigned socket_mode, int backlog, struct listen_file *file);
 
-/* Removes the socket file of a "unix:" address (at exit). */
-void listen_cleanup(const char *addr);
+/*
+ * Checks that the socket file is still ours.  Returns 0 when it is, -1
+ * when it was removed or replaced (logged once, with what it means: new
+ * connections through that path no longer reach this process).
+ */
+int listen_file_check(struct listen_file *file);
+
+/* Removes the socket file if it is still ours, and forgets it. */
+void listen_cleanup(struct listen_file *file);
 
 #endif

@@ -11,29 +11,56 @@
 #include "fcgi/log.h"
 #include "fcgi/response.h"
 
+/* The server's list of requests being received is in order of
+ * BEGIN_REQUEST: every request has the same receive timeout, so the sweep
+ * looks only at its head. */
+void request_receiving_end(struct fcgi_request *r)
+{
+    if (list_linked(&r->receiving))
+        list_remove(&r->receiving);
+}
+
 struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_conn)
 {
-    struct fcgi_request *r = calloc(1, sizeof *r);
+    struct fcgi_server *s = c->srv;
+    struct fcgi_request *r;
 
+    /* The request itself counts against the params budget: it bounds how
+     * many requests all peers together can keep begun. */
+    if (s->params_bytes + sizeof *r > s->cfg.limits.max_buffered_params_bytes)
+        return NULL;
+    r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
+    s->params_bytes += sizeof *r;
     r->conn = c;
     r->srv = c->srv;
     r->id = id;
     r->state = REQ_PARAMS;
     r->refs = 1;
     r->keep_conn = keep_conn;
-    r->started = ev_time();
+    r->started = ev_now(c->srv->loop);
+    list_insert_tail(&s->receiving, &r->receiving);
     return r;
+}
+
+void request_release_input(struct fcgi_request *r)
+{
+    request_receiving_end(r);
+    r->srv->buffered_bytes -= r->body_charged;
+    r->srv->params_bytes -= r->params_charged;
+    r->body_charged = r->params_charged = 0;
+    buf_free(&r->body);
+    buf_free(&r->params);
+    r->method = r->script_name = r->path_info = r->request_uri = NULL;
 }
 
 void request_unref(struct fcgi_request *r)
 {
     if (--r->refs > 0)
         return;
-    r->srv->buffered_bytes -= r->charged;
-    buf_free(&r->params);
-    buf_free(&r->body);
+    request_release_input(r);
+    r->srv->params_bytes -= sizeof *r;
     buf_free(&r->headers);
     free(r);
 }
@@ -51,12 +78,38 @@ void request_detach(struct fcgi_request *r)
             break;
         }
     }
+    if (c->nreqs == 0 && c->reqs_cap > 4) {
+        /* a burst of multiplexed requests is over: give the table back */
+        free(c->reqs);
+        c->reqs = NULL;
+        c->reqs_cap = 0;
+    }
     if (c->cur == r)
         c->cur = NULL;
     if (r->state == REQ_HANDLER)
         c->handling--;
+    request_receiving_end(r);
     r->conn = NULL;
     request_unref(r);
+}
+
+/* CONTENT_LENGTH: decimal digits only (a front server sends nothing else). */
+static void note_content_length(struct fcgi_request *r, const char *value)
+{
+    size_t n = 0;
+    const char *p;
+
+    if (!*value)
+        return; /* empty: no body, as CGI has it */
+    r->has_content_length = true;
+    for (p = value; *p; p++) {
+        if (*p < '0' || *p > '9' || n > (SIZE_MAX - 9) / 10) {
+            r->content_length_bad = true;
+            return;
+        }
+        n = n * 10 + (size_t)(*p - '0');
+    }
+    r->content_length = n;
 }
 
 /* Remembers the parameters the engine and router read on every request. */
@@ -77,10 +130,8 @@ static void note_param(struct fcgi_request *r, const char *name, size_t name_len
     case 14:
         if (!memcmp(name, "REQUEST_METHOD", 14))
             r->method = value;
-        else if (!memcmp(name, "CONTENT_LENGTH", 14) && *value) {
-            r->content_length = (size_t)strtoull(value, NULL, 10);
-            r->has_content_length = true;
-        }
+        else if (!memcmp(name, "CONTENT_LENGTH", 14))
+            note_content_length(r, value);
         break;
     }
 }
@@ -209,6 +260,70 @@ int fcgi_response_header(struct fcgi_request *r, const char *name, const char *v
     return 0;
 }
 
+/* Answers no larger than this are never refused for want of room: the
+ * refusal would be as large. */
+#define SMALL_ANSWER_BYTES 512
+
+/*
+ * Whether an answer of `size` bytes fits what c and the process may hold
+ * unsent.  One answer always fits when nothing else is waiting (else a
+ * value larger than a limit could never be served); otherwise the
+ * connection's unsent answers stay within max_conn_output_bytes and all
+ * connections' within max_output_bytes.  Writes the refusal into why.
+ */
+static bool output_room(const struct fcgi_conn *c, size_t size, char *why, size_t why_len)
+{
+    const struct fcgi_server *s = c->srv;
+    const struct fcgi_limits *lim = &s->cfg.limits;
+    size_t unsent = conn_unsent(c);
+
+    if (size <= SMALL_ANSWER_BYTES)
+        return true;
+    if (unsent > 0 && unsent + size > lim->max_conn_output_bytes) {
+        snprintf(why, why_len,
+                 "busy: %zu bytes of answers on this connection are unread (limit %zu)", unsent,
+                 lim->max_conn_output_bytes);
+        return false;
+    }
+    if (s->output_bytes > 0 && s->output_bytes + size > lim->max_output_bytes) {
+        snprintf(why, why_len, "busy: %zu bytes of answers wait for their readers (limit %zu)",
+                 s->output_bytes, lim->max_output_bytes);
+        return false;
+    }
+    return true;
+}
+
+/* Formats the shared error body "<status> <reason>: <message>\n". */
+static int format_error(char *out, size_t size, int status, const char *fmt, va_list ap)
+{
+    int n = snprintf(out, size, "%d %s: ", status, fcgi_reason_phrase(status));
+    int m;
+
+    if (n < 0 || (size_t)n >= size)
+        return -1;
+    m = vsnprintf(out + n, size - (size_t)n - 1, fmt, ap);
+    if (m < 0)
+        return -1;
+    if ((size_t)(n + m) > size - 2)
+        m = (int)(size - 2) - n; /* truncated message */
+    out[n + m] = '\n';
+    return n + m + 1;
+}
+
+static int format_error_args(char *out, size_t size, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int format_error_args(char *out, size_t size, int status, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = format_error(out, size, status, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
 /* Writes the answer to the connection.  Returns 0 when it was sent. */
 static int send_answer(struct fcgi_request *r, int status, const char *content_type,
                        const void *body, size_t len)
@@ -223,8 +338,24 @@ static int send_answer(struct fcgi_request *r, int status, const char *content_t
         .body_len = len,
         .head_only = r->head_only,
     };
-    long sent = fcgi_format_response(&c->out, r->id, &resp);
+    size_t before = c->out.len;
+    char why[160], refusal[256];
+    long sent;
 
+    if (!output_room(c, fcgi_response_bound(&resp), why, sizeof why)) {
+        unsigned long more;
+        int n = format_error_args(refusal, sizeof refusal, 503, "%s", why);
+
+        if (log_limit_pass(&r->srv->output_log, ev_now(r->srv->loop), &more))
+            sf_warn("request %u: a %d answer of %zu bytes replaced by 503: %s (%lu more "
+                    "since the last line)", r->id, status, len, why, more);
+        resp.status = status = 503;
+        resp.content_type = "text/plain; charset=utf-8";
+        resp.extra_headers_len = 0;
+        resp.body = refusal;
+        resp.body_len = n < 0 ? 0 : (size_t)n;
+    }
+    sent = fcgi_format_response(&c->out, r->id, &resp);
     if (sent < 0) {
         sf_error("request %u: cannot format a %d answer of %zu bytes (out of memory?)",
                  r->id, status, len);
@@ -240,6 +371,7 @@ static int send_answer(struct fcgi_request *r, int status, const char *content_t
         }
         status = 500;
     }
+    conn_out_grew(c, before);
     r->answered = true;
     if (r->srv->cfg.access_log)
         access_log_add(r->srv, r, status, (size_t)sent);
@@ -265,23 +397,6 @@ void fcgi_respond(struct fcgi_request *r, int status, const char *content_type,
     }
     r->state = REQ_DRAIN; /* any further answer is a bug and is refused above */
     request_unref(r);     /* the handler's reference */
-}
-
-/* Formats the shared error body "<status> <reason>: <message>\n". */
-static int format_error(char *out, size_t size, int status, const char *fmt, va_list ap)
-{
-    int n = snprintf(out, size, "%d %s: ", status, fcgi_reason_phrase(status));
-    int m;
-
-    if (n < 0 || (size_t)n >= size)
-        return -1;
-    m = vsnprintf(out + n, size - (size_t)n - 1, fmt, ap);
-    if (m < 0)
-        return -1;
-    if ((size_t)(n + m) > size - 2)
-        m = (int)(size - 2) - n; /* truncated message */
-    out[n + m] = '\n';
-    return n + m + 1;
 }
 
 void fcgi_respond_error(struct fcgi_request *r, int status, const char *fmt, ...)

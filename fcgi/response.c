@@ -78,23 +78,35 @@ static void copy_stream(uint8_t *dst, const char *head, size_t head_len, const u
         memcpy(dst, body + (offset - head_len), n);
 }
 
+/* The header block is at most 512 bytes before the extra headers. */
+#define HEAD_MAX 512
+
+size_t fcgi_response_bound(const struct fcgi_response *r)
+{
+    size_t body = r->head_only || !fcgi_status_has_body(r->status) ? 0 : r->body_len;
+    size_t stream = HEAD_MAX + r->extra_headers_len + 2 + body;
+
+    /* STDOUT records of the stream, the empty STDOUT, END_REQUEST (8 + 8) */
+    return stream + (stream / FCGI_MAX_LENGTH + 1) * FCGI_HEADER_LEN + 3 * FCGI_HEADER_LEN + 8;
+}
+
 long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcgi_response *r)
 {
-    char head[512 + FCGI_MAX_EXTRA_HEADERS + 2]; /* + the blank line */
+    char head[HEAD_MAX + FCGI_MAX_EXTRA_HEADERS + 2]; /* + the blank line */
     size_t head_len, body_len, total, records, off;
     int n;
 
     if (r->status < 100 || r->status > 599 || r->extra_headers_len > FCGI_MAX_EXTRA_HEADERS)
         return -1;
     if (!fcgi_status_has_body(r->status))
-        n = snprintf(head, 512, "Status: %d %s\r\n", r->status, fcgi_reason_phrase(r->status));
+        n = snprintf(head, HEAD_MAX, "Status: %d %s\r\n", r->status, fcgi_reason_phrase(r->status));
     else if (r->content_type)
-        n = snprintf(head, 512, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
+        n = snprintf(head, HEAD_MAX, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
                      r->status, fcgi_reason_phrase(r->status), r->content_type, r->body_len);
     else
-        n = snprintf(head, 512, "Status: %d %s\r\nContent-Length: %zu\r\n", r->status,
+        n = snprintf(head, HEAD_MAX, "Status: %d %s\r\nContent-Length: %zu\r\n", r->status,
                      fcgi_reason_phrase(r->status), r->body_len);
-    if (n < 0 || n >= 512)
+    if (n < 0 || n >= HEAD_MAX)
         return -1; /* an absurd content type */
     head_len = (size_t)n;
     if (r->extra_headers_len) {

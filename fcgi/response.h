@@ -44,6 +44,9 @@ struct fcgi_response {
  */
 long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcgi_response *r);
 
+/* At least the number of bytes fcgi_format_response appends for r. */
+size_t fcgi_response_bound(const struct fcgi_response *r);
+
 /* Appends an END_REQUEST record. */
 int fcgi_format_end_request(struct buf *out, uint16_t request_id, uint32_t app_status,
                             uint8_t protocol_status);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/setting.h"
 #include "fcgi/internal.h"
 #include "fcgi/log.h"
 
@@ -23,20 +24,34 @@ void fcgi_limits_default(struct fcgi_limits *l)
     l->max_params_bytes = 64 * 1024;
     l->max_body_bytes = 8 * 1024 * 1024;
     l->max_buffered_bytes = 256 * 1024 * 1024;
+    l->max_buffered_params_bytes = 64 * 1024 * 1024;
+    l->max_output_bytes = 256 * 1024 * 1024;
+    l->max_conn_output_bytes = 16 * 1024 * 1024;
+    l->receive_timeout = 60;
     l->idle_timeout = 300;
     l->out_high_water = 256 * 1024;
+}
+
+bool log_limit_pass(struct log_limit *l, double now, unsigned long *suppressed)
+{
+    if (now - l->last < 1.0) {
+        l->suppressed++;
+        return false;
+    }
+    l->last = now;
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    return true;
 }
 
 /* Logs a refused connection at most once a second, so a flood of them
  * cannot flood the log. */
 static void log_refusal(struct fcgi_server *s, const char *why)
 {
-    double now = ev_now(s->loop);
+    unsigned long more;
 
-    if (now - s->last_refusal_log >= 1.0) {
-        s->last_refusal_log = now;
-        sf_warn("refusing connection: %s", why);
-    }
+    if (log_limit_pass(&s->refusal_log, ev_now(s->loop), &more))
+        sf_warn("refusing connection: %s (%lu more refused since the last line)", why, more);
 }
 
 static bool peer_allowed(struct fcgi_server *s, int fd)
@@ -46,7 +61,7 @@ static bool peer_allowed(struct fcgi_server *s, int fd)
     struct in6_addr a;
     unsigned i;
 
-    if (s->nallowed == 0)
+    if (s->allowed.n == 0)
         return true;
     if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
         return false;
@@ -59,15 +74,15 @@ static bool peer_allowed(struct fcgi_server *s, int fd)
     } else {
         return true; /* unix sockets: the file mode decides, as in libfcgi */
     }
-    for (i = 0; i < s->nallowed; i++)
-        if (!memcmp(&a, &s->allowed[i], sizeof a))
+    for (i = 0; i < s->allowed.n; i++)
+        if (!memcmp(&a, &s->allowed.addrs[i], sizeof a))
             return true;
     return false;
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct fcgi_server *s = (struct fcgi_server *)((char *)w - offsetof(struct fcgi_server, accept_w));
+    struct fcgi_server *s = container_of(w, struct fcgi_server, accept_w);
     int i, fd, one = 1;
 
     (void)revents;
@@ -103,7 +118,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct fcgi_server *s = (struct fcgi_server *)((char *)w - offsetof(struct fcgi_server, accept_retry));
+    struct fcgi_server *s = container_of(w, struct fcgi_server, accept_retry);
 
     (void)revents;
     ev_timer_stop(loop, w);
@@ -111,22 +126,33 @@ static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
         ev_io_start(loop, &s->accept_w);
 }
 
-/* Closes connections idle for longer than idle_timeout.  The list is in
- * order of last activity, so the sweep stops at the first recent one. */
-static void on_idle_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+/*
+ * The sweep, a few times per timeout:
+ *  - connections idle for longer than idle_timeout are closed.  The list is
+ *    in order of last activity, so it stops at the first recent one;
+ *  - requests not received whole within receive_timeout of their
+ *    BEGIN_REQUEST are answered 408.  That list is in order of BEGIN_REQUEST
+ *    (every request has the same timeout), so it stops at the first young one.
+ */
+static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct fcgi_server *s = (struct fcgi_server *)((char *)w - offsetof(struct fcgi_server, idle_sweep));
+    struct fcgi_server *s = container_of(w, struct fcgi_server, sweep);
     double now = ev_now(loop);
     struct fcgi_conn *c;
+    struct fcgi_request *r;
 
     (void)revents;
-    while ((c = s->head) && now - c->last_active >= s->cfg.limits.idle_timeout) {
+    while ((r = list_first(&s->receiving, struct fcgi_request, receiving)) &&
+           now - r->started >= s->cfg.limits.receive_timeout)
+        conn_request_too_slow(r); /* takes it off the list */
+    while ((c = list_first(&s->conns, struct fcgi_conn, link)) &&
+           now - c->last_active >= s->cfg.limits.idle_timeout) {
         /* Waiting for our own answers is not idle: the backends' timeouts
          * apply.  A peer that stopped sending mid-request, or stopped
          * reading our output, is. */
         if (c->handling > 0) {
             conn_touch(c);
-            if (s->head == c)
+            if (list_first(&s->conns, struct fcgi_conn, link) == c)
                 break;
             continue;
         }
@@ -138,45 +164,60 @@ static void on_idle_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void on_log_flush(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-    struct fcgi_server *s = (struct fcgi_server *)((char *)w - offsetof(struct fcgi_server, log_flush));
+    struct fcgi_server *s = container_of(w, struct fcgi_server, log_flush);
 
     (void)loop;
     (void)revents;
     access_log_flush(s);
 }
 
-static int parse_allowed(struct fcgi_server *s, const char *list)
+struct addr_parse {
+    struct fcgi_addr_list *l;
+    bool oom;
+};
+
+static const char *add_addr(void *arg, const char *entry)
 {
-    char *copy = strdup(list), *tok, *save = NULL;
-    unsigned n = 1;
-    const char *p;
+    struct addr_parse *p = arg;
+    struct in6_addr a, *grown;
+    struct in_addr v4;
 
-    if (!copy)
-        return -1;
-    for (p = list; *p; p++)
-        n += *p == ',';
-    s->allowed = calloc(n, sizeof *s->allowed);
-    if (!s->allowed) {
-        free(copy);
+    if (inet_pton(AF_INET, entry, &v4) == 1) {
+        memset(&a, 0, sizeof a);
+        a.s6_addr[10] = a.s6_addr[11] = 0xff;
+        memcpy(&a.s6_addr[12], &v4, 4);
+    } else if (inet_pton(AF_INET6, entry, &a) != 1) {
+        return "is not an IPv4 or IPv6 address";
+    }
+    grown = realloc(p->l->addrs, (p->l->n + 1) * sizeof *grown);
+    if (!grown) {
+        p->oom = true;
+        return "could not be kept: out of memory";
+    }
+    p->l->addrs = grown;
+    p->l->addrs[p->l->n++] = a;
+    return NULL;
+}
+
+int fcgi_addr_list_parse(const char *name, const char *list, struct fcgi_addr_list *out,
+                         char *why)
+{
+    struct addr_parse p = {.l = out};
+
+    out->addrs = NULL;
+    out->n = 0;
+    if (setting_list(name, list, add_addr, &p, why) < 0) {
+        fcgi_addr_list_free(out);
         return -1;
     }
-    for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        struct in6_addr *a = &s->allowed[s->nallowed];
-        struct in_addr v4;
-
-        if (inet_pton(AF_INET, tok, &v4) == 1) {
-            memset(a, 0, sizeof *a);
-            a->s6_addr[10] = a->s6_addr[11] = 0xff;
-            memcpy(&a->s6_addr[12], &v4, 4);
-        } else if (inet_pton(AF_INET6, tok, a) != 1) {
-            sf_error("FCGI_WEB_SERVER_ADDRS: '%s' is not an IP address", tok);
-            free(copy);
-            return -1;
-        }
-        s->nallowed++;
-    }
-    free(copy);
     return 0;
+}
+
+void fcgi_addr_list_free(struct fcgi_addr_list *l)
+{
+    free(l->addrs);
+    l->addrs = NULL;
+    l->n = 0;
 }
 
 struct fcgi_server *fcgi_server_new(struct ev_loop *loop, int listen_fd,
@@ -191,17 +232,25 @@ struct fcgi_server *fcgi_server_new(struct ev_loop *loop, int listen_fd,
         return NULL;
     }
     s->loop = loop;
+    list_init(&s->conns);
+    list_init(&s->receiving);
     s->cfg = *cfg;
     s->listen_fd = listen_fd;
-    if (cfg->allowed_addrs && *cfg->allowed_addrs && parse_allowed(s, cfg->allowed_addrs) < 0) {
-        free(s->allowed);
-        free(s);
-        return NULL;
+    s->cfg.allowed = NULL; /* the copy below is the server's own */
+    if (cfg->allowed && cfg->allowed->n) {
+        s->allowed.addrs = malloc(cfg->allowed->n * sizeof *s->allowed.addrs);
+        if (!s->allowed.addrs) {
+            sf_error("out of memory for FCGI_WEB_SERVER_ADDRS");
+            free(s);
+            return NULL;
+        }
+        memcpy(s->allowed.addrs, cfg->allowed->addrs, cfg->allowed->n * sizeof *s->allowed.addrs);
+        s->allowed.n = cfg->allowed->n;
     }
     fl = fcntl(listen_fd, F_GETFL);
     if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
         sf_error("cannot make the listening socket non-blocking: %s", strerror(errno));
-        free(s->allowed);
+        fcgi_addr_list_free(&s->allowed);
         free(s);
         return NULL;
     }
@@ -209,30 +258,47 @@ struct fcgi_server *fcgi_server_new(struct ev_loop *loop, int listen_fd,
     ev_io_init(&s->accept_w, on_accept, listen_fd, EV_READ);
     ev_io_start(loop, &s->accept_w);
     ev_timer_init(&s->accept_retry, on_accept_retry, 0.1, 0.1);
-    sweep = cfg->limits.idle_timeout / 4;
+    sweep = (cfg->limits.idle_timeout < cfg->limits.receive_timeout ? cfg->limits.idle_timeout
+                                                                     : cfg->limits.receive_timeout) / 4;
     if (sweep < 0.25)
         sweep = 0.25;
     if (sweep > 5)
         sweep = 5;
-    ev_timer_init(&s->idle_sweep, on_idle_sweep, sweep, sweep);
-    ev_timer_start(loop, &s->idle_sweep);
+    ev_timer_init(&s->sweep, on_sweep, sweep, sweep);
+    ev_timer_start(loop, &s->sweep);
     ev_prepare_init(&s->log_flush, on_log_flush);
     ev_prepare_start(loop, &s->log_flush);
     ev_unref(loop); /* the prepare watcher alone must not keep the loop running */
     return s;
 }
 
+/* Requests on c that were begun and not answered. */
+static unsigned unanswered(const struct fcgi_conn *c)
+{
+    unsigned i, n = 0;
+
+    for (i = 0; i < c->nreqs; i++)
+        n += !c->reqs[i]->answered;
+    return n;
+}
+
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct fcgi_server *s = (struct fcgi_server *)((char *)w - offsetof(struct fcgi_server, deadline));
+    struct fcgi_server *s = container_of(w, struct fcgi_server, deadline);
+    struct fcgi_conn *c;
+    unsigned long n = 0;
 
     (void)loop;
     (void)revents;
+    for (c = list_first(&s->conns, struct fcgi_conn, link); c;
+         c = list_next(&s->conns, c, struct fcgi_conn, link))
+        n += unanswered(c);
+    s->dropped += n;
     if (s->nconns)
-        sf_warn("shutdown deadline reached: closing %u connection(s) with requests in flight",
-                s->nconns);
-    while (s->head)
-        conn_destroy(s->head); /* calls done when the last one goes */
+        sf_warn("shutdown deadline reached: dropping %lu unanswered request(s) on %u "
+                "connection(s)", n, s->nconns);
+    while ((c = list_first(&s->conns, struct fcgi_conn, link)))
+        conn_destroy(c); /* calls done when the last one goes */
 }
 
 void fcgi_server_shutdown(struct fcgi_server *s, double deadline, void (*done)(void *arg),
@@ -249,8 +315,8 @@ void fcgi_server_shutdown(struct fcgi_server *s, double deadline, void (*done)(v
     ev_timer_stop(s->loop, &s->accept_retry);
     close(s->listen_fd);
     s->listen_fd = -1;
-    for (c = s->head; c; c = next) {
-        next = c->next;
+    for (c = list_first(&s->conns, struct fcgi_conn, link); c; c = next) {
+        next = list_next(&s->conns, c, struct fcgi_conn, link);
         c->closing = true;
         if (c->nreqs == 0)
             conn_maybe_close(c);
@@ -269,14 +335,16 @@ void fcgi_server_shutdown(struct fcgi_server *s, double deadline, void (*done)(v
 
 void fcgi_server_free(struct fcgi_server *s)
 {
+    struct fcgi_conn *c;
+
     if (!s)
         return;
     s->done = NULL;
-    while (s->head)
-        conn_destroy(s->head);
+    while ((c = list_first(&s->conns, struct fcgi_conn, link)))
+        conn_destroy(c);
     ev_io_stop(s->loop, &s->accept_w);
     ev_timer_stop(s->loop, &s->accept_retry);
-    ev_timer_stop(s->loop, &s->idle_sweep);
+    ev_timer_stop(s->loop, &s->sweep);
     ev_timer_stop(s->loop, &s->deadline);
     ev_ref(s->loop);
     ev_prepare_stop(s->loop, &s->log_flush);
@@ -284,11 +352,16 @@ void fcgi_server_free(struct fcgi_server *s)
     buf_free(&s->access);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
-    free(s->allowed);
+    fcgi_addr_list_free(&s->allowed);
     free(s);
 }
 
 unsigned fcgi_server_connections(const struct fcgi_server *s)
 {
     return s->nconns;
+}
+
+unsigned long fcgi_server_dropped(const struct fcgi_server *s)
+{
+    return s->dropped;
 }

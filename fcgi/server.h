@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <netinet/in.h>
 
 #include <ev.h>
 
@@ -22,6 +23,10 @@ struct fcgi_limits {
     size_t max_params_bytes;   /* all PARAMS of one request; over -> 431 */
     size_t max_body_bytes;     /* STDIN of one request; over -> 413 */
     size_t max_buffered_bytes; /* bodies held by all requests at once; over -> 503 */
+    size_t max_buffered_params_bytes; /* params held by all requests at once; over -> 503 */
+    size_t max_output_bytes;      /* unsent answers of all connections; over -> 503 */
+    size_t max_conn_output_bytes; /* unsent answers of one connection; over -> 503 */
+    double receive_timeout;    /* seconds from BEGIN_REQUEST to the end of its body */
     double idle_timeout;       /* seconds a connection without requests may stay */
     size_t out_high_water;     /* unsent bytes at which a connection stops reading */
 };
@@ -30,12 +35,27 @@ void fcgi_limits_default(struct fcgi_limits *l);
 
 typedef void (*fcgi_handler_fn)(struct fcgi_request *r);
 
+/* FCGI_WEB_SERVER_ADDRS, parsed: the peers allowed to connect over TCP. */
+struct fcgi_addr_list {
+    struct in6_addr *addrs; /* IPv4 as IPv4-mapped IPv6 */
+    unsigned n;
+};
+
+/*
+ * Parses "ADDR[,| ]ADDR..." (IPv4 or IPv6, separated by commas and/or
+ * blanks) into out.  0, or -1 with why (SETTING_WHY_MAX bytes) naming the
+ * entry that is not an address.  fcgi_addr_list_free releases it.
+ */
+int fcgi_addr_list_parse(const char *name, const char *list, struct fcgi_addr_list *out,
+                         char *why);
+void fcgi_addr_list_free(struct fcgi_addr_list *l);
+
 struct fcgi_server_config {
     struct fcgi_limits limits;
     fcgi_handler_fn handler;
     void *app;                /* returned by fcgi_request_app() */
     bool access_log;          /* one line per request on stderr */
-    const char *allowed_addrs; /* FCGI_WEB_SERVER_ADDRS: comma list of IPs, or NULL */
+    const struct fcgi_addr_list *allowed; /* NULL or empty: any peer */
 };
 
 struct fcgi_server;
@@ -48,7 +68,8 @@ struct fcgi_server *fcgi_server_new(struct ev_loop *loop, int listen_fd,
  * Graceful stop: no more accepts, idle connections closed, connections
  * with requests in flight closed once those are answered.  done(arg) runs
  * when every connection is gone, or after deadline seconds, when the rest
- * are closed by force.
+ * are closed by force: the requests that had not been answered by then are
+ * logged and counted (fcgi_server_dropped).
  */
 void fcgi_server_shutdown(struct fcgi_server *s, double deadline, void (*done)(void *arg),
                           void *arg);
@@ -58,5 +79,8 @@ void fcgi_server_free(struct fcgi_server *s);
 
 /* Counters for logs and tests. */
 unsigned fcgi_server_connections(const struct fcgi_server *s);
+
+/* Requests left unanswered when the shutdown deadline closed their connections. */
+unsigned long fcgi_server_dropped(const struct fcgi_server *s);
 
 #endif

@@ -1,9 +1,12 @@
 /* routes/backends.c — each route's backend, from the environment. */
 #include "routes/backends.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "common/setting.h"
 #include "fcgi/log.h"
 #include "store/embedded.h"
 #include "store/http.h"
@@ -99,9 +102,42 @@ static struct kv_store *open_bart(struct app *app, long timeout_ms, unsigned thr
     return s3_store_new(app->loop, app->http, app->s3_pool, &cfg);
 }
 
+/* "http://..." or "https://..." with a host: what libcurl is given. */
+static bool is_http_url(const char *u)
+{
+    const char *rest = !strncasecmp(u, "http://", 7)    ? u + 7
+                       : !strncasecmp(u, "https://", 8) ? u + 8
+                                                        : NULL;
+
+    return rest && *rest && *rest != '/' && !strpbrk(u, " \t\r\n");
+}
+
+int backends_check_env(void)
+{
+    struct redis_config redis;
+    struct mysql_config mysql;
+    struct s3_config s3;
+    const char *mongo = setting_env("MONGODB_URI"), *weather = setting_env("WEATHER_URI");
+    int rc = 0;
+
+    if (redis_config_from_env(&redis) < 0 || mysql_config_from_env(&mysql) < 0 ||
+        s3_config_from_env(&s3) < 0)
+        rc = -1;
+    /* The driver parses the rest of the URI when the store opens. */
+    if (mongo && strncmp(mongo, "mongodb://", 10) && strncmp(mongo, "mongodb+srv://", 14)) {
+        sf_error("MONGODB_URI: expected mongodb://... or mongodb+srv://...");
+        rc = -1;
+    }
+    if (weather && !is_http_url(weather)) {
+        sf_error("WEATHER_URI: '%.128s' is not an http:// or https:// URL", weather);
+        rc = -1;
+    }
+    return rc;
+}
+
 int backends_open(struct app *app, struct ev_loop *loop, const struct backend_options *o)
 {
-    const char *weather = getenv("WEATHER_URI");
+    const char *weather = setting_env("WEATHER_URI");
 
     memset(app, 0, sizeof *app);
     app->loop = loop;
@@ -111,7 +147,7 @@ int backends_open(struct app *app, struct ev_loop *loop, const struct backend_op
         sf_error("cannot create the HTTP client (libcurl multi)");
         return -1;
     }
-    app->weather_uri = weather && *weather ? weather : NULL;
+    app->weather_uri = weather;
 
     app->marges = open_marges(loop, o->timeout_ms);
     app->homers = open_homers(app, o->timeout_ms, o->threads);

@@ -20,6 +20,13 @@ struct backend_options {
     unsigned workers; /* serving processes (--workers), for a warning */
 };
 
+/*
+ * Checks every backend's environment (ports, numbers, URLs, signature)
+ * without opening anything, so a mistake stops springfield before it
+ * listens or forks.  0, or -1 after logging what is wrong.
+ */
+int backends_check_env(void);
+
 /* 0, or -1 after logging what could not be opened. */
 int backends_open(struct app *app, struct ev_loop *loop, const struct backend_options *o);
 void backends_close(struct app *app);

@@ -26,6 +26,8 @@
 #define _GNU_SOURCE
 #endif
 #include "store/mysql.h"
+
+#include "common/setting.h"
 #include "store/utf8.h"
 
 #include <errno.h>
@@ -1039,25 +1041,22 @@ static const struct kv_ops mysql_kv_ops = {
 
 int mysql_config_from_env(struct mysql_config *cfg)
 {
+    const char *port = setting_env("MYSQL_PORT");
+    char why[SETTING_WHY_MAX];
+
     memset(cfg, 0, sizeof *cfg);
-    cfg->host = getenv("MYSQL_HOST");
+    cfg->host = setting_env("MYSQL_HOST");
     cfg->port = 3306;
-    const char *port = getenv("MYSQL_PORT");
-    if (port && *port) {
-        char *end;
-        errno = 0;
-        long p = strtol(port, &end, 10);
-        if (errno || *end || p < 1 || p > 65535)
-            sf_warn("mysql: MYSQL_PORT=%s is not a port; using 3306", port);
-        else
-            cfg->port = (int)p;
+    if (port && setting_port("MYSQL_PORT", port, &cfg->port, why) < 0) {
+        sf_error("%s", why);
+        return -1;
     }
     cfg->database = getenv("MYSQL_DATABASE");
     cfg->user = getenv("MYSQL_USER");
     cfg->password = getenv("MYSQL_PASSWORD");
     cfg->pool_size = MYSQL_STORE_DEFAULT_POOL;
     cfg->timeout_ms = MYSQL_STORE_DEFAULT_TIMEOUT_MS;
-    return cfg->host && *cfg->host;
+    return cfg->host ? 1 : 0;
 }
 
 static bool dup_opt(char **dst, const char *src)

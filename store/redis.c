@@ -22,6 +22,8 @@
 #endif
 #include "store/redis.h"
 
+#include "common/setting.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -715,38 +717,30 @@ static const struct kv_ops redis_ops = {rs_get, rs_put, rs_ping, rs_free};
 
 /* ---------------------------------------------------------- public */
 
-static int parse_int_env(const char *name, int def, int min, int max, int *out)
-{
-    const char *s = getenv(name);
-    char *end;
-    long v;
-
-    *out = def;
-    if (!s || !*s)
-        return 0;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) {
-        sf_error("%s=\"%s\" is not a number in [%d, %d]", name, s, min, max);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 int redis_config_from_env(struct redis_config *cfg)
 {
-    const char *host = getenv("REDIS_HOST");
+    const char *port = setting_env("REDIS_PORT"), *db = setting_env("REDIS_DB");
+    char why[SETTING_WHY_MAX];
+    unsigned long long n;
 
     memset(cfg, 0, sizeof *cfg);
-    cfg->host = host;
+    cfg->host = setting_env("REDIS_HOST");
     cfg->password = getenv("REDIS_PASSWORD");
+    cfg->port = 6379;
     cfg->timeout_ms = 5000;
     cfg->connect_timeout_ms = 5000;
-    if (parse_int_env("REDIS_PORT", 6379, 1, 65535, &cfg->port) < 0 ||
-        parse_int_env("REDIS_DB", 0, 0, INT_MAX, &cfg->db) < 0)
+    if (port && setting_port("REDIS_PORT", port, &cfg->port, why) < 0) {
+        sf_error("%s", why);
         return -1;
-    return host && *host ? 1 : 0;
+    }
+    if (db) {
+        if (setting_number("REDIS_DB", db, 10, 0, INT_MAX, &n, why) < 0) {
+            sf_error("%s", why);
+            return -1;
+        }
+        cfg->db = (int)n;
+    }
+    return cfg->host ? 1 : 0;
 }
 
 static int is_numeric_host(const char *host)

@@ -805,6 +805,34 @@ static const struct kv_ops s3_ops = {
     .free = s3_free,
 };
 
+/* http(s)://host[:port][/] -> *https, host[:port] (malloc'd); -1 if not. */
+static int parse_endpoint(const char *url, int *https, char **hostport)
+{
+    const char *p, *end;
+    size_t n;
+
+    if (!strncasecmp(url, "http://", 7)) {
+        *https = 0;
+        p = url + 7;
+    } else if (!strncasecmp(url, "https://", 8)) {
+        *https = 1;
+        p = url + 8;
+    } else {
+        return -1;
+    }
+    end = strchr(p, '/');
+    n = end ? (size_t)(end - p) : strlen(p);
+    if (end && strcmp(end, "/") != 0)
+        return -1; /* a path prefix: not supported (libs3 cannot do it) */
+    if (n == 0 || memchr(p, '@', n) || memchr(p, '?', n) || memchr(p, '#', n))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (isspace((unsigned char)p[i]) || iscntrl((unsigned char)p[i]))
+            return -1;
+    *hostport = strndup(p, n);
+    return *hostport ? 0 : -1;
+}
+
 /* ---- configuration ---------------------------------------------------- */
 
 static const char *env(const char *name)
@@ -841,35 +869,23 @@ int s3_config_from_env(struct s3_config *cfg)
         sf_error("AWS_S3_SIGNATURE=%s: expected v4 (the default) or v2", sig);
         return -1;
     }
-    return 1;
-}
+    if (cfg->endpoint) {
+        char *hostport = NULL;
+        int https;
 
-/* http(s)://host[:port][/] -> *https, host[:port] (malloc'd); -1 if not. */
-static int parse_endpoint(const char *url, int *https, char **hostport)
-{
-    const char *p, *end;
-    size_t n;
-
-    if (!strncasecmp(url, "http://", 7)) {
-        *https = 0;
-        p = url + 7;
-    } else if (!strncasecmp(url, "https://", 8)) {
-        *https = 1;
-        p = url + 8;
-    } else {
+        if (parse_endpoint(cfg->endpoint, &https, &hostport) < 0) {
+            sf_error("AWS_ENDPOINT_URL_S3=%s: expected http(s)://host[:port]", cfg->endpoint);
+            return -1;
+        }
+        free(hostport);
+    }
+    if (!cfg->access_key != !cfg->secret_key) {
+        sf_error("%s is set without %s: set both, or neither for anonymous access",
+                 cfg->access_key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                 cfg->access_key ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         return -1;
     }
-    end = strchr(p, '/');
-    n = end ? (size_t)(end - p) : strlen(p);
-    if (end && strcmp(end, "/") != 0)
-        return -1; /* a path prefix: not supported (libs3 cannot do it) */
-    if (n == 0 || memchr(p, '@', n) || memchr(p, '?', n) || memchr(p, '#', n))
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (isspace((unsigned char)p[i]) || iscntrl((unsigned char)p[i]))
-            return -1;
-    *hostport = strndup(p, n);
-    return *hostport ? 0 : -1;
+    return 1;
 }
 
 static int setup_v4(struct s3_store *st, const char *endpoint)

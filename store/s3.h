@@ -113,7 +113,9 @@ struct s3_config {
  * max_object_bytes = S3_DEFAULT_MAX_OBJECT_BYTES, for the caller to
  * override.  The strings point into the environment.
  * Returns 1 when AWS_S3_BUCKET is set and not empty, 0 when it is not
- * (cfg zeroed), -1 (logged) when AWS_S3_SIGNATURE is something else. */
+ * (cfg zeroed), -1 (logged) when AWS_S3_SIGNATURE is something else,
+ * AWS_ENDPOINT_URL_S3 is not http(s)://host[:port] or only one of the two
+ * keys is set. */
 int s3_config_from_env(struct s3_config *cfg);
 
 /* A store for cfg (copied).  v4 needs http (and uses pool, which may be

@@ -32,6 +32,9 @@ import servers  # noqa: E402
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "springfield_args(*args, env=None): extra springfield arguments/env")
+    config.addinivalue_line(
+        "markers", "measures_memory: asserts on springfield's RSS, so it runs against the "
+        "normal build only (a sanitizer's shadow memory and quarantine would decide it)")
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -242,11 +242,35 @@ def test_version_prints_to_stdout(flag):
     (["--idle-timeout", ""], None, "idle-timeout"),
     (["--log-level", "loud"], None, "log-level"),
     (["--max-conns"], None, "max-conns"),  # value missing
+    (["--max-conns", " 12"], None, "max-conns"),
+    (["--max-conns", "+12"], None, "max-conns"),
+    (["--max-conns", "0x10"], None, "max-conns"),
+    (["--receive-timeout", "0"], None, "receive-timeout"),
     ([], {"SPRINGFIELD_MAX_CONNS": "abc"}, "SPRINGFIELD_MAX_CONNS"),
     ([], {"SPRINGFIELD_SOCKET_MODE": "999"}, "SPRINGFIELD_SOCKET_MODE"),
+    ([], {"SPRINGFIELD_ACCESS_LOG": "maybe"}, "SPRINGFIELD_ACCESS_LOG"),
+    ([], {"SPRINGFIELD_RECEIVE_TIMEOUT": "10s"}, "SPRINGFIELD_RECEIVE_TIMEOUT"),
+    ([], {"SPRINGFIELD_MAX_OUTPUT_BYTES": "-1"}, "SPRINGFIELD_MAX_OUTPUT_BYTES"),
+    ([], {"FCGI_WEB_SERVER_ADDRS": "127.0.0.1 bogus"}, "'bogus'"),
+    ([], {"FCGI_WEB_SERVER_ADDRS": "127.0.0.1,,127.0.0.2"}, "FCGI_WEB_SERVER_ADDRS"),
+    ([], {"FCGI_WEB_SERVER_ADDRS": "127.0.0.1/8"}, "'127.0.0.1/8'"),
+    ([], {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "70000"}, "REDIS_PORT"),
+    ([], {"REDIS_HOST": "127.0.0.1", "REDIS_DB": "-1"}, "REDIS_DB"),
+    ([], {"MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": "abc"}, "MYSQL_PORT"),
+    ([], {"MONGODB_URI": "localhost:27017"}, "MONGODB_URI"),
+    ([], {"WEATHER_URI": "ftp://weather.invalid/"}, "WEATHER_URI"),
+    ([], {"AWS_S3_BUCKET": "b", "AWS_S3_SIGNATURE": "v3"}, "AWS_S3_SIGNATURE"),
+    ([], {"AWS_S3_BUCKET": "b", "AWS_ENDPOINT_URL_S3": "127.0.0.1:9000"},
+     "AWS_ENDPOINT_URL_S3"),
+    ([], {"AWS_S3_BUCKET": "b", "AWS_ACCESS_KEY_ID": "k"}, "AWS_SECRET_ACCESS_KEY"),
+    (["--workers", "2"], {"MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": "3306x"}, "MYSQL_PORT"),
 ], ids=["unknown-flag", "max-conns-abc", "max-conns-trailing", "socket-mode-999",
-        "workers-negative", "idle-empty", "log-level", "missing-value", "env-max-conns",
-        "env-socket-mode"])
+        "workers-negative", "idle-empty", "log-level", "missing-value", "max-conns-blank",
+        "max-conns-plus", "max-conns-hex", "receive-zero", "env-max-conns",
+        "env-socket-mode", "env-access-log", "env-receive-unit", "env-output-negative",
+        "addrs-bogus", "addrs-empty-entry", "addrs-cidr", "redis-port", "redis-db",
+        "mysql-port", "mongodb-uri", "weather-uri", "s3-signature", "s3-endpoint",
+        "s3-one-key", "workers-mysql-port"])
 def test_bad_command_line_exits_nonzero_naming_the_flag(workdir, args, env, named):
     sock = os.path.join(workdir, "never.sock")
     r = run_sf(["--listen", "unix:" + sock] + args, env=env)
@@ -325,6 +349,69 @@ def test_socket_in_use_is_refused(launch, workdir):
     assert first.alive()
 
 
+def test_socket_with_a_full_backlog_is_refused_at_once(workdir):
+    """A live socket whose backlog is full is in use: the start-up check
+    must say so at once, not hang in a blocking connect()."""
+    path = os.path.join(workdir, "busy.sock")
+    busy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    busy.bind(path)
+    busy.listen(0)
+    waiting = []
+    try:
+        while True:                      # fill the backlog: nobody accepts
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.setblocking(False)
+            try:
+                s.connect(path)
+            except BlockingIOError:
+                s.close()
+                break
+            waiting.append(s)
+            assert len(waiting) < 100
+        t0 = time.monotonic()
+        r = run_sf(["--listen", "unix:" + path])
+        err = r.stderr.decode("utf-8", "replace")
+        assert r.returncode != 0 and "in use" in err, err
+        assert time.monotonic() - t0 < 3, "the start-up check waited on a full backlog"
+        assert os.path.exists(path), "the live socket was removed"
+    finally:
+        for s in waiting:
+            s.close()
+        busy.close()
+
+
+def test_socket_file_replaced_by_another_is_left_alone(launch, workdir):
+    """At exit springfield removes its socket file only if it is still its
+    own (device and inode): the socket of another instance that replaced
+    it stays.  The removal is noticed and logged while running."""
+    path = os.path.join(workdir, "sf.sock")
+    sf = launch(Sf, ["--listen", "unix:" + path], path)
+    flanders(sf.address)
+    os.unlink(path)
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.bind(path)
+    other.listen(4)
+    try:
+        wait_for_log(sf, r"socket file .*sf\.sock was removed or replaced", timeout=6)
+        ino = os.lstat(path).st_ino
+        os.kill(sf.pid, signal.SIGTERM)
+        rc, _ = wait_exit(sf, 5)
+        assert rc == 0
+        assert os.path.exists(path) and os.lstat(path).st_ino == ino, \
+            "springfield removed another instance's socket file"
+    finally:
+        other.close()
+
+
+def test_own_socket_file_is_removed_at_exit(launch, workdir):
+    path = os.path.join(workdir, "sf.sock")
+    sf = launch(Sf, ["--listen", "unix:" + path], path)
+    flanders(sf.address)
+    os.kill(sf.pid, signal.SIGTERM)
+    rc, _ = wait_exit(sf, 5)
+    assert rc == 0 and not os.path.exists(path)
+
+
 @pytest.mark.parametrize("kind", ["file", "directory"])
 def test_path_that_is_not_a_socket_is_refused(workdir, kind):
     path = os.path.join(workdir, "sf.sock")
@@ -378,8 +465,14 @@ def refused_without_answer(address):
     ("127.0.0.2", False),
     ("127.0.0.1", True),
     ("127.0.0.2,127.0.0.1", True),
-], ids=["other-addr", "our-addr", "list"])
+    ("127.0.0.2 127.0.0.1", True),
+    ("127.0.0.2, 127.0.0.1 ::1", True),
+    ("127.0.0.2 ::1 127.0.0.3", False),
+], ids=["other-addr", "our-addr", "list", "spaces", "mixed", "spaces-without-ours"])
 def test_fcgi_web_server_addrs(launch, allowed, answered):
+    """The list is split on commas and/or blanks (blanks alone used to
+    write past the end of the parsed array, and the process then ignored
+    SIGTERM)."""
     port = servers.free_port()
     sf = launch(Sf, ["--listen", "127.0.0.1:%d" % port], ("127.0.0.1", port),
                 env={"FCGI_WEB_SERVER_ADDRS": allowed})
@@ -390,6 +483,9 @@ def test_fcgi_web_server_addrs(launch, allowed, answered):
             assert refused_without_answer(sf.address), \
                 "FCGI_WEB_SERVER_ADDRS=%s: a connection from 127.0.0.1 stayed open" % allowed
     assert sf.alive()
+    os.kill(sf.pid, signal.SIGTERM)
+    rc, _ = wait_exit(sf, 5)
+    assert rc == 0
 
 
 def test_fcgi_web_server_addrs_does_not_apply_to_unix_sockets(launch, workdir):
@@ -551,6 +647,8 @@ def test_workers_signal_to_the_whole_group_still_drains(launch, workdir, weather
 
 
 def test_shutdown_timeout_bounds_a_stuck_request(launch, workdir, weather):
+    """Past --shutdown-timeout the request still in flight is dropped: the
+    log says how many, and the exit status (3) says requests were lost."""
     weather.mode("slow", ms=4000)
     sf = sf_unix(launch, workdir, "--shutdown-timeout", "1", "--backend-timeout", "5000",
                  env={"WEATHER_URI": weather.uri})
@@ -558,12 +656,62 @@ def test_shutdown_timeout_bounds_a_stuck_request(launch, workdir, weather):
         c.send_request(1, maggie_params())
         in_flight_on_stub(weather)
         os.kill(sf.pid, signal.SIGTERM)
+        log = sf.log_path
         rc, took = wait_exit(sf, 4)
-        assert rc == 0, "exit status %s after the shutdown deadline" % rc
+        assert rc == 3, "exit status %s after dropping a request at the deadline" % rc
+        with open(log) as f:
+            text = f.read()
+        assert re.search(r"dropping 1 unanswered request", text), text[-2000:]
         assert 0.8 <= took <= 2.5, "exit %.2fs after SIGTERM with --shutdown-timeout 1" % took
         assert c.is_closed_by_peer(timeout=1), "the stuck request's connection is still open"
         r = c.responses.get(1)
         assert r is None or r.http()[0] != 200, "a 4 s request answered 200 within 1 s?"
+
+
+def test_sighup_is_logged_and_ignored(launch, workdir, weather):
+    """SIGHUP used to kill a single process at once (requests dropped, the
+    socket file left behind); it is logged and ignored, by a single process
+    and by a supervisor and its workers."""
+    weather.mode("slow", ms=800)
+    for args in ([], ["--workers", "2"]):
+        name = "sf%d" % len(args)
+        sf = sf_unix(launch, workdir, *args, env={"WEATHER_URI": weather.uri}, name=name)
+        if args:
+            wait_until(lambda: len(children(sf.pid)) == 2, 5, "2 worker processes")
+        with fc.Connection(sf.address, timeout=10) as c:
+            c.send_request(1, maggie_params())
+            time.sleep(0.2)
+            os.killpg(sf.pid, signal.SIGHUP)  # the whole group, as a closing terminal does
+            resp = c.read_response(1, timeout=5)
+            assert resp.http()[::2] == (200, YAHOO_SENTENCE), resp.stdout
+        wait_for_log(sf, r"SIGHUP: ignored")
+        assert sf.alive()
+        flanders(sf.address)
+        if args:
+            assert len(children(sf.pid)) == 2
+        os.kill(sf.pid, signal.SIGTERM)
+        rc, _ = wait_exit(sf, 5)
+        assert rc == 0
+
+
+def test_workers_stop_when_the_supervisor_is_killed(launch, workdir, weather):
+    """A SIGKILLed supervisor cannot stop its workers: they notice its
+    death and stop gracefully, finishing the request in flight."""
+    weather.mode("slow", ms=1000)
+    sf = sf_unix(launch, workdir, "--workers", "2", env={"WEATHER_URI": weather.uri})
+    workers = wait_until(lambda: (lambda k: k if len(k) == 2 else None)(children(sf.pid)),
+                         5, "2 worker processes")
+    with fc.Connection(sf.address, timeout=10) as c:
+        c.send_request(1, maggie_params())
+        in_flight_on_stub(weather)
+        os.kill(sf.pid, signal.SIGKILL)
+        resp = c.read_response(1, timeout=5)
+        assert resp.http()[::2] == (200, YAHOO_SENTENCE), resp.stdout
+    sf.proc.wait(5)
+    wait_until(lambda: all(gone_or_zombie(p) for p in workers), 5,
+               "workers %s stopped after their supervisor was killed" % sorted(workers))
+    assert sf.log().count("no new connections") >= 2, servers.tail(sf.log_path)
+    sf.stop()
 
 
 def test_sigpipe_client_gone_before_the_answer(launch, workdir, weather):

@@ -470,13 +470,24 @@ def test_bad_version_closes(sf):
     assert_serves(sf)
 
 
-def test_record_for_request_never_begun_closes(sf):
+def test_records_for_inactive_ids_are_ignored(sf):
+    """FastCGI 1.0 §3.3: while a request id is inactive the application
+    ignores records for it.  Records for an id never begun, for one whose
+    END_REQUEST was sent (a straggler), and STDIN after an ABORT leave the
+    connection serving, and nothing is answered for them."""
     with fc.Connection(sf.sock) as c:
         c.send(fc.encode_stream(fc.PARAMS, 7, fc.encode_pairs(params())))
-        assert c.is_closed_by_peer(3.0), "PARAMS for an id never begun did not close"
-    with fc.Connection(sf.sock) as c:
-        c.send(fc.encode_record(fc.STDIN, 9, b"data"))
-        assert c.is_closed_by_peer(3.0), "STDIN for an id never begun did not close"
+        c.send(fc.encode_record(fc.STDIN, 9, b"data") + fc.encode_record(fc.DATA, 9, b"x"))
+        c.send_request(1, params())
+        expect_flanders(c.read_response(1))
+        c.send(fc.encode_stream(fc.STDIN, 1, b"straggler"))        # after its END_REQUEST
+        c.send(fc.encode_begin(2) + fc.encode_abort(2))
+        assert c.read_response(2).protocol_status == fc.REQUEST_COMPLETE
+        c.send(fc.encode_stream(fc.STDIN, 2, b"after the abort"))
+        c.send_request(3, params())
+        expect_flanders(c.read_response(3))
+        assert c.still_open(0.3), "records for inactive ids closed the connection"
+        assert set(c.responses) == {1, 2, 3}, "answers for ids never begun: %s" % set(c.responses)
     assert_serves(sf)
 
 
@@ -692,6 +703,7 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS for %d" % pid)
 
 
+@pytest.mark.measures_memory
 def test_pipelined_answers_are_bounded_by_back_pressure(launch):
     """Hundreds of pipelined GETs of a 1 MiB value from a client that does
     not read: springfield holds the input back instead of formatting every
@@ -754,24 +766,71 @@ def test_shutdown_waits_for_a_body_still_arriving(launch):
 
 def test_bodies_held_at_once_have_a_budget(launch):
     """--max-buffered-bytes bounds the request bodies held by all requests
-    together: one more large body while the budget is taken is 503, and the
-    budget comes back when the request is done."""
+    together, counted as their bytes arrive: a body that would take the
+    total over it is 503, and the budget comes back when the request is
+    done."""
     sf1 = launch(servers.Springfield, listen="unix",
                  extra_args=["--max-buffered-bytes", "1000000", "--max-body-bytes", "900000"])
     body = b"z" * 600000
     head = lambda i: (fc.encode_begin(i) + fc.encode_stream(fc.PARAMS, i, fc.encode_pairs(
         params("POST", "/api/v1/marges/held%d" % i, body))))
     with fc.Connection(sf1.sock) as first, fc.Connection(sf1.sock) as second:
-        first.send(head(1) + fc.encode_record(fc.STDIN, 1, body[:1000]))   # 600000 held
-        time.sleep(0.2)
-        second.send(head(2))
+        first.send(head(1) + fc.encode_stream(fc.STDIN, 1, body[:-1000], terminate=False))
+        time.sleep(0.2)                                      # 599000 bytes held
+        second.send(head(2) + fc.encode_stream(fc.STDIN, 2, body))
         status, _, msg = second.read_response(2).http()
         assert status == 503 and b"busy" in msg, (status, msg)
-        first.send(fc.encode_stream(fc.STDIN, 1, body[1000:]))
+        first.send(fc.encode_stream(fc.STDIN, 1, body[-1000:]))
         assert first.read_response(1).http()[0] == 204
         second.send_request(3, params("POST", "/api/v1/marges/held3", body), body)
         assert second.read_response(3).http()[0] == 204, "the budget did not come back"
     assert_serves(sf1)
+
+
+def test_an_announced_body_holds_no_budget(launch):
+    """The body budget is charged for what has arrived, not for the
+    CONTENT_LENGTH announced: a peer announcing 32 bodies of 8 MiB and
+    sending nothing does not make other clients' small POSTs fail."""
+    sf1 = launch(servers.Springfield, listen="unix",
+                 extra_args=["--max-buffered-bytes", str(64 << 20), "--max-reqs", "64"])
+    big = params("POST", "/api/v1/marges/announced")
+    big["CONTENT_LENGTH"] = str(8 << 20)
+    with fc.Connection(sf1.sock) as hog:
+        hog.send(b"".join(fc.encode_begin(i) + fc.encode_stream(fc.PARAMS, i, fc.encode_pairs(big))
+                          + fc.encode_record(fc.STDIN, i, b"x") for i in range(1, 33)))
+        time.sleep(0.3)
+        for n in range(5):
+            r = fc.request(sf1.sock, "POST", "/api/v1/marges/small%d" % n, body=b"hello")
+            assert r.http()[0] == 204, r.stdout
+        assert hog.still_open(0.1)
+
+
+def test_params_held_at_once_have_a_budget(launch):
+    """--max-buffered-params-bytes bounds the params of requests not yet
+    complete, on all connections together: params beyond it are refused
+    with 503, and the budget comes back when those requests go."""
+    sf1 = launch(servers.Springfield, listen="unix",
+                 extra_args=["--max-buffered-params-bytes", "200000", "--max-reqs", "100",
+                             "--max-params-bytes", "65536"])
+    chunk = fc.encode_pairs({"HTTP_X_FILL": "p" * 20000})
+    with fc.Connection(sf1.sock) as hog:
+        # ten requests whose PARAMS never end: 10 x ~32 KiB allocated > 200000
+        hog.send(b"".join(fc.encode_begin(i) + fc.encode_record(fc.PARAMS, i, chunk)
+                          for i in range(1, 11)))
+        hog.wait(lambda: any(r.ended for r in hog.responses.values()), 5)
+        busy = [r for r in hog.responses.values() if r.ended and r.http()[0] == 503]
+        assert busy, "no request was refused by the params budget"
+        assert all(b"busy" in r.http()[2] for r in busy)
+        # someone else with small params is still served
+        assert_serves(sf1)
+    # the hog is gone: the budget is back
+    with fc.Connection(sf1.sock) as c:
+        c.send(b"".join(fc.encode_begin(i) + fc.encode_record(fc.PARAMS, i, chunk)
+                        for i in range(1, 4)))
+        c.send(b"".join(fc.encode_stream(fc.PARAMS, i, fc.encode_pairs(params()))
+                        + fc.encode_stream(fc.STDIN, i, b"") for i in range(1, 4)))
+        for i in range(1, 4):
+            expect_flanders(c.read_response(i))
 
 
 def test_held_input_then_more_requests_on_the_same_connection(launch):
@@ -824,6 +883,254 @@ def test_refused_role_without_keep_conn_closes_at_once(sf):
         c.send(fc.encode_begin(1, role=fc.AUTHORIZER, flags=0))
         assert c.read_response(1).protocol_status == fc.UNKNOWN_ROLE
         assert c.is_closed_by_peer(1.0), "refused request without KEEP_CONN left the connection open"
+
+
+# ---------------------------------------------------------------- issue 7
+
+
+def test_refused_requests_leave_the_table(sf):
+    """Requests refused at BEGIN_REQUEST (over --max-reqs) never send their
+    streams; they must not stay in the connection's table, or a few
+    refusals later the connection is closed as abusive and the answers of
+    the requests in flight are lost."""
+    p = fc.encode_pairs(params())
+    with fc.Connection(sf.sock) as c:
+        c.send(b"".join(fc.encode_begin(i) + fc.encode_record(fc.PARAMS, i, p)
+                        for i in range(1, MAX_REQS + 1)))
+        extra = range(100, 100 + 4 * MAX_REQS)
+        c.send(b"".join(fc.encode_begin(i) for i in extra))
+        for i in extra:
+            assert c.read_response(i).protocol_status == fc.OVERLOADED
+        c.send(b"".join(fc.encode_record(fc.PARAMS, i, b"") + fc.encode_stream(fc.STDIN, i, b"")
+                        for i in range(1, MAX_REQS + 1)))
+        for i in range(1, MAX_REQS + 1):
+            expect_flanders(c.read_response(i))
+        assert c.still_open(0.2)
+
+
+def test_filter_data_after_unknown_role_is_ignored(sf):
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(1, role=fc.FILTER))
+        assert c.read_response(1).protocol_status == fc.UNKNOWN_ROLE
+        # a filter's streams, sent anyway: id 1 is inactive
+        c.send(fc.encode_stream(fc.PARAMS, 1, fc.encode_pairs(params()))
+               + fc.encode_stream(fc.STDIN, 1, b"") + fc.encode_stream(fc.DATA, 1, b"file data"))
+        c.send_request(2, params())
+        expect_flanders(c.read_response(2))
+        assert c.responses[1].stdout == b""
+
+
+def test_queued_answers_are_flushed_before_an_error_close(sf):
+    """A connection closed for a protocol error first writes what is
+    queued for it: here the END_REQUEST of a refused role, then garbage in
+    the same write."""
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_begin(1, role=fc.AUTHORIZER) + b"\x07garbage-not-a-record")
+        assert c.read_response(1).protocol_status == fc.UNKNOWN_ROLE
+        assert c.is_closed_by_peer(3.0)
+    with fc.Connection(sf.sock) as c:
+        c.send(fc.encode_request(1, params()) + b"\x02" + b"\0" * 7)   # bad version after
+        expect_flanders(c.read_response(1))
+        assert c.is_closed_by_peer(3.0)
+    assert_serves(sf)
+
+
+def test_a_request_received_too_slowly_is_answered_408(launch):
+    """A peer trickling a request byte by byte keeps its connection active,
+    but the request must be whole within --receive-timeout of its
+    BEGIN_REQUEST: then it is answered 408 and the connection closed."""
+    sf1 = launch(servers.Springfield, listen="unix",
+                 extra_args=["--receive-timeout", "2", "--idle-timeout", "300"])
+    data = fc.encode_request(1, params())
+    with fc.Connection(sf1.sock, timeout=15) as c:
+        t0 = time.monotonic()
+        c.send(data[:16])
+        pos = 16
+        while pos < len(data) - 1 and not c.eof and time.monotonic() - t0 < 8:
+            try:
+                c.send(data[pos:pos + 1])
+            except OSError:
+                break
+            pos += 1
+            if c.still_open(0.3) is False:
+                break
+        took = time.monotonic() - t0
+        r = c.read_response(1, timeout=5)
+        status, _, body = r.http()
+        assert status == 408 and body.startswith(b"408 "), (status, body)
+        assert 1.5 <= took <= 7.5, "408 after %.1f s with --receive-timeout 2" % took
+        assert c.is_closed_by_peer(3.0), "connection kept after a 408"
+    assert_serves(sf1)
+
+
+def test_a_peer_trickling_bytes_that_complete_nothing_is_idle(launch):
+    """Bytes that complete no record are no activity: a peer sending one
+    byte at a time of an endless management record is closed by the idle
+    timeout like any silent one."""
+    sf1 = launch(servers.Springfield, listen="unix", extra_args=["--idle-timeout", "1"])
+    record = fc.encode_get_values(["FCGI_MAX_CONNS" + "x" * 3000])
+    with fc.Connection(sf1.sock, timeout=15) as c:
+        t0 = time.monotonic()
+        for i in range(len(record) - 1):
+            try:
+                c.send(record[i:i + 1])
+            except OSError:
+                break
+            if not c.still_open(0.2):
+                break
+            assert time.monotonic() - t0 < 8, "a trickling peer was never closed"
+        assert c.is_closed_by_peer(3.0)
+        assert time.monotonic() - t0 < 8
+
+
+@pytest.mark.measures_memory
+def test_memory_returns_after_large_records(launch):
+    """A 64 KiB GET_VALUES on each of 2,000 connections: once answered,
+    the connections are idle and hold well under 2 KiB each (they held the
+    64 KiB record buffer for good)."""
+    import resource
+    n = 2000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n + 200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(n + 200, min(hard, 65536)), hard))
+    sf1 = launch(servers.Springfield, listen="unix", extra_args=["--max-conns", "5000"])
+    names = ["N%05d" % i + "x" * 120 for i in range(500)]   # ~64 KiB of pairs
+    record = fc.encode_get_values(names)
+    assert len(record) > 60000
+    conns = []
+    try:
+        for _ in range(n):
+            conns.append(fc.Connection(sf1.sock))
+        time.sleep(0.5)
+        before = rss_kib(sf1.pid)
+        for c in conns:
+            c.send(record)
+        for c in conns:
+            (rec,) = c.read_management(1)
+            assert rec.type == fc.GET_VALUES_RESULT
+        time.sleep(0.5)
+        per_conn = (rss_kib(sf1.pid) - before) * 1024 / n
+        assert per_conn < 2048, "%.0f bytes kept per connection after a 64 KiB record" % per_conn
+        for c in conns[:5]:
+            c.send_request(1, params())
+            expect_flanders(c.read_response(1))
+    finally:
+        for c in conns:
+            c.close()
+
+
+@pytest.mark.measures_memory
+def test_late_answers_are_bounded_per_connection(launch):
+    """Two connections pipeline 128 GETs of a 4 MiB value from real Redis
+    and never read.  The answers arrive later, from the backend: what they
+    queue is bounded by --max-conn-output-bytes (the rest are answered 503,
+    busy) instead of growing the process to about 1 GB."""
+    redis = launch(servers.Redis)
+    sf1 = launch(servers.Springfield, listen="unix", env=redis.env(),
+                 extra_args=["--max-reqs", "128", "--max-body-bytes", str(8 << 20),
+                             "--max-conn-output-bytes", str(16 << 20), "--no-access-log"])
+    value = os.urandom(4 << 20)
+    assert fc.request(sf1.sock, "POST", "/api/v1/marges/big", body=value,
+                      timeout=20).http()[0] == 204
+    get = params(path="/api/v1/marges/big")
+    assert_serves(sf1)
+    time.sleep(0.3)
+    before = rss_kib(sf1.pid)
+    conns = [fc.Connection(sf1.sock, timeout=60) for _ in range(2)]
+    try:
+        for c in conns:
+            c.send(b"".join(fc.encode_request(i, get) for i in range(1, 129)))
+        time.sleep(4.0)                      # Redis answers them all; nobody reads
+        grown = rss_kib(sf1.pid) - before
+        assert grown < 160 * 1024, "springfield grew %d MiB for answers nobody read" \
+            % (grown // 1024)
+        for c in conns:
+            ok = busy = 0
+            for i in range(1, 129):
+                status, _, body = c.read_response(i).http()
+                if status == 200:
+                    assert body == value
+                    ok += 1
+                else:
+                    assert status == 503 and b"busy" in body, (status, body[:200])
+                    busy += 1
+                del c.responses[i]
+            assert ok >= 3 and busy > 0, (ok, busy)
+    finally:
+        for c in conns:
+            c.close()
+    # and the process serves big values again once the readers are gone
+    r = fc.request(sf1.sock, "GET", "/api/v1/marges/big", timeout=20)
+    assert r.http()[2] == value
+
+
+@pytest.mark.measures_memory
+def test_unsent_answers_of_all_connections_have_a_budget(launch):
+    """40 connections pipeline GETs of a 1 MiB value (embedded store, so
+    the answers are made at once) and never read.  Each connection stops
+    being read at its high-water mark, and all of them together stay
+    within --max-output-bytes: large answers past it are 503 (busy), and
+    connections whose peers do not read stop being read."""
+    sf1 = launch(servers.Springfield, listen="unix",
+                 extra_args=["--max-output-bytes", str(8 << 20), "--max-body-bytes", str(2 << 20),
+                             "--no-access-log"])
+    value = os.urandom(1 << 20)
+    assert fc.request(sf1.sock, "POST", "/api/v1/marges/v", body=value).http()[0] == 204
+    get = params(path="/api/v1/marges/v")
+    time.sleep(0.2)
+    before = rss_kib(sf1.pid)
+    conns = [fc.Connection(sf1.sock, timeout=30) for _ in range(40)]
+    try:
+        for c in conns:
+            c.send(b"".join(fc.encode_request(i, get) for i in range(1, 9)))
+        time.sleep(1.5)
+        grown = rss_kib(sf1.pid) - before
+        # each held answer is written into its socket's kernel buffer first
+        # (not counted in RSS); what springfield keeps is the budget plus at
+        # most one answer past it, and the buffers' doubling
+        assert grown < 28 * 1024, "springfield grew %d MiB with --max-output-bytes 8 MiB" \
+            % (grown // 1024)
+        statuses = []
+        for c in conns:
+            for i in range(1, 9):
+                status, _, body = c.read_response(i).http()
+                statuses.append(status)
+                assert (status == 200 and body == value) or \
+                    (status == 503 and b"busy" in body), (status, body[:100])
+        assert statuses.count(200) >= 8 and statuses.count(503) > 0, \
+            (statuses.count(200), statuses.count(503))
+    finally:
+        for c in conns:
+            c.close()
+    assert fc.request(sf1.sock, "GET", "/api/v1/marges/v").http()[2] == value
+
+
+def test_a_request_arriving_at_sigterm_is_answered_after_8_s(launch):
+    """With --shutdown-timeout 30, a request whose records are still
+    arriving when SIGTERM comes and whose backend answers after 8 s is
+    answered (it used to be cut off at 5 s by the linger timer), and the
+    process then exits 0."""
+    from launch_weather import WeatherStub
+
+    stub = launch(WeatherStub, mode="slow", slow_ms=8000)
+    sf1 = launch(servers.Springfield, listen="unix", env={"WEATHER_URI": stub.uri},
+                 extra_args=["--shutdown-timeout", "30", "--backend-timeout", "20000"])
+    data = fc.encode_request(1, params(path="/api/v1/maggie"))
+    with fc.Connection(sf1.sock, timeout=20) as c:
+        c.send(data[:20])
+        time.sleep(0.2)
+        sf1.proc.send_signal(15)
+        time.sleep(0.3)
+        c.send(data[20:40])                 # still arriving after the signal
+        time.sleep(0.3)
+        c.send(data[40:])
+        t0 = time.monotonic()
+        r = c.read_response(1, timeout=15)
+        status, _, body = r.http()
+        assert status == 200 and body.startswith(b"Currently"), (status, body)
+        assert time.monotonic() - t0 > 6
+    assert sf1.proc.wait(10) == 0
+    sf1.stop()
 
 
 # ---------------------------------------------------------------- last

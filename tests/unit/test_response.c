@@ -435,9 +435,45 @@ static void test_reader_self_check(void)
     CU_ASSERT_EQUAL(read_records(ok, sizeof ok - 1, rec, 4), -1);
 }
 
+/* The output budgets check an answer's size before formatting it: the
+ * bound must never be below what is appended. */
+static void test_bound_covers_the_answer(void)
+{
+    static const size_t sizes[] = {0, 1, 100, 65535 - 100, 65535, 65536, 200000, 1 << 20};
+    static const int statuses[] = {200, 204, 404, 503};
+    char headers[FCGI_MAX_EXTRA_HEADERS];
+    uint8_t *body = calloc(1, 1 << 20);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    memset(headers, 'h', sizeof headers);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (size_t k = 0; k < sizeof statuses / sizeof statuses[0]; k++)
+            for (int extra = 0; extra < 2; extra++)
+                for (int head = 0; head < 2; head++) {
+                    struct fcgi_response r = {
+                        .status = statuses[k],
+                        .content_type = "text/plain; charset=utf-8",
+                        .extra_headers = headers,
+                        .extra_headers_len = extra ? sizeof headers - 100 : 0,
+                        .body = body,
+                        .body_len = sizes[i],
+                        .head_only = head,
+                    };
+                    struct buf out = {NULL, 0, 0};
+
+                    CU_ASSERT(fcgi_format_response(&out, 1, &r) >= 0);
+                    CU_ASSERT(fcgi_response_bound(&r) >= out.len);
+                    /* and not wildly above it: it decides refusals */
+                    CU_ASSERT(fcgi_response_bound(&r) <= out.len + 600);
+                    buf_free(&out);
+                }
+    free(body);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
+        {"size bound of an answer", test_bound_covers_the_answer},
         {"reader self-check", test_reader_self_check},
         {"bodies 0..200000 bytes", test_bodies},
         {"body of NULs", test_body_all_nuls},
