@@ -52,6 +52,8 @@ const S3rver = require('s3rver');
 const AWSAccount = require('s3rver/lib/models/account');
 const S3Error = require('s3rver/lib/models/error');
 const FilesystemStore = require('s3rver/lib/stores/filesystem');
+const S3Object = require('s3rver/lib/models/object');
+const { pick, pickBy } = require('lodash'); // s3rver's own dependency, pinned with it
 const fs = require('fs');
 const path = require('path');
 
@@ -122,6 +124,21 @@ async function replaceFile(target, content) {
     await dir.close();
   }
 }
+
+// s3rver's putMetadata, with its two files (the MD5, the metadata JSON)
+// replaced whole as well: a GET reads both, and JSON.parse of a metadata
+// file caught between truncation and write made it answer 500
+// InternalError to about one GET in fifteen racing a PUT.
+FilesystemStore.prototype.putMetadata = async function putMetadata(bucket, key, metadata, md5) {
+  const metadataPath = this.getResourcePath(bucket, key, 'metadata.json');
+  const md5Path = this.getResourcePath(bucket, key, 'object.md5');
+  const json = {
+    ...pick(metadata, S3Object.ALLOWED_METADATA),
+    ...pickBy(metadata, (value, name) => name.startsWith('x-amz-meta-')),
+  };
+  if (md5) await replaceFile(md5Path, md5);
+  await replaceFile(metadataPath, JSON.stringify(json, null, 2));
+};
 
 FilesystemStore.prototype.putObject = async function putObject(object) {
   const content = Buffer.isBuffer(object.content) ? object.content : await readAll(object.content);
