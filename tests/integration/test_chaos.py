@@ -213,7 +213,7 @@ class Run:
         if a.error is None and took > SERVICE_BOUND_S:
             a.error = "answered after %.2f s, over the %.1f s bound" % (took, SERVICE_BOUND_S)
         if a.error is not None:
-            self.fail("no answer: %s %s at t=%.2f..%.2f: %s"
+            self.fail("no answer in time: %s %s at t=%.2f..%.2f: %s"
                       % (method, path, self.rel(a.t0), self.rel(a.t1), a.error))
         elif a.status >= 500:
             self.check_error_shape(a)
