@@ -11,7 +11,8 @@ its --port-file (no race with another process grabbing a port we picked);
 every later start asks for that same port, so a springfield pointed at
 .uri finds the restarted server where the old one was.  With persist=True
 the stand-in keeps its data in DIR/data.json (rewritten after every write,
-reloaded at start), so a restart keeps what was stored.
+reloaded at start), so a restart keeps what was stored; fsync=True makes
+it fsync the file before answering a write.
 """
 
 import os
@@ -68,12 +69,16 @@ class MongoStandin(servers.Server):
              the data in memory only (a restart starts empty).
     database: the database named in .uri (springfield's default database
              is "springfield").
+    fsync:   with persistence, fsync the data file before a write is
+             answered (--fsync), so acknowledged writes are on disk.
     """
 
     name = "mongo"
 
-    def __init__(self, tmpdir, persist=True, data_file=None, database="springfield"):
+    def __init__(self, tmpdir, persist=True, data_file=None, database="springfield",
+                 fsync=False):
         super().__init__(tmpdir)
+        self.fsync = fsync
         self.port = None  # known after the first start
         self.port_file = os.path.join(self.dir, "port")
         if data_file is None and persist:
@@ -106,6 +111,8 @@ class MongoStandin(servers.Server):
                "--port-file", self.port_file]
         if self.data_file:
             cmd += ["--data-file", self.data_file]
+            if self.fsync:
+                cmd.append("--fsync")
         return cmd
 
     def environment(self):
@@ -142,6 +149,24 @@ class MongoStandin(servers.Server):
         if reply.get("ok") != 1:
             raise AssertionError("find on the stand-in failed: %r" % (reply,))
         return list(reply["cursor"]["firstBatch"])
+
+    def documents_on_disk(self, collection="homers"):
+        """Every document of database.collection as the data file holds it
+        now (not asking the server): what a restart would load."""
+        import bson
+
+        if not self.data_file:
+            raise servers.ServerError("mongo stand-in: no data file (persist=False)")
+        try:
+            with open(self.data_file, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return []
+        ns = "%s.%s" % (self.database, collection)
+        for entry in bson.decode_all(raw):
+            if entry["ns"] == ns:
+                return list(entry["docs"])
+        return []
 
 
 if __name__ == "__main__":  # manual check: start, print the URI, stop on Enter

@@ -444,19 +444,26 @@ fastcgi.server = ( "/api" => ((
 
 
 class Redis(Server):
-    """redis-server without persistence; stop()/start() keep the port, so a
-    test can take the backend away and bring it back."""
+    """redis-server; stop()/start() keep the port, so a test can take the
+    backend away and bring it back.
+
+    durable=False (the default): no persistence, a restarted server is empty.
+    durable=True: an append-only file in the server's directory, fsynced
+    before every write is answered (--appendfsync always), so a write Redis
+    acknowledged survives SIGKILL and is there again after start()."""
 
     name = "redis"
 
-    def __init__(self, tmpdir):
+    def __init__(self, tmpdir, durable=False):
         super().__init__(tmpdir)
         self.port = free_port()
+        self.durable = durable
 
     def command(self):
-        return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", self.dir,
-                "--daemonize", "no"]
+        persistence = (["--appendonly", "yes", "--appendfsync", "always"] if self.durable
+                       else ["--appendonly", "no"])
+        return (["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--save", ""] + persistence + ["--dir", self.dir, "--daemonize", "no"])
 
     def ready(self):
         try:

@@ -42,7 +42,8 @@
  * s3rver 3.7.1 answers a PUT when its pipe has taken the bytes, before the
  * file is written: a GET right after a PUT of 1 MiB can read a truncated
  * object.  This file replaces its store's putObject with one that answers
- * only once the file is on disk (below).
+ * only once the file is on disk (fsynced), and replaces it atomically
+ * (below).
  */
 'use strict';
 
@@ -51,6 +52,8 @@ const S3rver = require('s3rver');
 const AWSAccount = require('s3rver/lib/models/account');
 const S3Error = require('s3rver/lib/models/error');
 const FilesystemStore = require('s3rver/lib/stores/filesystem');
+const S3Object = require('s3rver/lib/models/object');
+const { pick, pickBy } = require('lodash'); // s3rver's own dependency, pinned with it
 const fs = require('fs');
 const path = require('path');
 
@@ -97,12 +100,51 @@ function readAll(stream) {
 
 // Same result and files as s3rver's own putObject (getResourcePath and
 // putMetadata are its internals, pinned by package-lock.json), but the
-// object file is complete before the PUT is answered.
+// object file is complete, and on disk, before the PUT is answered; and it
+// is replaced whole: written to a temporary name (which listObjects skips:
+// it does not end in ._S3rver_object), fsynced, then renamed over the
+// object.  s3rver's writeFile truncates the object first, so a GET at the
+// same moment, or a SIGKILL of this server mid-write, would otherwise see
+// a short or empty object that nobody ever stored.
+let tmpSeq = 0;
+async function replaceFile(target, content) {
+  const tmp = `${target}.tmp-${process.pid}-${++tmpSeq}`;
+  const fh = await fs.promises.open(tmp, 'w');
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.promises.rename(tmp, target);
+  const dir = await fs.promises.open(path.dirname(target), 'r');
+  try {
+    await dir.sync(); // the rename is durable once the directory is
+  } finally {
+    await dir.close();
+  }
+}
+
+// s3rver's putMetadata, with its two files (the MD5, the metadata JSON)
+// replaced whole as well: a GET reads both, and JSON.parse of a metadata
+// file caught between truncation and write made it answer 500
+// InternalError to about one GET in fifteen racing a PUT.
+FilesystemStore.prototype.putMetadata = async function putMetadata(bucket, key, metadata, md5) {
+  const metadataPath = this.getResourcePath(bucket, key, 'metadata.json');
+  const md5Path = this.getResourcePath(bucket, key, 'object.md5');
+  const json = {
+    ...pick(metadata, S3Object.ALLOWED_METADATA),
+    ...pickBy(metadata, (value, name) => name.startsWith('x-amz-meta-')),
+  };
+  if (md5) await replaceFile(md5Path, md5);
+  await replaceFile(metadataPath, JSON.stringify(json, null, 2));
+};
+
 FilesystemStore.prototype.putObject = async function putObject(object) {
   const content = Buffer.isBuffer(object.content) ? object.content : await readAll(object.content);
   const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
   await fs.promises.mkdir(path.dirname(objectPath), { recursive: true });
-  await fs.promises.writeFile(objectPath, content);
+  await replaceFile(objectPath, content);
   const md5 = crypto.createHash('md5').update(content).digest('hex');
   await this.putMetadata(object.bucket, object.key, object.metadata, md5);
   return { size: content.length, md5 };

@@ -18,7 +18,8 @@ BSON with a codec that round-trips every type (int32 stays int32, Int64
 stays Int64, binary subtypes are kept), so what a client stores comes back
 with the same BSON types.  With --data-file the whole store is rewritten
 (write to a temporary file, then rename) after every write and reloaded at
-start, so a restarted stand-in keeps its data.
+start, so a restarted stand-in keeps its data; with --fsync as well the
+data is on disk before a write is answered.
 
 A malformed message is logged and its connection closed; the server keeps
 serving the other connections (one thread per connection, one lock for the
@@ -26,7 +27,7 @@ data).
 
 Usage:
     /usr/bin/python3 tests/standins/mongo_standin.py --port 0 \\
-        --port-file FILE [--data-file PATH]
+        --port-file FILE [--data-file PATH [--fsync]]
 
 Only the Python 3 standard library and Debian's python3-bson (the `bson`
 package of pymongo 3.11) are needed.  SIGTERM/SIGINT stop it (exit 0).
@@ -576,10 +577,11 @@ def _equality_seed(query):
 # The store.
 
 class Store(object):
-    def __init__(self, data_file):
+    def __init__(self, data_file, fsync=False):
         self.lock = threading.Lock()
         self.colls = {}              # "db.coll" -> list of SON documents
         self.data_file = data_file
+        self.fsync = fsync
         if data_file and os.path.exists(data_file):
             self._load()
 
@@ -597,7 +599,8 @@ class Store(object):
             (len(self.colls), self.data_file))
 
     def persist(self):
-        """Called with the lock held after every write."""
+        """Called with the lock held after every write, before it is
+        answered."""
         if not self.data_file:
             return
         tmp = self.data_file + ".tmp"
@@ -605,9 +608,23 @@ class Store(object):
             for ns, docs in self.colls.items():
                 f.write(bson.encode(SON([("ns", ns), ("docs", docs)]),
                                     codec_options=CODEC))
-        # No fsync: the promise is surviving a restart of this process,
-        # not a machine crash, and fsync per write would throttle tests.
+            if self.fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        # Written and closed before the rename, which is atomic: a kill of
+        # this process, even SIGKILL mid-write, leaves the old file or the
+        # new one whole, and what the kernel has is not lost with the
+        # process.  Without --fsync a machine crash could still lose it
+        # (fsync per write would throttle the tests that do not need it).
         os.replace(tmp, self.data_file)
+        if self.fsync:
+            # the rename itself is on disk only once the directory is
+            dfd = os.open(os.path.dirname(os.path.abspath(self.data_file)),
+                          os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
 
 
 def _encoded_size(doc):
@@ -1298,9 +1315,15 @@ def main(argv=None):
                     help="write the bound port here once ready")
     ap.add_argument("--data-file",
                     help="persist data here after each write; load at start")
+    ap.add_argument("--fsync", action="store_true",
+                    help="with --data-file: fsync the data before answering a "
+                    "write (an acknowledged write is on disk, as with "
+                    "MongoDB's journal)")
     args = ap.parse_args(argv)
+    if args.fsync and not args.data_file:
+        ap.error("--fsync needs --data-file")
 
-    store = Store(args.data_file)
+    store = Store(args.data_file, fsync=args.fsync)
     server = ThreadingServer(("127.0.0.1", args.port), Handler)
     server.app = Server(store)
     port = server.server_address[1]
