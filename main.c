@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -22,6 +21,7 @@
 #include "fcgi/listen.h"
 #include "fcgi/log.h"
 #include "fcgi/server.h"
+#include "fcgi/supervisor.h"
 #include "routes/app.h"
 #include "routes/backends.h"
 #include "routes/router.h"
@@ -316,8 +316,6 @@ static void fit_descriptor_limit(unsigned max_conns)
 
 /* --- one serving process -------------------------------------------------- */
 
-/* Exit status of a stop that had to drop requests at the deadline. */
-#define EXIT_DROPPED 3
 /* How often the socket file is checked for removal. */
 #define SOCKET_CHECK_S 2.0
 
@@ -436,126 +434,18 @@ static int serve(const struct options *o, int listen_fd, const struct fcgi_addr_
     return 0;
 }
 
-/* --- the supervisor of --workers N ---------------------------------------- */
+/* What a worker process of the supervisor runs. */
+struct worker_args {
+    const struct options *o;
+    int listen_fd;
+    const struct fcgi_addr_list *allowed;
+};
 
-static pid_t start_worker(const struct options *o, int listen_fd,
-                          const struct fcgi_addr_list *allowed, const sigset_t *oldmask)
+static int serve_worker(void *arg)
 {
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    const struct worker_args *w = arg;
 
-    if (pid == 0) {
-        /* A supervisor killed outright (SIGKILL, OOM) cannot stop its
-         * workers: they stop themselves, gracefully, when it dies. */
-        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
-            sf_warn("cannot ask to be told of the supervisor's death: %s", strerror(errno));
-        if (getppid() != parent)
-            _exit(0); /* it died before the request took effect */
-        sigprocmask(SIG_SETMASK, oldmask, NULL);
-        _exit(serve(o, listen_fd, allowed, NULL));
-    }
-    if (pid < 0) {
-        sf_error("fork failed: %s; trying again in a second", strerror(errno));
-        return 0; /* an empty slot: the supervisor retries it */
-    }
-    return pid;
-}
-
-static int supervise(const struct options *o, int listen_fd, const struct fcgi_addr_list *allowed,
-                     struct listen_file *file)
-{
-    pid_t *pids = calloc(o->workers, sizeof *pids);
-    time_t *started = calloc(o->workers, sizeof *started);
-    sigset_t mask, oldmask;
-    int stopping = 0, rc = 0;
-    time_t deadline = 0;
-    unsigned i, alive;
-
-    if (!pids || !started) {
-        sf_error("out of memory");
-        free(pids);
-        free(started);
-        return 1;
-    }
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGCHLD);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);
-    sigprocmask(SIG_BLOCK, &mask, &oldmask);
-    for (i = 0; i < o->workers; i++) {
-        pids[i] = start_worker(o, listen_fd, allowed, &oldmask);
-        started[i] = time(NULL);
-    }
-    sf_info("supervising %u worker processes", o->workers);
-    for (;;) {
-        struct timespec tick = {1, 0};
-        siginfo_t si;
-        int sig = sigtimedwait(&mask, &si, &tick);
-        pid_t pid;
-        int status;
-
-        if (sig == SIGHUP)
-            sf_info("SIGHUP: ignored (springfield has no reload; restart it to apply changes)");
-        if (sig == SIGTERM || sig == SIGINT) {
-            if (!stopping) {
-                sf_info("signal %d: stopping the workers", sig);
-                stopping = 1;
-                /* The workers close their copies; this one must go too, or
-                 * the kernel keeps queueing connections nobody will accept. */
-                close(listen_fd);
-                deadline = time(NULL) + (time_t)o->shutdown_timeout + 2;
-                for (i = 0; i < o->workers; i++)
-                    if (pids[i] > 0)
-                        kill(pids[i], SIGTERM);
-            }
-        }
-        if (!stopping && file)
-            listen_file_check(file);
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-            for (i = 0; i < o->workers; i++) {
-                if (pids[i] != pid)
-                    continue;
-                pids[i] = 0;
-                if (stopping) {
-                    /* A worker that dropped requests, or had to be killed,
-                     * makes the whole stop one that dropped requests. */
-                    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                        rc = EXIT_DROPPED;
-                } else if (WIFSIGNALED(status)) {
-                    sf_error("worker %d killed by signal %d; restarting it", (int)pid,
-                             WTERMSIG(status));
-                } else {
-                    sf_error("worker %d exited with status %d; restarting it", (int)pid,
-                             WEXITSTATUS(status));
-                }
-            }
-        }
-        alive = 0;
-        for (i = 0; i < o->workers; i++) {
-            if (pids[i] == 0 && !stopping) {
-                /* A worker that dies at once is restarted at most once a second. */
-                if (time(NULL) - started[i] < 1)
-                    continue;
-                pids[i] = start_worker(o, listen_fd, allowed, &oldmask);
-                started[i] = time(NULL);
-            }
-            alive += pids[i] > 0;
-        }
-        if (stopping && alive == 0)
-            break;
-        if (stopping && time(NULL) > deadline) {
-            sf_warn("workers did not stop in time; killing them");
-            for (i = 0; i < o->workers; i++)
-                if (pids[i] > 0)
-                    kill(pids[i], SIGKILL);
-            deadline = time(NULL) + 60;
-        }
-    }
-    free(pids);
-    free(started);
-    sf_info("all workers stopped");
-    return rc;
+    return serve(w->o, w->listen_fd, w->allowed, NULL); /* the supervisor watches the file */
 }
 
 /* FCGI_WEB_SERVER_ADDRS, and every backend's settings, checked before the
@@ -602,8 +492,21 @@ int main(int argc, char **argv)
             return 1;
         sf_info("springfield %s listening on %s", PACKAGE_VERSION, addr);
     }
-    rc = o.workers > 0 ? supervise(&o, listen_fd, &allowed, &file)
-                       : serve(&o, listen_fd, &allowed, &file);
+    if (o.workers > 0) {
+        struct worker_args w = {&o, listen_fd, &allowed};
+        struct supervisor_config sc = {
+            .workers = o.workers,
+            .shutdown_timeout = o.shutdown_timeout,
+            .listen_fd = listen_fd,
+            .file = &file,
+            .serve = serve_worker,
+            .arg = &w,
+        };
+
+        rc = supervisor_run(&sc);
+    } else {
+        rc = serve(&o, listen_fd, &allowed, &file);
+    }
     listen_cleanup(&file);
     fcgi_addr_list_free(&allowed);
     return rc;

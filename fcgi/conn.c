@@ -106,7 +106,7 @@ void conn_destroy(struct fcgi_conn *c)
     s->output_bytes -= conn_unsent(c);
     /* Requests still being handled stay valid for their handlers. */
     while (c->nreqs > 0)
-        request_detach(c->reqs[c->nreqs - 1]);
+        conn_detach_request(c, c->reqs[c->nreqs - 1]);
     free(c->reqs);
     buf_free(&c->rec);
     buf_free(&c->in);
@@ -322,6 +322,108 @@ static int add_request(struct fcgi_conn *c, struct fcgi_request *r)
     return 0;
 }
 
+void conn_detach_request(struct fcgi_conn *c, struct fcgi_request *r)
+{
+    unsigned i;
+
+    for (i = 0; i < c->nreqs; i++) {
+        if (c->reqs[i] == r) {
+            c->reqs[i] = c->reqs[--c->nreqs];
+            break;
+        }
+    }
+    if (c->nreqs == 0 && c->reqs_cap > 4) {
+        /* a burst of multiplexed requests is over: give the table back */
+        free(c->reqs);
+        c->reqs = NULL;
+        c->reqs_cap = 0;
+    }
+    if (c->cur == r)
+        c->cur = NULL;
+    if (r->state == REQ_HANDLER)
+        c->handling--;
+    request_receiving_end(r);
+    r->conn = NULL;
+    request_unref(r);
+}
+
+void conn_close_when_done(struct fcgi_conn *c)
+{
+    c->closing = true;
+}
+
+/* --- the output queue ----------------------------------------------------- */
+
+/* Answers no larger than this are never refused for want of room: the
+ * refusal would be as large. */
+#define SMALL_ANSWER_BYTES 512
+
+/*
+ * Whether an answer of `size` bytes fits what c and the process may hold
+ * unsent.  One answer always fits when nothing else is waiting (else a
+ * value larger than a limit could never be served); otherwise the
+ * connection's unsent answers stay within max_conn_output_bytes and all
+ * connections' within max_output_bytes.  Writes the refusal into why.
+ */
+static bool output_room(const struct fcgi_conn *c, size_t size, char *why, size_t why_len)
+{
+    const struct fcgi_server *s = c->srv;
+    const struct fcgi_limits *lim = &s->cfg.limits;
+    size_t unsent = conn_unsent(c);
+
+    if (size <= SMALL_ANSWER_BYTES)
+        return true;
+    if (unsent > 0 && unsent + size > lim->max_conn_output_bytes) {
+        snprintf(why, why_len,
+                 "busy: %zu bytes of answers on this connection are unread (limit %zu)", unsent,
+                 lim->max_conn_output_bytes);
+        return false;
+    }
+    if (s->output_bytes > 0 && s->output_bytes + size > lim->max_output_bytes) {
+        snprintf(why, why_len, "busy: %zu bytes of answers wait for their readers (limit %zu)",
+                 s->output_bytes, lim->max_output_bytes);
+        return false;
+    }
+    return true;
+}
+
+long conn_queue_response(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp)
+{
+    struct fcgi_server *s = c->srv;
+    size_t before = c->out.len, asked = resp->body_len;
+    int asked_status = resp->status;
+    char why[160], refusal[256];
+    long sent;
+
+    if (!output_room(c, fcgi_response_bound(resp), why, sizeof why)) {
+        unsigned long more;
+
+        if (log_limit_pass(&s->output_log, ev_now(s->loop), &more))
+            sf_warn("request %u: a %d answer of %zu bytes replaced by 503: %s (%lu more "
+                    "since the last line)", id, asked_status, asked, why, more);
+        resp->status = 503;
+        resp->content_type = FCGI_TEXT_PLAIN;
+        resp->extra_headers_len = 0;
+        resp->body = refusal;
+        resp->body_len = fcgi_format_error(refusal, sizeof refusal, 503, "%s", why);
+    }
+    sent = fcgi_format_response(&c->out, id, resp);
+    if (sent < 0) {
+        sf_error("request %u: cannot format a %d answer of %zu bytes (out of memory?)", id,
+                 resp->status, resp->body_len);
+        /* Still end the request so the front server is not left waiting. */
+        resp->status = 500;
+        resp->content_type = NULL;
+        resp->extra_headers_len = 0;
+        resp->body_len = 0;
+        sent = fcgi_format_response(&c->out, id, resp);
+        if (sent < 0)
+            c->dead = true;
+    }
+    conn_out_grew(c, before);
+    return sent;
+}
+
 static void end_request(struct fcgi_conn *c, uint16_t id, uint8_t protocol_status)
 {
     size_t before = c->out.len;
@@ -365,7 +467,7 @@ static void begin_request(struct fcgi_conn *c, uint16_t id)
             protocol_error(c, "BEGIN_REQUEST for a request id already live");
             return;
         }
-        request_detach(r); /* an answered id may be begun again */
+        conn_detach_request(c, r); /* an answered id may be begun again */
     }
     if (role != FCGI_RESPONDER) {
         sf_info("request %u: role %u refused (only the responder role is served)", id, role);
@@ -414,7 +516,7 @@ static void abort_request(struct fcgi_conn *c, uint16_t id)
         if (!r->keep_conn)
             c->closing = true;
     }
-    request_detach(r);
+    conn_detach_request(c, r);
 }
 
 static void answer_get_values(struct fcgi_conn *c)
@@ -687,11 +789,11 @@ static void on_record_end(struct fcgi_conn *c)
         if (r->state == REQ_STDIN && r->has_content_length && r->body.len != r->content_length) {
             request_answer(r, 400, "body of %zu bytes, but CONTENT_LENGTH said %zu", r->body.len,
                            r->content_length);
-            request_detach(r); /* answered, and nothing more of it will come */
+            conn_detach_request(c, r); /* answered, and nothing more of it will come */
         } else if (r->state == REQ_STDIN) {
             dispatch(c, r);
         } else if (r->state == REQ_DRAIN) {
-            request_detach(r); /* everything of an answered request has been read */
+            conn_detach_request(c, r); /* everything of an answered request has been read */
         } else {
             protocol_error(c, "end of STDIN in the wrong state");
         }
@@ -724,7 +826,7 @@ void conn_request_too_slow(struct fcgi_request *r)
     /* A peer this slow is not waited for: the id goes inactive (what it
      * still sends is ignored) and the connection is closed once what is
      * in flight on it is done. */
-    request_detach(r);
+    conn_detach_request(c, r);
     c->closing = true;
     conn_flush(c);
     conn_maybe_close(c);

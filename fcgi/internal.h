@@ -4,7 +4,9 @@
  *
  * Ownership.  The server owns its connections (a list kept in order of
  * last activity, so the idle sweep looks only at the oldest).  A
- * connection owns the table of its live requests.  A request is freed when
+ * connection owns the table of its live requests and its output queue:
+ * only conn.c touches them, request.c goes through conn_detach_request()
+ * and conn_queue_response().  A request is freed when
  * both the connection's reference (dropped when it is answered, aborted
  * or the connection closes) and the handler's reference (dropped by its
  * one answer) are gone, so an answer arriving after the connection died
@@ -22,6 +24,7 @@
 #include "common/list.h"
 #include "fcgi/buf.h"
 #include "fcgi/codec.h"
+#include "fcgi/response.h"
 #include "fcgi/server.h"
 
 enum request_state {
@@ -123,6 +126,17 @@ void conn_touch(struct fcgi_conn *c);
 /* Unsent output of c, and the accounting after appending to c->out. */
 size_t conn_unsent(const struct fcgi_conn *c);
 void conn_out_grew(struct fcgi_conn *c, size_t before);
+/* Takes r off c's table (the connection's reference goes). */
+void conn_detach_request(struct fcgi_conn *c, struct fcgi_request *r);
+/*
+ * Queues the answer for request id on c: swapped for a short 503 when c
+ * or the process has too many unsent answers, for a bare 500 when memory
+ * is short (resp->status says which went).  Returns the body bytes
+ * queued, or -1 when not even that fitted (c is then closed).
+ */
+long conn_queue_response(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp);
+/* The connection closes once what is in flight on it is done. */
+void conn_close_when_done(struct fcgi_conn *c);
 /* The receive timeout passed for r: answered 408, its connection closed. */
 void conn_request_too_slow(struct fcgi_request *r);
 
@@ -134,7 +148,6 @@ int request_decode_params(struct fcgi_request *r, const char **why);
 /* Writes a complete answer for a request the handler does not hold. */
 void request_answer(struct fcgi_request *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void request_detach(struct fcgi_request *r); /* drop from the connection's table */
 /* Gives back the body and params memory and their budgets (early answers). */
 void request_release_input(struct fcgi_request *r);
 /* The server's list of requests still being received (the receive deadline). */

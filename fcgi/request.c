@@ -65,34 +65,6 @@ void request_unref(struct fcgi_request *r)
     free(r);
 }
 
-void request_detach(struct fcgi_request *r)
-{
-    struct fcgi_conn *c = r->conn;
-    unsigned i;
-
-    if (!c)
-        return;
-    for (i = 0; i < c->nreqs; i++) {
-        if (c->reqs[i] == r) {
-            c->reqs[i] = c->reqs[--c->nreqs];
-            break;
-        }
-    }
-    if (c->nreqs == 0 && c->reqs_cap > 4) {
-        /* a burst of multiplexed requests is over: give the table back */
-        free(c->reqs);
-        c->reqs = NULL;
-        c->reqs_cap = 0;
-    }
-    if (c->cur == r)
-        c->cur = NULL;
-    if (r->state == REQ_HANDLER)
-        c->handling--;
-    request_receiving_end(r);
-    r->conn = NULL;
-    request_unref(r);
-}
-
 /* CONTENT_LENGTH: decimal digits only (a front server sends nothing else). */
 static void note_content_length(struct fcgi_request *r, const char *value)
 {
@@ -245,10 +217,35 @@ void *fcgi_request_user(const struct fcgi_request *r)
     return r->user;
 }
 
+/* A header name is an HTTP token; a value holds no line break (which
+ * would let it add headers of its own) and no other control byte but tab. */
+static bool header_name_ok(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s <= ' ' || *s == ':' || *s == 0x7f || (unsigned char)*s >= 0x80)
+            return false;
+    return true;
+}
+
+static bool header_value_ok(const char *s)
+{
+    for (; *s; s++)
+        if (((unsigned char)*s < ' ' && *s != '\t') || *s == 0x7f)
+            return false;
+    return true;
+}
+
 int fcgi_response_header(struct fcgi_request *r, const char *name, const char *value)
 {
     size_t nl = strlen(name), vl = strlen(value);
 
+    if (!header_name_ok(name) || !header_value_ok(value)) {
+        sf_error("request %u: response header refused (bad name or a control byte in its "
+                 "value): %.64s", r->id, name);
+        return -1;
+    }
     if (r->headers.len + nl + vl + 4 > FCGI_MAX_EXTRA_HEADERS)
         return -1;
     if (buf_reserve(&r->headers, nl + vl + 4) < 0)
@@ -260,75 +257,11 @@ int fcgi_response_header(struct fcgi_request *r, const char *name, const char *v
     return 0;
 }
 
-/* Answers no larger than this are never refused for want of room: the
- * refusal would be as large. */
-#define SMALL_ANSWER_BYTES 512
-
-/*
- * Whether an answer of `size` bytes fits what c and the process may hold
- * unsent.  One answer always fits when nothing else is waiting (else a
- * value larger than a limit could never be served); otherwise the
- * connection's unsent answers stay within max_conn_output_bytes and all
- * connections' within max_output_bytes.  Writes the refusal into why.
- */
-static bool output_room(const struct fcgi_conn *c, size_t size, char *why, size_t why_len)
+/* Queues the answer on the connection (which may swap it for a 503 when
+ * its output is full, or a 500 when memory is), and logs it. */
+static void send_answer(struct fcgi_request *r, int status, const char *content_type,
+                        const void *body, size_t len)
 {
-    const struct fcgi_server *s = c->srv;
-    const struct fcgi_limits *lim = &s->cfg.limits;
-    size_t unsent = conn_unsent(c);
-
-    if (size <= SMALL_ANSWER_BYTES)
-        return true;
-    if (unsent > 0 && unsent + size > lim->max_conn_output_bytes) {
-        snprintf(why, why_len,
-                 "busy: %zu bytes of answers on this connection are unread (limit %zu)", unsent,
-                 lim->max_conn_output_bytes);
-        return false;
-    }
-    if (s->output_bytes > 0 && s->output_bytes + size > lim->max_output_bytes) {
-        snprintf(why, why_len, "busy: %zu bytes of answers wait for their readers (limit %zu)",
-                 s->output_bytes, lim->max_output_bytes);
-        return false;
-    }
-    return true;
-}
-
-/* Formats the shared error body "<status> <reason>: <message>\n". */
-static int format_error(char *out, size_t size, int status, const char *fmt, va_list ap)
-{
-    int n = snprintf(out, size, "%d %s: ", status, fcgi_reason_phrase(status));
-    int m;
-
-    if (n < 0 || (size_t)n >= size)
-        return -1;
-    m = vsnprintf(out + n, size - (size_t)n - 1, fmt, ap);
-    if (m < 0)
-        return -1;
-    if ((size_t)(n + m) > size - 2)
-        m = (int)(size - 2) - n; /* truncated message */
-    out[n + m] = '\n';
-    return n + m + 1;
-}
-
-static int format_error_args(char *out, size_t size, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int format_error_args(char *out, size_t size, int status, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = format_error(out, size, status, fmt, ap);
-    va_end(ap);
-    return n;
-}
-
-/* Writes the answer to the connection.  Returns 0 when it was sent. */
-static int send_answer(struct fcgi_request *r, int status, const char *content_type,
-                       const void *body, size_t len)
-{
-    struct fcgi_conn *c = r->conn;
     struct fcgi_response resp = {
         .status = status,
         .content_type = content_type,
@@ -338,46 +271,13 @@ static int send_answer(struct fcgi_request *r, int status, const char *content_t
         .body_len = len,
         .head_only = r->head_only,
     };
-    size_t before = c->out.len;
-    char why[160], refusal[256];
-    long sent;
+    long sent = conn_queue_response(r->conn, r->id, &resp);
 
-    if (!output_room(c, fcgi_response_bound(&resp), why, sizeof why)) {
-        unsigned long more;
-        int n = format_error_args(refusal, sizeof refusal, 503, "%s", why);
-
-        if (log_limit_pass(&r->srv->output_log, ev_now(r->srv->loop), &more))
-            sf_warn("request %u: a %d answer of %zu bytes replaced by 503: %s (%lu more "
-                    "since the last line)", r->id, status, len, why, more);
-        resp.status = status = 503;
-        resp.content_type = "text/plain; charset=utf-8";
-        resp.extra_headers_len = 0;
-        resp.body = refusal;
-        resp.body_len = n < 0 ? 0 : (size_t)n;
-    }
-    sent = fcgi_format_response(&c->out, r->id, &resp);
-    if (sent < 0) {
-        sf_error("request %u: cannot format a %d answer of %zu bytes (out of memory?)",
-                 r->id, status, len);
-        /* Still end the request so the front server is not left waiting. */
-        resp.status = 500;
-        resp.content_type = NULL;
-        resp.extra_headers_len = 0;
-        resp.body_len = 0;
-        sent = fcgi_format_response(&c->out, r->id, &resp);
-        if (sent < 0) {
-            c->dead = true;
-            return -1;
-        }
-        status = 500;
-    }
-    conn_out_grew(c, before);
     r->answered = true;
-    if (r->srv->cfg.access_log)
-        access_log_add(r->srv, r, status, (size_t)sent);
+    if (sent >= 0 && r->srv->cfg.access_log)
+        access_log_add(r->srv, r, resp.status, (size_t)sent);
     if (!r->keep_conn)
-        c->closing = true;
-    return 0;
+        conn_close_when_done(r->conn);
 }
 
 void fcgi_respond(struct fcgi_request *r, int status, const char *content_type,
@@ -391,7 +291,7 @@ void fcgi_respond(struct fcgi_request *r, int status, const char *content_type,
     }
     if (c && !r->answered) {
         send_answer(r, status, content_type, body, len);
-        request_detach(r); /* drops the connection's reference */
+        conn_detach_request(c, r); /* drops the connection's reference */
         conn_flush(c);
         conn_maybe_close(c);
     }
@@ -399,27 +299,34 @@ void fcgi_respond(struct fcgi_request *r, int status, const char *content_type,
     request_unref(r);     /* the handler's reference */
 }
 
-void fcgi_respond_error(struct fcgi_request *r, int status, const char *fmt, ...)
+/* The one error shape, from a handler (fcgi_respond_error) or from the
+ * engine itself for a request no handler holds (request_answer). */
+static void answer_error(struct fcgi_request *r, bool by_handler, int status, const char *fmt,
+                         va_list ap)
 {
     char body[1024];
+    size_t n = fcgi_format_error_v(body, sizeof body, status, fmt, ap);
+
+    if (by_handler)
+        fcgi_respond(r, status, FCGI_TEXT_PLAIN, body, n);
+    else if (r->conn && !r->answered)
+        send_answer(r, status, FCGI_TEXT_PLAIN, body, n);
+}
+
+void fcgi_respond_error(struct fcgi_request *r, int status, const char *fmt, ...)
+{
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = format_error(body, sizeof body, status, fmt, ap);
+    answer_error(r, true, status, fmt, ap);
     va_end(ap);
-    fcgi_respond(r, status, "text/plain; charset=utf-8", body, n < 0 ? 0 : (size_t)n);
 }
 
 void request_answer(struct fcgi_request *r, int status, const char *fmt, ...)
 {
-    char body[1024];
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = format_error(body, sizeof body, status, fmt, ap);
+    answer_error(r, false, status, fmt, ap);
     va_end(ap);
-    if (r->conn && !r->answered)
-        send_answer(r, status, "text/plain; charset=utf-8", body, n < 0 ? 0 : (size_t)n);
 }

@@ -48,8 +48,13 @@ void fcgi_request_set_user(struct fcgi_request *r, void *user);
 void *fcgi_request_user(const struct fcgi_request *r);
 
 /* Adds a response header ("Allow", "GET, HEAD") before the answer.
- * Returns -1 when the extra headers would exceed their limit. */
+ * Returns -1 when the extra headers would exceed their limit, or when the
+ * name is not an HTTP token or the value holds CR, LF or another control
+ * byte (a header that would add headers of its own is refused, logged). */
 int fcgi_response_header(struct fcgi_request *r, const char *name, const char *value);
+
+/* The content type of plain-text answers (and of every error). */
+#define FCGI_TEXT_PLAIN "text/plain; charset=utf-8"
 
 /* Answers the request: status, content type (NULL for none), body. */
 void fcgi_respond(struct fcgi_request *r, int status, const char *content_type,

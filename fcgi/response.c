@@ -41,6 +41,33 @@ const char *fcgi_reason_phrase(int status)
     }
 }
 
+size_t fcgi_format_error_v(char *out, size_t size, int status, const char *fmt, va_list ap)
+{
+    int n = snprintf(out, size, "%d %s: ", status, fcgi_reason_phrase(status));
+    int m;
+
+    if (n < 0 || (size_t)n + 2 > size)
+        return 0;
+    m = vsnprintf(out + n, size - (size_t)n - 1, fmt, ap);
+    if (m < 0)
+        return 0;
+    if ((size_t)(n + m) > size - 2)
+        m = (int)(size - 2) - n; /* truncated message */
+    out[n + m] = '\n';
+    return (size_t)(n + m + 1);
+}
+
+size_t fcgi_format_error(char *out, size_t size, int status, const char *fmt, ...)
+{
+    va_list ap;
+    size_t n;
+
+    va_start(ap, fmt);
+    n = fcgi_format_error_v(out, size, status, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
 int fcgi_format_record(struct buf *out, uint8_t type, uint16_t request_id, const void *content,
                        size_t len)
 {

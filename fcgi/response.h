@@ -10,6 +10,7 @@
 #ifndef SPRINGFIELD_FCGI_RESPONSE_H
 #define SPRINGFIELD_FCGI_RESPONSE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,15 @@ struct fcgi_response {
  * allocation failure or a status outside 100..599.
  */
 long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcgi_response *r);
+
+/*
+ * Formats the one error body every answer shares, "<status> <reason>:
+ * <message>\n", into out (truncating the message to fit size); returns
+ * its length (0 when size is too small for even the status).
+ */
+size_t fcgi_format_error_v(char *out, size_t size, int status, const char *fmt, va_list ap);
+size_t fcgi_format_error(char *out, size_t size, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* At least the number of bytes fcgi_format_response appends for r. */
 size_t fcgi_response_bound(const struct fcgi_response *r);
