@@ -19,7 +19,7 @@
 
 #include "common/setting.h"
 #include "fcgi/listen.h"
-#include "fcgi/log.h"
+#include "common/log.h"
 #include "fcgi/server.h"
 #include "fcgi/supervisor.h"
 #include "routes/app.h"

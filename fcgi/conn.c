@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "fcgi/internal.h"
-#include "fcgi/log.h"
+#include "common/log.h"
 #include "fcgi/response.h"
 
 #define READ_BUF_SIZE (64 * 1024)

@@ -22,7 +22,8 @@
 #include <ev.h>
 
 #include "common/list.h"
-#include "fcgi/buf.h"
+#include "common/log.h"
+#include "common/buf.h"
 #include "fcgi/codec.h"
 #include "fcgi/response.h"
 #include "fcgi/server.h"
@@ -83,12 +84,6 @@ struct fcgi_conn {
     bool eof;         /* the peer will send nothing more */
 };
 
-/* At most one log line a second for one kind of event. */
-struct log_limit {
-    double last;
-    unsigned long suppressed;
-};
-
 struct fcgi_server {
     struct ev_loop *loop;
     struct fcgi_server_config cfg;
@@ -113,9 +108,6 @@ struct fcgi_server {
     struct fcgi_addr_list allowed; /* FCGI_WEB_SERVER_ADDRS (a copy) */
     struct log_limit refusal_log, budget_log, output_log;
 };
-
-/* True (and the suppressed count said) when a line may be logged now. */
-bool log_limit_pass(struct log_limit *l, double now, unsigned long *suppressed);
 
 /* conn.c */
 void conn_accepted(struct fcgi_server *s, int fd);

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "fcgi/listen.h"
-#include "fcgi/log.h"
+#include "common/log.h"
 
 int listen_inherited(void)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "fcgi/internal.h"
-#include "fcgi/log.h"
+#include "common/log.h"
 #include "fcgi/response.h"
 
 /* The server's list of requests being received is in order of

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fcgi/buf.h"
+#include "common/buf.h"
 
 /* The largest block of extra headers a response may carry. */
 #define FCGI_MAX_EXTRA_HEADERS 8192

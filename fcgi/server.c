@@ -13,7 +13,7 @@
 
 #include "common/setting.h"
 #include "fcgi/internal.h"
-#include "fcgi/log.h"
+#include "common/log.h"
 
 #define ACCEPTS_PER_WAKEUP 64
 
@@ -30,18 +30,6 @@ void fcgi_limits_default(struct fcgi_limits *l)
     l->receive_timeout = 60;
     l->idle_timeout = 300;
     l->out_high_water = 256 * 1024;
-}
-
-bool log_limit_pass(struct log_limit *l, double now, unsigned long *suppressed)
-{
-    if (now - l->last < 1.0) {
-        l->suppressed++;
-        return false;
-    }
-    l->last = now;
-    *suppressed = l->suppressed;
-    l->suppressed = 0;
-    return true;
 }
 
 /* Logs a refused connection at most once a second, so a flood of them

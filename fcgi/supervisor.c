@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fcgi/log.h"
+#include "common/log.h"
 
 static pid_t start_worker(const struct supervisor_config *cfg, const sigset_t *oldmask)
 {

@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "common/setting.h"
-#include "fcgi/log.h"
+#include "common/log.h"
 #include "store/embedded.h"
 #include "store/http.h"
 #include "store/mongo.h"

@@ -20,7 +20,7 @@
 
 #include <ev.h>
 
-#include "fcgi/log.h"
+#include "common/log.h"
 #include "routes/app.h"
 #include "routes/handlers.h"
 #include "store/weather.h"

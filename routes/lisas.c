@@ -6,7 +6,7 @@
  * a value over its column is refused with 413, never silently cut.
  */
 #include "routes/kv_route.h"
-#include "store/utf8.h"
+#include "common/utf8.h"
 
 #define LISA_MAX_NAME_CHARS 32
 #define LISA_MAX_CONTENT_CHARS 1000

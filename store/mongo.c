@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "fcgi/log.h"
+#include "common/log.h"
 #include "store/json_bson.h"
 
 struct mongo_store {

@@ -45,7 +45,7 @@
  * which no new mongo store can be made in that process (mongo_store_new
  * returns NULL) — the driver cannot be initialized twice.  Create stores
  * after fork(), like the worker pool.  The driver's log lines go to
- * fcgi/log.h (warnings and errors only).
+ * common/log.h (warnings and errors only).
  *
  * Threads: get/put/ping/free belong to the loop thread.  kv_free() while
  * operations are in flight returns at once; the in-flight operations still

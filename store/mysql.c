@@ -28,7 +28,7 @@
 #include "store/mysql.h"
 
 #include "common/setting.h"
-#include "store/utf8.h"
+#include "common/utf8.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -47,7 +47,7 @@
 #include <errmsg.h>
 #include <mysqld_error.h>
 
-#include "fcgi/log.h"
+#include "common/log.h"
 
 #define POOL_MAX 64
 #define BACKOFF_MIN_MS 100

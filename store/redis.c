@@ -39,7 +39,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "fcgi/log.h"
+#include "common/log.h"
 
 #define BACKOFF_MIN_S 0.1
 #define BACKOFF_MAX_S 5.0

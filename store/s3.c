@@ -32,7 +32,7 @@
 #include <libs3.h>
 #include <openssl/evp.h>
 
-#include "fcgi/log.h"
+#include "common/log.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 

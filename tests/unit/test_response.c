@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fcgi/buf.h"
+#include "common/buf.h"
 #include "fcgi/response.h"
 
 /* ---- the test's own record reader -------------------------------------- */

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/setting.h"
-#include "fcgi/buf.h"
+#include "common/buf.h"
 
 struct number_case {
     const char *value;

@@ -2,7 +2,7 @@
 #include "tests/unit/unit.h"
 #include <string.h>
 
-#include "store/utf8.h"
+#include "common/utf8.h"
 
 struct utf8_case {
     const char *bytes;

@@ -1,5 +1,5 @@
-/* fcgi/log.c — timestamped, leveled lines on stderr, one write() each. */
-#include "fcgi/log.h"
+/* common/log.c — timestamped, leveled lines on stderr, one write() each. */
+#include "common/log.h"
 
 #include <poll.h>
 #include <stdarg.h>
@@ -65,4 +65,16 @@ void sf_log(enum sf_log_level level, const char *fmt, ...)
     if (write(STDERR_FILENO, line, (size_t)(n + m + 1)) < 0) {
         /* nowhere left to report it */
     }
+}
+
+bool log_limit_pass(struct log_limit *l, double now, unsigned long *suppressed)
+{
+    if (l->last != 0 && now - l->last < 1.0) {
+        l->suppressed++;
+        return false;
+    }
+    l->last = now;
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    return true;
 }

@@ -1,5 +1,5 @@
-/* fcgi/buf.c — growable byte buffer. */
-#include "fcgi/buf.h"
+/* common/buf.c — growable byte buffer. */
+#include "common/buf.h"
 
 #include <stdlib.h>
 #include <string.h>

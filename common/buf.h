@@ -1,12 +1,12 @@
 /*
- * fcgi/buf.h — a growable byte buffer (data, length, capacity).
+ * common/buf.h — a growable byte buffer (data, length, capacity).
  *
  * Growth doubles, so appending n bytes in pieces costs O(n).  Every
  * function that can allocate returns -1 on allocation failure and leaves
  * the buffer as it was.
  */
-#ifndef SPRINGFIELD_FCGI_BUF_H
-#define SPRINGFIELD_FCGI_BUF_H
+#ifndef SPRINGFIELD_COMMON_BUF_H
+#define SPRINGFIELD_COMMON_BUF_H
 
 #include <stddef.h>
 #include <stdint.h>

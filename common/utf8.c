@@ -1,5 +1,5 @@
-/* store/utf8.c — UTF-8 validation and character counting. */
-#include "store/utf8.h"
+/* common/utf8.c — UTF-8 validation and character counting. */
+#include "common/utf8.h"
 
 #include <stdint.h>
 

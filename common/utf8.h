@@ -1,9 +1,9 @@
 /*
- * store/utf8.h — counting UTF-8 characters the way MariaDB's utf8mb4
+ * common/utf8.h — counting UTF-8 characters the way MariaDB's utf8mb4
  * columns count them (code points), refusing what is not valid UTF-8.
  */
-#ifndef SPRINGFIELD_STORE_UTF8_H
-#define SPRINGFIELD_STORE_UTF8_H
+#ifndef SPRINGFIELD_COMMON_UTF8_H
+#define SPRINGFIELD_COMMON_UTF8_H
 
 #include <stddef.h>
 
