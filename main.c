@@ -80,17 +80,16 @@ static void usage(FILE *out)
 "  -h, --help                this text\n"
 "  -V, --version             the version\n"
 "\n"
-"Backends (environment, as the original service): REDIS_HOST REDIS_PORT\n"
-"REDIS_PASSWORD REDIS_DB, MONGODB_URI, MYSQL_HOST MYSQL_PORT MYSQL_DATABASE\n"
-"MYSQL_USER MYSQL_PASSWORD, AWS_S3_BUCKET AWS_S3_OBJECT AWS_ACCESS_KEY_ID\n"
-"AWS_SECRET_ACCESS_KEY AWS_REGION AWS_ENDPOINT_URL_S3 AWS_S3_SIGNATURE, WEATHER_URI.\n"
+"Backends (environment, as the original service), per route:\n",
+            DEFAULT_LISTEN);
+    backends_help(out);
+    fprintf(out,
 "A route whose backend is not configured uses an embedded in-process store.\n"
 "FCGI_WEB_SERVER_ADDRS: IP addresses allowed to connect over TCP, separated by\n"
 "commas and/or blanks.\n"
 "\n"
-"Signals: SIGTERM/SIGINT finish requests in flight and exit (0, or 1 when some\n"
-"had to be dropped at the deadline); SIGHUP is logged and ignored.\n",
-            DEFAULT_LISTEN);
+"Signals: SIGTERM/SIGINT finish requests in flight and exit (0, or 3 when some\n"
+"had to be dropped at the deadline); SIGHUP is logged and ignored.\n");
 }
 
 enum {

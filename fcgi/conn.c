@@ -104,6 +104,8 @@ void conn_destroy(struct fcgi_conn *c)
     ev_timer_stop(s->loop, &c->linger);
     close(c->fd);
     s->output_bytes -= conn_unsent(c);
+    if (list_linked(&c->resume_link))
+        list_remove(&c->resume_link);
     /* Requests still being handled stay valid for their handlers. */
     while (c->nreqs > 0)
         conn_detach_request(c, c->reqs[c->nreqs - 1]);
@@ -271,7 +273,7 @@ void conn_flush(struct fcgi_conn *c)
         return;
     }
     ev_io_stop(c->srv->loop, &c->wio);
-    if (c->paused)
+    if (c->paused && !c->yielded) /* a yielded one waits for its turn */
         conn_resume(c);
 }
 
@@ -701,7 +703,11 @@ static void dispatch(struct fcgi_conn *c, struct fcgi_request *r)
     r->state = REQ_HANDLER;
     r->refs++; /* the handler's reference, dropped by its answer */
     c->handling++;
+    r->refs++; /* a look after the handler: did it answer at once? */
     c->srv->cfg.handler(r);
+    if (r->state == REQ_HANDLER)
+        c->answer_due = true; /* it answers from the loop: let that come first */
+    request_unref(r);
 }
 
 static void on_content(struct fcgi_conn *c, const uint8_t *data, size_t len)
@@ -832,18 +838,50 @@ void conn_request_too_slow(struct fcgi_request *r)
     conn_maybe_close(c);
 }
 
-/* Stops reading; what is left of the input waits in c->in until the
- * output has drained (conn_flush then calls conn_resume). */
-static void hold_input(struct fcgi_conn *c, const uint8_t *data, size_t len)
+static void on_resume(struct ev_loop *loop, ev_idle *w, int revents);
+
+/* c goes on the server's list of connections to resume, worked through
+ * once the answers made from the loop meanwhile have been delivered (the
+ * operation core's kick has a higher priority than the resume watcher). */
+static void schedule_resume(struct fcgi_conn *c)
 {
-    if (buf_append(&c->in, data, len) < 0) {
+    struct fcgi_server *s = c->srv;
+
+    c->yielded = true;
+    if (list_linked(&c->resume_link))
+        return;
+    if (list_empty(&s->resume)) {
+        if (!s->resume_w.cb) {
+            ev_idle_init(&s->resume_w, on_resume);
+            ev_set_priority(&s->resume_w, EV_MINPRI);
+        }
+        ev_feed_event(s->loop, &s->resume_w, EV_CUSTOM);
+    }
+    list_insert_tail(&s->resume, &c->resume_link);
+}
+
+/*
+ * Stops reading; what is left of the input waits in c->in (copied once
+ * from the shared read buffer; when it came from c->in already, only where
+ * to go on is noted) until the output has drained (conn_flush then calls
+ * conn_resume), or, when yield, until the loop comes back to it.
+ */
+static void hold_input(struct fcgi_conn *c, const uint8_t *data, size_t len, bool yield)
+{
+    if (c->in.data && data >= c->in.data && data <= c->in.data + c->in.len) {
+        c->in_off = (size_t)(data - c->in.data);
+    } else if (buf_append(&c->in, data, len) < 0) {
         protocol_error(c, "out of memory for pending input");
         return;
+    } else {
+        c->in_off = c->in.len - len;
     }
     if (!c->paused) {
         c->paused = true;
         ev_io_stop(c->srv->loop, &c->rio);
     }
+    if (yield)
+        schedule_resume(c);
 }
 
 /*
@@ -851,6 +889,10 @@ static void hold_input(struct fcgi_conn *c, const uint8_t *data, size_t len)
  * pile up answers without bound (64 KiB of small GETs of a 1 MiB value is
  * 700 MiB of output), so past a record's end with the output over its
  * high-water mark, the rest of the input is held back until it drains.
+ * A request whose handler answers later (from the loop: a backend's
+ * callback) makes the parser yield: the answers due in this loop iteration
+ * come first, and only then is the next request read, with the output as
+ * they left it.
  */
 static void process(struct fcgi_conn *c, const uint8_t *data, size_t len)
 {
@@ -868,8 +910,9 @@ static void process(struct fcgi_conn *c, const uint8_t *data, size_t len)
             break;
         case FCGI_EV_END:
             on_record_end(c);
-            if (len > 0 && output_over_mark(c)) {
-                hold_input(c, data, len);
+            if (len > 0 && (output_over_mark(c) || c->answer_due)) {
+                c->answer_due = false;
+                hold_input(c, data, len, !output_over_mark(c));
                 return;
             }
             break;
@@ -891,28 +934,34 @@ static void after_input(struct fcgi_conn *c, unsigned records_before)
 }
 
 /*
- * The output has drained: process the input held back, as long as the
- * output keeps draining (a loop, not recursion: the held input may hold
- * thousands of requests), then read again.
+ * The output has drained, or the loop came back to a connection that
+ * yielded: process the input held back, as long as the output keeps
+ * draining (a loop, not recursion: the held input may hold thousands of
+ * requests), then read again.
  */
 static void conn_resume(struct fcgi_conn *c)
 {
+    c->yielded = false;
     while (c->paused && !c->dead) {
-        struct buf held = c->in;
-
-        memset(&c->in, 0, sizeof c->in);
+        if (output_over_mark(c)) {
+            wait_writable(c); /* conn_flush comes back once it drained */
+            return;
+        }
         c->paused = false;
-        if (held.len) {
+        if (c->in_off < c->in.len) {
             unsigned records = c->records;
 
             c->busy++;
-            process(c, held.data, held.len); /* may hold input again */
+            process(c, c->in.data + c->in_off, c->in.len - c->in_off); /* may hold again */
             c->busy--;
-            buf_free(&held);
             after_input(c, records);
         }
-        if (c->dead)
-            return;
+        if (!c->paused) { /* all of it was taken */
+            buf_free(&c->in);
+            c->in_off = 0;
+        }
+        if (c->dead || c->yielded)
+            return; /* a yield: the resume watcher comes back */
         if (!write_out(c)) {
             if (!c->dead)
                 wait_writable(c); /* pauses again if over the mark */
@@ -924,6 +973,28 @@ static void conn_resume(struct fcgi_conn *c)
      * its mark and goes out when the socket takes it). */
     if (!c->dead && !c->eof && !c->paused)
         ev_io_start(c->srv->loop, &c->rio);
+}
+
+/* The connections that yielded, once the answers of this iteration were
+ * delivered (the resume watcher has the lowest priority). */
+static void on_resume(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    struct fcgi_server *s = container_of(w, struct fcgi_server, resume_w);
+    struct list_node *mark = &s->resume_mark;
+
+    (void)revents;
+    list_insert_tail(&s->resume, mark);
+    while (s->resume.next != mark) {
+        struct fcgi_conn *c = container_of(s->resume.next, struct fcgi_conn, resume_link);
+
+        list_remove(&c->resume_link);
+        conn_resume(c);
+        conn_flush(c);
+        conn_maybe_close(c); /* may destroy c: it is off the list */
+    }
+    list_remove(mark);
+    if (!list_empty(&s->resume))
+        ev_feed_event(loop, &s->resume_w, EV_CUSTOM);
 }
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)

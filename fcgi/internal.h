@@ -74,13 +74,17 @@ struct fcgi_conn {
     uint8_t begin[8];  /* content of the BEGIN_REQUEST being read */
     struct buf rec;    /* content of a GET_VALUES record (released after it) */
     struct buf in;     /* input held back while the output is over its mark */
+    size_t in_off;     /* where processing of in goes on */
+    struct list_node resume_link; /* on the server's resume list while yielded */
     struct buf out;
     size_t out_off;   /* bytes of out already written */
     unsigned busy;    /* >0 while the read callback runs: defer flush and close */
     bool closing;     /* close once the output is flushed and no request is handled */
     bool dead;        /* close as soon as possible (after a last flush, if it can write) */
     bool broken;      /* the socket failed: nothing more can be written */
-    bool paused;      /* reading stopped: too much unsent output */
+    bool paused;      /* reading stopped: too much unsent output, or yielded */
+    bool yielded;     /* paused until the loop comes back to it (on_resume) */
+    bool answer_due;  /* the last request dispatched answers from the loop */
     bool eof;         /* the peer will send nothing more */
 };
 
@@ -95,6 +99,9 @@ struct fcgi_server {
     ev_prepare log_flush;
     struct list_node conns;     /* struct fcgi_conn, oldest activity first */
     struct list_node receiving; /* struct fcgi_request being received, oldest BEGIN first */
+    struct list_node resume;    /* struct fcgi_conn that yielded (conn.c) */
+    struct list_node resume_mark; /* where one pass over resume stops */
+    ev_idle resume_w;           /* fed when resume gets its first entry */
     unsigned nconns;
     size_t buffered_bytes; /* request bodies held right now, all connections */
     size_t params_bytes;   /* request params held right now, all connections */

@@ -222,6 +222,7 @@ struct fcgi_server *fcgi_server_new(struct ev_loop *loop, int listen_fd,
     s->loop = loop;
     list_init(&s->conns);
     list_init(&s->receiving);
+    list_init(&s->resume);
     s->cfg = *cfg;
     s->listen_fd = listen_fd;
     s->cfg.allowed = NULL; /* the copy below is the server's own */
@@ -330,6 +331,8 @@ void fcgi_server_free(struct fcgi_server *s)
     s->done = NULL;
     while ((c = list_first(&s->conns, struct fcgi_conn, link)))
         conn_destroy(c);
+    if (s->resume_w.cb)
+        ev_clear_pending(s->loop, &s->resume_w);
     ev_io_stop(s->loop, &s->accept_w);
     ev_timer_stop(s->loop, &s->accept_retry);
     ev_timer_stop(s->loop, &s->sweep);

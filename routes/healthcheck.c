@@ -2,8 +2,9 @@
  * routes/healthcheck.c — GET /api/v1/healthcheck: every backend pinged at
  * once, each with its own deadline.
  *
- * The backends: the four key-value stores and, when WEATHER_URI is set,
- * the weather service (fetched and parsed as maggie would).
+ * The backends: every key-value store of routes/registry.h and, when
+ * WEATHER_URI is set, the weather service (fetched and parsed as maggie
+ * would).
  * 200 "OK" when all answer; 503 naming what failed otherwise.  With
  * "Accept: application/json" the answer is a JSON document with each
  * backend's state and latency.  A route on the embedded store counts as
@@ -48,7 +49,7 @@ struct health {
     struct ev_loop *loop;
     bool json;
     unsigned unsettled, outstanding, n;
-    struct probe probes[5];
+    struct probe probes[BACKEND_KV_COUNT + 1]; /* the stores, then the weather */
 };
 
 static void answer(struct health *h)
@@ -86,7 +87,7 @@ static void answer(struct health *h)
         return;
     }
     if (!failed) {
-        fcgi_respond(h->req, 200, "text/plain; charset=utf-8", "OK", 2);
+        fcgi_respond(h->req, 200, FCGI_TEXT_PLAIN, "OK", 2);
         return;
     }
     text[0] = '\0';
@@ -154,8 +155,6 @@ void healthcheck_get(struct fcgi_request *r, const struct route_match *m)
 {
     const struct app *app = fcgi_request_app(r);
     const char *accept = fcgi_param(r, "HTTP_ACCEPT");
-    struct kv_store *const stores[] = {app->marges, app->homers, app->lisas, app->bart};
-    static const char *const names[] = {"marges", "homers", "lisas", "bart"};
     struct health *h = calloc(1, sizeof *h);
     unsigned i;
 
@@ -167,19 +166,21 @@ void healthcheck_get(struct fcgi_request *r, const struct route_match *m)
     h->req = r;
     h->loop = fcgi_request_loop(r);
     h->json = accept && strstr(accept, "application/json");
-    h->n = sizeof stores / sizeof stores[0] + (app->weather_uri != NULL);
+    h->n = BACKEND_KV_COUNT + (app->weather != NULL);
     h->unsettled = h->outstanding = h->n;
-    /* One extra count while starting, so a ping answering at once cannot
-     * finish (and free) the check before every probe is started. */
+    /* One extra count while starting, so that nothing can finish (and free)
+     * the check before every probe is started.  (The shims answer from the
+     * loop, after the starting call; the deadlines below are the only other
+     * way a probe settles.) */
     h->unsettled++;
     for (i = 0; i < h->n; i++) {
         struct probe *p = &h->probes[i];
 
         p->h = h;
-        if (i < 4) {
-            p->route = names[i];
-            p->kv = stores[i];
-            p->backend = stores[i]->backend;
+        if (i < BACKEND_KV_COUNT) {
+            p->route = backend_registry[i].route;
+            p->kv = app->kv[i];
+            p->backend = app->kv[i]->be.kind;
         } else {
             p->route = "maggie";
             p->backend = "weather";
@@ -195,7 +196,7 @@ void healthcheck_get(struct fcgi_request *r, const struct route_match *m)
         if (p->kv)
             kv_ping(p->kv, on_ping, p);
         else
-            weather_fetch(app->http, app->weather_uri, HEALTH_TIMEOUT_MS, on_ping, p);
+            weather_fetch(app->weather, HEALTH_TIMEOUT_MS, on_ping, p);
     }
     if (--h->unsettled == 0)
         answer(h);

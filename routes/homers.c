@@ -4,11 +4,6 @@
 
 #include "routes/kv_route.h"
 
-static struct kv_store *homers_store(const struct app *app)
-{
-    return app->homers;
-}
-
 /* The body must be one JSON value and nothing after it. */
 static int check_json(struct fcgi_request *r, const char *name, size_t name_len,
                       const uint8_t *body, size_t len)
@@ -39,7 +34,7 @@ static int check_json(struct fcgi_request *r, const char *name, size_t name_len,
 
 const struct kv_route homers_route = {
     .what = "homer",
-    .store = homers_store,
+    .backend = BACKEND_HOMERS,
     .content_type = "application/json",
     .check = check_json,
 };

@@ -2,6 +2,20 @@
 #include "routes/kv_route.h"
 
 #include "routes/handlers.h"
+#include "routes/status.h"
+
+const struct route_method kv_methods[] = {
+    {"GET", kv_route_get},
+    {"POST", kv_route_post},
+    {NULL, NULL},
+};
+
+static struct kv_store *store_of(struct fcgi_request *r, const struct kv_route *kr)
+{
+    const struct app *app = fcgi_request_app(r);
+
+    return app->kv[kr->backend];
+}
 
 static void answer(struct fcgi_request *r, const struct store_result *res, int ok_status)
 {
@@ -18,9 +32,7 @@ static void answer(struct fcgi_request *r, const struct store_result *res, int o
         fcgi_respond_error(r, 404, "no %s by that name", kr->what);
         return;
     default:
-        fcgi_respond_error(r, store_status_http(res->status), "%s",
-                           res->message && *res->message ? res->message
-                                                         : store_status_name(res->status));
+        route_answer_failure(r, res);
         return;
     }
 }
@@ -49,10 +61,11 @@ void kv_route_get(struct fcgi_request *r, const struct route_match *m)
 {
     const struct kv_route *kr = m->arg;
 
-    if (check_name(r, m) < 0)
+    if (check_name(r, m) < 0 ||
+        (kr->check_name && kr->check_name(r, m->tail, m->tail_len) < 0))
         return;
     fcgi_request_set_user(r, (void *)kr);
-    kv_get(kr->store(fcgi_request_app(r)), m->tail ? m->tail : "", m->tail_len, on_get, r);
+    kv_get(store_of(r, kr), m->tail ? m->tail : "", m->tail_len, on_get, r);
 }
 
 void kv_route_post(struct fcgi_request *r, const struct route_match *m)
@@ -67,6 +80,5 @@ void kv_route_post(struct fcgi_request *r, const struct route_match *m)
     if (kr->check && kr->check(r, m->tail, m->tail_len, body, len) < 0)
         return;
     fcgi_request_set_user(r, (void *)kr);
-    kv_put(kr->store(fcgi_request_app(r)), m->tail ? m->tail : "", m->tail_len, body, len,
-           on_put, r);
+    kv_put(store_of(r, kr), m->tail ? m->tail : "", m->tail_len, body, len, on_put, r);
 }

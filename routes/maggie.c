@@ -1,48 +1,66 @@
 /*
  * routes/maggie.c — GET /api/v1/maggie: the weather in Austin, TX, from
- * WEATHER_URI (store/weather.c does the fetching and the wording).
+ * WEATHER_URI (store/weather.c fetches and parses it; the sentence is said
+ * here).
  *
  * Without WEATHER_URI the route answers from a canned forecast kept in
  * this file, through the same parser, so it works out of the box; the
  * start-up log says so.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "routes/app.h"
 #include "routes/handlers.h"
+#include "routes/status.h"
 #include "store/weather.h"
 
 static const char canned_forecast[] =
     "{\"query\":{\"results\":{\"channel\":{\"item\":{\"condition\":"
     "{\"temp\":\"72\",\"text\":\"Sunny\"}}}}}}";
 
+size_t maggie_sentence(const struct weather_report *w, char *out, size_t size)
+{
+    int n = snprintf(out, size, "Currently %s degrees and %s in Austin, TX", w->temperature,
+                     w->conditions);
+
+    return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+static void answer(struct fcgi_request *r, const struct weather_report *w)
+{
+    char sentence[sizeof w->temperature + sizeof w->conditions + 64];
+    size_t n = maggie_sentence(w, sentence, sizeof sentence);
+
+    fcgi_respond(r, 200, FCGI_TEXT_PLAIN, sentence, n);
+}
+
 static void on_weather(void *privdata, const struct store_result *res)
 {
     struct fcgi_request *r = privdata;
 
-    if (res->status == STORE_OK)
-        fcgi_respond(r, 200, "text/plain; charset=utf-8", res->data, res->len);
+    if (res->status == STORE_OK && res->len == sizeof(struct weather_report))
+        answer(r, res->data);
+    else if (res->status == STORE_OK)
+        fcgi_respond_error(r, 500, "weather report of the wrong size");
     else
-        fcgi_respond_error(r, store_status_http(res->status), "%s",
-                           res->message && *res->message ? res->message
-                                                         : store_status_name(res->status));
+        route_answer_failure(r, res);
 }
 
 void maggie_get(struct fcgi_request *r, const struct route_match *m)
 {
     const struct app *app = fcgi_request_app(r);
-    char sentence[256];
+    struct weather_report w;
     const char *why = NULL;
 
     (void)m;
-    if (app->weather_uri) {
-        weather_fetch(app->http, app->weather_uri, app->backend_timeout_ms, on_weather, r);
+    if (app->weather) {
+        weather_fetch(app->weather, app->backend_timeout_ms, on_weather, r);
         return;
     }
-    if (weather_parse(canned_forecast, sizeof canned_forecast - 1, sentence, sizeof sentence,
-                      &why) < 0) {
+    if (weather_parse(canned_forecast, sizeof canned_forecast - 1, &w, &why) < 0) {
         fcgi_respond_error(r, 500, "canned forecast unreadable: %s", why ? why : "?");
         return;
     }
-    fcgi_respond(r, 200, "text/plain; charset=utf-8", sentence, strlen(sentence));
+    answer(r, &w);
 }

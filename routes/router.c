@@ -6,10 +6,42 @@
 
 #include "routes/table.h"
 
+/* "GET, HEAD, POST": the methods in table order, HEAD after GET unless
+ * the table has its own. */
 static void allow_list(const struct route *rt, char *out, size_t size)
 {
-    snprintf(out, size, "%s%s%s", rt->get ? "GET, HEAD" : "", rt->get && rt->post ? ", " : "",
-             rt->post ? "POST" : "");
+    const struct route_method *m;
+    bool own_head = false;
+    size_t used = 0;
+
+    for (m = rt->methods; m->method; m++)
+        own_head = own_head || !strcmp(m->method, "HEAD");
+    out[0] = '\0';
+    for (m = rt->methods; m->method && used < size; m++) {
+        bool get = !strcmp(m->method, "GET");
+
+        used += (size_t)snprintf(out + used, size - used, "%s%s%s", used ? ", " : "",
+                                 m->method, get && !own_head ? ", HEAD" : "");
+    }
+}
+
+/* The handler for method on rt, or NULL; *head when HEAD goes to GET. */
+static route_handler find_method(const struct route *rt, const char *method, bool *head)
+{
+    const struct route_method *m, *get = NULL;
+
+    *head = false;
+    for (m = rt->methods; m->method; m++) {
+        if (!strcmp(m->method, method))
+            return m->handler;
+        if (!strcmp(m->method, "GET"))
+            get = m;
+    }
+    if (get && !strcmp(method, "HEAD")) {
+        *head = true;
+        return get->handler;
+    }
+    return NULL;
 }
 
 void router_match(const struct route *table, size_t n, const char *method, const char *path,
@@ -33,12 +65,8 @@ void router_match(const struct route *table, size_t n, const char *method, const
         }
         m->route = rt;
         m->arg = rt->arg;
-        if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && rt->get) {
-            m->handler = rt->get;
-            m->head = method[0] == 'H';
-        } else if (!strcmp(method, "POST") && rt->post) {
-            m->handler = rt->post;
-        } else {
+        m->handler = find_method(rt, method, &m->head);
+        if (!m->handler) {
             m->status = 405;
             allow_list(rt, m->allow, sizeof m->allow);
             return;

@@ -7,9 +7,11 @@
  * the path part of REQUEST_URI is percent-decoded instead.
  *
  * A route is exact ("/api/v1/flanders") or takes a tail
- * ("/api/v1/homers/" + NAME, NAME non-empty: the rest of the path).
- * A known path with a method it does not serve is 405 with Allow; HEAD is
- * served by the GET handler without a body; anything else is 404.
+ * ("/api/v1/homers/" + NAME, NAME non-empty: the rest of the path), and
+ * has a table of methods: a new method is one more row, no matcher to
+ * change.  A known path with a method it does not serve is 405 with Allow;
+ * HEAD is served by the GET handler without a body (unless the route has
+ * a HEAD row of its own); anything else is 404.
  */
 #ifndef SPRINGFIELD_ROUTES_ROUTER_H
 #define SPRINGFIELD_ROUTES_ROUTER_H
@@ -25,13 +27,18 @@
 struct route_match;
 typedef void (*route_handler)(struct fcgi_request *r, const struct route_match *m);
 
+struct route_method {
+    const char *method;    /* "GET", "POST", ...; NULL ends the table */
+    route_handler handler;
+};
+
 struct route {
     const char *path;  /* exact path, or the prefix before the tail */
     bool has_tail;     /* path + NAME */
-    route_handler get; /* also serves HEAD; NULL: no GET */
-    route_handler post;
+    const struct route_method *methods; /* GET also serves HEAD */
     const void *arg;   /* handed to the handler in route_match.arg */
 };
+
 
 struct route_match {
     int status;                /* 0 when matched; 404, 405 or 414 otherwise */
@@ -41,7 +48,7 @@ struct route_match {
     const char *tail;          /* NAME for routes with a tail (not NUL-terminated) */
     size_t tail_len;
     const void *arg;
-    char allow[32];            /* for 405: "GET, HEAD", "POST" or "GET, HEAD, POST" */
+    char allow[96];            /* for 405: "GET, HEAD", "POST", "GET, HEAD, POST", ... */
 };
 
 /* Pure matching, for the dispatcher and the unit tests. */

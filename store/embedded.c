@@ -8,10 +8,11 @@
  * allocation leaves the old value in place.  There is no delete, hence no
  * tombstones.
  *
- * Callbacks run synchronously.  While one is running, an item that gets
- * replaced is parked on a "graveyard" list and a kv_free() is only noted;
- * both happen when the outermost callback returns.  That keeps the
- * get-result's data valid for the whole callback, as result.h promises.
+ * Every operation runs from the loop, after its starting call returned
+ * (store_op_later): a put copies its key and value into the new item at
+ * once and puts it in the table then; a get looks its key up then.  So
+ * operations keep their order, and a get's data stays valid for its whole
+ * callback: whatever the callback starts runs after it returns.
  */
 #include "store/embedded.h"
 
@@ -25,7 +26,6 @@
 #define INITIAL_SLOTS 16 /* a power of two */
 
 struct item {
-    struct item *next_dead; /* graveyard link */
     uint64_t hash; /* kept for growing without rehashing */
     size_t key_len;
     size_t value_len;
@@ -38,13 +38,18 @@ struct embedded_store {
     size_t nslots; /* a power of two */
     size_t count;
     uint64_t seed;
-    int depth;          /* callbacks in progress */
-    int free_requested; /* kv_free() during a callback */
-    struct item *graveyard;
     char name[];
 };
 
-static const struct kv_ops embedded_ops;
+/* One operation: a get's key, or a put's new item. */
+struct embedded_op {
+    struct store_op op;
+    struct embedded_store *es;
+    struct item *item; /* put: not in the table yet */
+    size_t key_len;
+    char key[];        /* get */
+};
+
 
 static uint64_t hash_key(uint64_t seed, const void *key, size_t len)
 {
@@ -112,153 +117,138 @@ static int grow(struct embedded_store *es)
     return 0;
 }
 
-static void bury(struct item *it)
+static void destroy(struct store_backend *b)
 {
-    while (it) {
-        struct item *next = it->next_dead;
+    struct embedded_store *es = container_of(b, struct embedded_store, kv.be);
 
-        free(it);
-        it = next;
-    }
-}
-
-static void destroy(struct embedded_store *es)
-{
     for (size_t i = 0; i < es->nslots; i++)
         free(es->slots[i]);
-    bury(es->graveyard);
     free(es->slots);
     free(es);
 }
 
-/* Calls cb and afterwards does what was deferred while callbacks ran.
- * Touches nothing of es after that: it may be gone. */
-static void deliver(struct embedded_store *es, store_cb cb, void *privdata,
-                    const struct store_result *res)
+static void free_op(struct store_op *op)
 {
-    es->depth++;
-    if (cb)
-        cb(privdata, res);
-    if (--es->depth > 0)
-        return;
-    bury(es->graveyard);
-    es->graveyard = NULL;
-    if (es->free_requested)
-        destroy(es);
+    struct embedded_op *eo = container_of(op, struct embedded_op, op);
+
+    free(eo->item); /* a put that did not go into the table */
+    free(eo);
 }
 
-static void fail(struct embedded_store *es, store_cb cb, void *privdata,
-                 enum store_status status, const char *why)
+/* A new operation of extra bytes, started; NULL (answered) when out of memory. */
+static struct embedded_op *op_new(struct embedded_store *es, size_t extra, store_cb cb,
+                                  void *privdata)
 {
-    char msg[160];
-    struct store_result res = {status, msg, NULL, 0};
+    struct embedded_op *eo = calloc(1, sizeof *eo + extra);
 
-    snprintf(msg, sizeof msg, "embedded store %s: %s", es->name, why);
-    deliver(es, cb, privdata, &res);
+    if (!eo) {
+        store_refuse(&es->kv.be, cb, privdata, STORE_ERROR, "embedded store %s: out of memory",
+                     es->name);
+        return NULL;
+    }
+    eo->es = es;
+    store_op_start(&es->kv.be, &eo->op, cb, privdata, -1, free_op);
+    return eo;
 }
 
-static void embedded_get(struct kv_store *kv, const char *key, size_t key_len, store_cb cb,
-                         void *privdata)
+static void do_get(struct store_op *op)
 {
-    struct embedded_store *es = (struct embedded_store *)kv;
-    struct store_result res = {STORE_NOT_FOUND, "not found", NULL, 0};
-    struct item *it;
+    struct embedded_op *eo = container_of(op, struct embedded_op, op);
+    struct embedded_store *es = eo->es;
+    struct item *it = *find_slot(es->slots, es->nslots, hash_key(es->seed, eo->key, eo->key_len),
+                                 eo->key, eo->key_len);
 
-    if (!key && key_len) {
-        fail(es, cb, privdata, STORE_BAD_INPUT, "NULL key");
-        return;
-    }
-    it = *find_slot(es->slots, es->nslots, hash_key(es->seed, key, key_len), key, key_len);
-    if (it) {
-        res.status = STORE_OK;
-        res.message = "";
-        res.data = it->bytes + it->key_len; /* non-NULL even for "" */
-        res.len = it->value_len;
-    }
-    deliver(es, cb, privdata, &res);
+    if (it) /* data non-NULL even for "" */
+        store_op_complete(op, STORE_OK, "", it->bytes + it->key_len, it->value_len);
+    else
+        store_op_complete(op, STORE_NOT_FOUND, "not found", NULL, 0);
 }
 
-static void embedded_put(struct kv_store *kv, const char *key, size_t key_len,
-                         const void *value, size_t value_len, store_cb cb, void *privdata)
+/* The new item of a put, made now from the caller's buffers (the old one
+ * stays in place until it goes in, and if this fails); NULL when out of
+ * memory. */
+static struct item *new_item(const struct embedded_store *es, const struct kv_request *req)
 {
-    struct embedded_store *es = (struct embedded_store *)kv;
-    struct store_result ok = {STORE_OK, "", NULL, 0};
-    struct item **slot, *it;
-    uint64_t hash;
+    struct item *it = malloc(sizeof *it + req->key_len + req->value_len);
 
-    if ((!key && key_len) || (!value && value_len)) {
-        fail(es, cb, privdata, STORE_BAD_INPUT, "NULL key or value");
-        return;
-    }
-    if (key_len > SIZE_MAX - sizeof *it || value_len > SIZE_MAX - sizeof *it - key_len) {
-        fail(es, cb, privdata, STORE_TOO_LARGE, "key and value too large");
-        return;
-    }
-    hash = hash_key(es->seed, key, key_len);
-    slot = find_slot(es->slots, es->nslots, hash, key, key_len);
+    if (!it)
+        return NULL;
+    it->hash = hash_key(es->seed, req->key, req->key_len);
+    it->key_len = req->key_len;
+    it->value_len = req->value_len;
+    if (req->key_len)
+        memcpy(it->bytes, req->key, req->key_len);
+    if (req->value_len)
+        memcpy(it->bytes + req->key_len, req->value, req->value_len);
+    return it;
+}
+
+static void do_put(struct store_op *op)
+{
+    struct embedded_op *eo = container_of(op, struct embedded_op, op);
+    struct embedded_store *es = eo->es;
+    struct item *it = eo->item, **slot;
+
+    slot = find_slot(es->slots, es->nslots, it->hash, it->bytes, it->key_len);
     if (!*slot && (es->count + 1) * 4 > es->nslots * 3) { /* keep load <= 3/4 */
         if (grow(es) != 0) {
-            fail(es, cb, privdata, STORE_ERROR, "out of memory growing the table");
+            store_op_fail(op, STORE_ERROR, "embedded store %s: out of memory growing the table",
+                          es->name);
             return;
         }
-        slot = find_slot(es->slots, es->nslots, hash, key, key_len);
+        slot = find_slot(es->slots, es->nslots, it->hash, it->bytes, it->key_len);
     }
+    if (*slot)
+        free(*slot); /* no callback can be reading it: they all ran */
+    else
+        es->count++;
+    *slot = it;
+    eo->item = NULL;
+    store_op_complete(op, STORE_OK, "", NULL, 0);
+}
 
-    it = malloc(sizeof *it + key_len + value_len);
-    if (!it) {
-        fail(es, cb, privdata, STORE_ERROR, "out of memory storing the value");
+static void do_ping(struct store_op *op)
+{
+    store_op_complete(op, STORE_OK, "", NULL, 0);
+}
+
+static void embedded_start(struct kv_store *kv, const struct kv_request *req, store_cb cb,
+                           void *privdata)
+{
+    static void (*const work[])(struct store_op *) = {
+        [KV_GET] = do_get, [KV_PUT] = do_put, [KV_PING] = do_ping};
+    struct embedded_store *es = (struct embedded_store *)kv;
+    struct embedded_op *eo;
+
+    if ((!req->key && req->key_len) || (!req->value && req->value_len)) {
+        store_refuse(&kv->be, cb, privdata, STORE_BAD_INPUT,
+                     "embedded store %s: NULL key or value", es->name);
         return;
     }
-    it->next_dead = NULL;
-    it->hash = hash;
-    it->key_len = key_len;
-    it->value_len = value_len;
-    if (key_len)
-        memcpy(it->bytes, key, key_len);
-    if (value_len)
-        memcpy(it->bytes + key_len, value, value_len);
-
-    if (*slot) {
-        /* A running callback may still be reading the old value. */
-        if (es->depth > 0) {
-            (*slot)->next_dead = es->graveyard;
-            es->graveyard = *slot;
-        } else {
-            free(*slot);
-        }
-    } else {
-        es->count++;
+    if (req->key_len > SIZE_MAX / 2 - sizeof(struct item) ||
+        req->value_len > SIZE_MAX / 2 - sizeof(struct item) - req->key_len) {
+        store_refuse(&kv->be, cb, privdata, STORE_TOO_LARGE,
+                     "embedded store %s: key and value too large", es->name);
+        return;
     }
-    *slot = it;
-    deliver(es, cb, privdata, &ok);
+    eo = op_new(es, req->verb == KV_GET ? req->key_len : 0, cb, privdata);
+    if (!eo)
+        return;
+    if (req->verb == KV_GET) {
+        eo->key_len = req->key_len;
+        if (req->key_len)
+            memcpy(eo->key, req->key, req->key_len);
+    } else if (req->verb == KV_PUT && !(eo->item = new_item(es, req))) {
+        store_op_fail(&eo->op, STORE_ERROR, "embedded store %s: out of memory storing the value",
+                      es->name);
+        return;
+    }
+    store_op_later(&eo->op, work[req->verb]);
 }
 
-static void embedded_ping(struct kv_store *kv, store_cb cb, void *privdata)
-{
-    struct store_result ok = {STORE_OK, "", NULL, 0};
+static const struct kv_ops embedded_ops = {embedded_start, destroy};
 
-    deliver((struct embedded_store *)kv, cb, privdata, &ok);
-}
-
-static void embedded_free(struct kv_store *kv)
-{
-    struct embedded_store *es = (struct embedded_store *)kv;
-
-    /* No operation is ever pending: callbacks are synchronous. */
-    if (es->depth > 0)
-        es->free_requested = 1; /* done when the callback returns */
-    else
-        destroy(es);
-}
-
-static const struct kv_ops embedded_ops = {
-    .get = embedded_get,
-    .put = embedded_put,
-    .ping = embedded_ping,
-    .free = embedded_free,
-};
-
-struct kv_store *embedded_store_new(const char *name)
+struct kv_store *embedded_store_new(struct ev_loop *loop, const char *name)
 {
     struct embedded_store *es;
     size_t name_len;
@@ -278,7 +268,6 @@ struct kv_store *embedded_store_new(const char *name)
     es->seed = make_seed(es);
     memcpy(es->name, name, name_len + 1);
     es->kv.ops = &embedded_ops;
-    es->kv.backend = "embedded";
-    es->kv.where = "in-process";
-    return (struct kv_store *)es; /* kv is the first member */
+    store_backend_init(&es->kv.be, loop, "embedded", "in-process", 0);
+    return &es->kv;
 }

@@ -9,6 +9,12 @@
  * between requests.  Each request gets a fresh easy handle: connection
  * reuse lives in the multi handle, and a fresh handle can carry no stale
  * option from an earlier request.
+ *
+ * A transfer is an operation of the core (store/op.h): exactly one
+ * callback, never before http_request_start returns, also when the client
+ * is freed first.  The core holds it until delivery, and the multi handle
+ * (this file's hold) until its easy handle is removed.  Deadlines are
+ * curl's own (CURLOPT_TIMEOUT_MS), which stops the transfer too.
  */
 #include "store/http.h"
 
@@ -22,7 +28,10 @@
 
 #include <curl/curl.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#include "common/buf.h"
+#include "common/list.h"
+#include "common/log.h"
+#include "store/op.h"
 
 /* Response headers bigger than this are not an answer we want. */
 #define HTTP_MAX_HEADER_BYTES (64 * 1024)
@@ -30,22 +39,23 @@
 struct http_sock {
     ev_io io; /* io.fd is the socket */
     struct http_client *c;
-    struct http_sock *prev, *next;
+    struct list_node link; /* on c->socks */
 };
 
 struct http_xfer {
+    struct store_op op;
     struct http_client *c;
-    struct http_xfer *prev, *next;
-    CURL *easy;
+    struct list_node in_multi; /* on c->xfers while its easy handle is in the multi */
+    CURL *easy; /* NULL once removed from the multi handle */
     struct curl_slist *hdrs;
     http_cb cb;
     void *privdata;
+    /* the answer, kept for delivery */
+    long http_code, num_connects;
     long timeout_ms;
     size_t max_bytes;
-    char *body; /* response body */
-    size_t body_len, body_cap;
-    char *hbuf; /* raw header lines of the latest answer */
-    size_t hlen, hcap;
+    struct buf body; /* response body (and room for a NUL after it) */
+    struct buf hbuf; /* raw header lines of the latest answer, NUL-terminated */
     int too_large;
     int headers_too_large;
     char errbuf[CURL_ERROR_SIZE];
@@ -53,13 +63,13 @@ struct http_xfer {
 };
 
 struct http_client {
+    struct store_backend be; /* be.pending: the transfers not answered yet */
     struct ev_loop *loop;
     CURLM *multi;
     ev_timer timer; /* curl's single timeout */
-    struct http_xfer *xfers;
-    struct http_sock *socks;
-    unsigned pending;
-    int closing;
+    struct list_node socks;
+    struct list_node xfers; /* struct http_xfer in the multi handle */
+    unsigned pending;       /* how many */
 };
 
 int http_global_init(void)
@@ -117,12 +127,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     if (what == CURL_POLL_REMOVE) {
         if (sk) {
             ev_io_stop(c->loop, &sk->io);
-            if (sk->prev)
-                sk->prev->next = sk->next;
-            else
-                c->socks = sk->next;
-            if (sk->next)
-                sk->next->prev = sk->prev;
+            list_remove(&sk->link);
             free(sk);
         }
         return 0;
@@ -132,10 +137,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         if (!sk)
             return -1;
         sk->c = c;
-        sk->next = c->socks;
-        if (c->socks)
-            c->socks->prev = sk;
-        c->socks = sk;
+        list_insert_tail(&c->socks, &sk->link);
         ev_init(&sk->io, on_io);
         curl_multi_assign(c->multi, s, sk);
     } else {
@@ -172,26 +174,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     struct http_xfer *x = userp;
     size_t n = size * nmemb;
 
-    if (n > x->max_bytes - x->body_len) {
+    if (n > x->max_bytes - x->body.len) {
         x->too_large = 1;
         return 0; /* != n: curl aborts with CURLE_WRITE_ERROR */
     }
-    if (x->body_len + n + 1 > x->body_cap) {
-        size_t cap = x->body_cap ? x->body_cap * 2 : 4096;
-        char *p;
-
-        while (cap < x->body_len + n + 1)
-            cap *= 2;
-        if (cap > x->max_bytes + 1)
-            cap = x->max_bytes + 1;
-        p = realloc(x->body, cap);
-        if (!p)
-            return 0;
-        x->body = p;
-        x->body_cap = cap;
-    }
-    memcpy(x->body + x->body_len, data, n);
-    x->body_len += n;
+    /* never more room than the cap (and its NUL) needs */
+    if (buf_grow_to(&x->body, buf_next_cap(&x->body, n + 1, x->max_bytes + 1)) < 0)
+        return 0;
+    buf_append(&x->body, data, n);
     return n;
 }
 
@@ -203,26 +193,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     /* A status line starts a new answer (after 100 Continue, say): keep
      * only the headers of the last one. */
     if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
-        x->hlen = 0;
-    if (x->hlen + n + 1 > HTTP_MAX_HEADER_BYTES) {
+        x->hbuf.len = 0;
+    if (x->hbuf.len + n + 1 > HTTP_MAX_HEADER_BYTES) {
         x->headers_too_large = 1;
         return 0;
     }
-    if (x->hlen + n + 1 > x->hcap) {
-        size_t cap = x->hcap ? x->hcap * 2 : 1024;
-        char *p;
-
-        while (cap < x->hlen + n + 1)
-            cap *= 2;
-        p = realloc(x->hbuf, cap);
-        if (!p)
-            return 0;
-        x->hbuf = p;
-        x->hcap = cap;
-    }
-    memcpy(x->hbuf + x->hlen, data, n);
-    x->hlen += n;
-    x->hbuf[x->hlen] = '\0';
+    if (buf_reserve(&x->hbuf, n + 1) < 0)
+        return 0;
+    buf_append(&x->hbuf, data, n);
+    x->hbuf.data[x->hbuf.len] = '\0';
     return n;
 }
 
@@ -249,9 +228,9 @@ static struct http_header *parse_headers(struct http_xfer *x, size_t *count)
     char *p, *next;
 
     *count = 0;
-    if (!x->hbuf)
+    if (!x->hbuf.data)
         return NULL;
-    for (p = x->hbuf; *p; p++)
+    for (p = (char *)x->hbuf.data; *p; p++)
         if (*p == '\n')
             lines++;
     if (!lines)
@@ -259,7 +238,7 @@ static struct http_header *parse_headers(struct http_xfer *x, size_t *count)
     h = calloc(lines, sizeof *h);
     if (!h)
         return NULL;
-    for (p = x->hbuf; p && *p; p = next) {
+    for (p = (char *)x->hbuf.data; p && *p; p = next) {
         char *colon;
 
         next = strchr(p, '\n');
@@ -330,52 +309,64 @@ static void classify(struct http_xfer *x, CURLcode rc, enum store_status *status
     snprintf(x->message, sizeof x->message, "%s", detail);
 }
 
-/* Takes x out of the client, reports it, frees it.  The easy handle must
- * already be removed from the multi handle. */
-static void xfer_finish(struct http_xfer *x, CURLcode rc, const char *forced_message)
+/* The core's result becomes the caller's http_response. */
+static void deliver(struct store_op *op, const struct store_result *r)
 {
-    struct http_client *c = x->c;
+    struct http_xfer *x = container_of(op, struct http_xfer, op);
     struct http_response res;
     struct http_header *hdrs = NULL;
-    long code = 0, connects = 0;
-
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        c->xfers = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
-    c->pending--;
 
     memset(&res, 0, sizeof res);
-    if (forced_message) {
-        res.status = STORE_UNAVAILABLE;
-        res.message = forced_message;
-    } else {
-        classify(x, rc, &res.status);
-        res.message = x->message;
-    }
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
-    res.http_code = code;
-    res.num_connects = connects;
+    res.status = r->status;
+    res.message = r->message;
+    res.http_code = x->http_code;
+    res.num_connects = x->num_connects;
     if (res.status == STORE_OK) {
-        res.body = x->body ? x->body : "";
-        if (x->body)
-            x->body[x->body_len] = '\0'; /* room kept by on_body */
-        res.body_len = x->body_len;
+        res.body = x->body.data ? (const char *)x->body.data : "";
+        if (x->body.data)
+            x->body.data[x->body.len] = '\0'; /* room kept by on_body */
+        res.body_len = x->body.len;
         hdrs = parse_headers(x, &res.header_count);
         res.headers = hdrs;
         res.content_type = http_response_header(&res, "Content-Type");
     }
     x->cb(x->privdata, &res);
-
     free(hdrs);
-    curl_easy_cleanup(x->easy);
+}
+
+static void free_xfer(struct store_op *op)
+{
+    struct http_xfer *x = container_of(op, struct http_xfer, op);
+
     curl_slist_free_all(x->hdrs);
-    free(x->body);
-    free(x->hbuf);
+    buf_free(&x->body);
+    buf_free(&x->hbuf);
     free(x);
+}
+
+/* Takes x's easy handle out of the multi handle and lets go of x. */
+static void xfer_remove(struct http_xfer *x)
+{
+    curl_multi_remove_handle(x->c->multi, x->easy);
+    curl_easy_cleanup(x->easy);
+    x->easy = NULL;
+    list_remove(&x->in_multi);
+    x->c->pending--;
+    store_op_release(&x->op); /* the multi handle's hold */
+}
+
+/* The transfer is over: its answer (or failure) to the core. */
+static void xfer_finish(struct http_xfer *x, CURLcode rc)
+{
+    enum store_status status;
+
+    classify(x, rc, &status);
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->http_code);
+    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &x->num_connects);
+    store_op_hold(&x->op);
+    xfer_remove(x);
+    store_op_complete(&x->op, status, x->message, NULL, 0);
+    store_op_release(&x->op);
 }
 
 static void check_done(struct http_client *c)
@@ -392,9 +383,8 @@ static void check_done(struct http_client *c)
             continue;
         /* msg is invalid after remove_handle: rc and easy are copied. */
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
-        curl_multi_remove_handle(c->multi, easy);
         if (x)
-            xfer_finish(x, rc, NULL);
+            xfer_finish(x, rc);
     }
 }
 
@@ -410,6 +400,9 @@ struct http_client *http_client_new(struct ev_loop *loop)
     if (!c)
         return NULL;
     c->loop = loop;
+    list_init(&c->socks);
+    list_init(&c->xfers);
+    store_backend_init(&c->be, loop, "http", "", 0);
     c->multi = curl_multi_init();
     if (!c->multi) {
         free(c);
@@ -426,28 +419,31 @@ struct http_client *http_client_new(struct ev_loop *loop)
     return c;
 }
 
-void http_client_free(struct http_client *c)
+/* Every transfer was answered by the close: take them out of the multi
+ * handle, then close the connections it keeps. */
+static void destroy(struct store_backend *be)
 {
+    struct http_client *c = container_of(be, struct http_client, be);
     struct http_sock *sk;
+    struct http_xfer *x;
 
-    if (!c)
-        return;
-    c->closing = 1; /* callbacks below cannot start new requests */
-    while (c->xfers) {
-        struct http_xfer *x = c->xfers;
-
-        curl_multi_remove_handle(c->multi, x->easy);
-        xfer_finish(x, CURLE_OK, "HTTP client is shutting down");
-    }
+    while ((x = list_first(&c->xfers, struct http_xfer, in_multi)))
+        xfer_remove(x);
     /* Closing cached connections may call on_socket(REMOVE): c stays valid. */
     curl_multi_cleanup(c->multi);
     ev_timer_stop(c->loop, &c->timer);
-    while ((sk = c->socks)) {
-        c->socks = sk->next;
+    while ((sk = list_first(&c->socks, struct http_sock, link))) {
+        list_remove(&sk->link);
         ev_io_stop(c->loop, &sk->io);
         free(sk);
     }
     free(c);
+}
+
+void http_client_free(struct http_client *c)
+{
+    if (c)
+        store_backend_close(&c->be, "HTTP client is shutting down", destroy);
 }
 
 unsigned http_client_pending(const struct http_client *c)
@@ -572,40 +568,62 @@ static int setup(struct http_xfer *x, const struct http_request *req)
     return 0;
 }
 
-int http_request_start(struct http_client *c, const struct http_request *req, http_cb cb,
-                       void *privdata)
+/* A refusal before the transfer could start: the core delivers it from
+ * the loop, like any answer. */
+static void refuse(struct http_xfer *x, enum store_status status, const char *message)
+{
+    if (x->easy) {
+        curl_easy_cleanup(x->easy);
+        x->easy = NULL;
+    }
+    store_op_complete(&x->op, status, message, NULL, 0);
+}
+
+void http_request_start(struct http_client *c, const struct http_request *req, http_cb cb,
+                        void *privdata)
 {
     struct http_xfer *x;
 
-    if (!c || !req || !req->url || !cb || c->closing)
-        return -1;
-    if (req->method && !method_ok(req->method))
-        return -1;
+    if (!c || !cb) {
+        sf_error("http_request_start without a client or a callback");
+        return;
+    }
     x = calloc(1, sizeof *x);
-    if (!x)
-        return -1;
+    if (!x) {
+        struct http_response res = {.status = STORE_ERROR, .message = "out of memory"};
+
+        sf_error("HTTP client: out of memory: answering at once");
+        cb(privdata, &res);
+        return;
+    }
     x->c = c;
     x->cb = cb;
     x->privdata = privdata;
-    x->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
-    x->max_bytes = req->max_response_bytes ? req->max_response_bytes
-                                           : HTTP_DEFAULT_MAX_RESPONSE_BYTES;
-    if (x->max_bytes > SIZE_MAX / 4)
-        x->max_bytes = SIZE_MAX / 4; /* keeps the growth arithmetic safe */
-    x->easy = curl_easy_init();
-    if (!x->easy || setup(x, req) < 0 || curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
-        if (x->easy)
-            curl_easy_cleanup(x->easy);
-        curl_slist_free_all(x->hdrs);
-        free(x);
-        return -1;
+    x->op.deliver = deliver;
+    store_backend_begin(&c->be);
+    store_op_start(&c->be, &x->op, NULL, NULL, -1, free_xfer); /* curl's own deadline */
+    if (c->be.closing) {
+        refuse(x, STORE_UNAVAILABLE, "HTTP client is shutting down");
+    } else if (!req || !req->url || (req->method && !method_ok(req->method))) {
+        refuse(x, STORE_ERROR, "bad request (no URL, or a method that is not a token)");
+    } else {
+        x->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
+        x->max_bytes = req->max_response_bytes ? req->max_response_bytes
+                                               : HTTP_DEFAULT_MAX_RESPONSE_BYTES;
+        if (x->max_bytes > SIZE_MAX / 4)
+            x->max_bytes = SIZE_MAX / 4; /* keeps the growth arithmetic safe */
+        x->easy = curl_easy_init();
+        if (!x->easy || setup(x, req) < 0) {
+            refuse(x, STORE_ERROR, "cannot set up the transfer (out of memory?)");
+        } else if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
+            refuse(x, STORE_ERROR, "cannot add the transfer to the multi handle");
+        } else {
+            /* add_handle asked for a 0 ms timeout: the transfer starts on
+             * the next loop iteration. */
+            store_op_hold(&x->op); /* the multi handle's */
+            list_insert_tail(&c->xfers, &x->in_multi);
+            c->pending++;
+        }
     }
-    /* add_handle asked for a 0 ms timeout: the transfer starts on the next
-     * loop iteration, so cb never runs before we return. */
-    x->next = c->xfers;
-    if (c->xfers)
-        c->xfers->prev = x;
-    c->xfers = x;
-    c->pending++;
-    return 0;
+    store_backend_end(&c->be);
 }

@@ -17,10 +17,10 @@
  * for curl_global_init).  libcurl counts init/cleanup calls, so libs3's
  * S3_initialize(), which also calls curl_global_init(), does not clash.
  *
- * Callback promise: when http_request_start() returns 0, cb runs on the
- * loop thread exactly once, never before http_request_start() returns —
- * also when the client is freed with the request still in flight.  When it
- * returns -1, cb is never called.
+ * Callback promise (the operation core's, store/op.h): cb runs on the loop
+ * thread exactly once, never before http_request_start() returns — also
+ * when the request could not even start (bad URL, out of memory: delivered
+ * from the loop) and when the client is freed with the request in flight.
  *
  * Outcome mapping (res->status):
  *   STORE_OK           an HTTP answer arrived, whatever its code: the
@@ -96,16 +96,16 @@ void http_global_cleanup(void);
 struct http_client *http_client_new(struct ev_loop *loop);
 
 /* Requests still in flight get their callback first (STORE_UNAVAILABLE,
- * "HTTP client is shutting down").  Must not be called from inside an
- * http_cb of the same client.  NULL is allowed. */
+ * "http unavailable: HTTP client is shutting down").  NULL is allowed. */
 void http_client_free(struct http_client *c);
 
 /* Copies everything it needs from req (url, headers, body, credentials):
- * the caller's buffers need only live until the call returns.
- * 0 when started; -1 (cb never called) when out of memory, req/url/cb is
- * NULL, or the client is being freed. */
-int http_request_start(struct http_client *c, const struct http_request *req, http_cb cb,
-                       void *privdata);
+ * the caller's buffers need only live until the call returns.  A request
+ * that cannot start (no URL, a method that is not a token, out of memory,
+ * the client shutting down) is answered like any other: STORE_ERROR or
+ * STORE_UNAVAILABLE, from the loop. */
+void http_request_start(struct http_client *c, const struct http_request *req, http_cb cb,
+                        void *privdata);
 
 /* Value of the first header called name (case-insensitive), or NULL. */
 const char *http_response_header(const struct http_response *res, const char *name);

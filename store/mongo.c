@@ -5,15 +5,23 @@
  * thread with copies of the name and value, run() on a worker thread pops
  * a client from the mongoc_client_pool_t, talks to the server, pushes the
  * client back and leaves status/message/data in the job; done() on the loop
- * thread hands them to the callback and frees the job.  Nothing of the
- * store is touched by two threads except the client pool (which is made
- * for it) and read-only configuration.
+ * thread hands them to the operation core (store/op.h), which delivers them
+ * unless the deadline or the breaker answered first.  Nothing of the store
+ * is touched by two threads except the client pool (which is made for it),
+ * read-only configuration and each job's cancel flag.
+ *
+ * The breaker (store/breaker.h) opens on the first job that cannot reach
+ * the server: every operation still waiting is answered at once (their
+ * jobs are cancelled: a queued job is not run, so a refused write never
+ * lands later), and new ones fail fast until a half-open probe gets
+ * through.
  */
 #include "store/mongo.h"
 
 #include <mongoc/mongoc.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,29 +37,22 @@ struct mongo_store {
     mongoc_client_pool_t *clients;
     char *database;
     char *where;
-    int socket_timeout_ms;
-    unsigned pending; /* jobs submitted whose done() has not run yet */
-    int closing;      /* kv_free was called; destroy after the last done() */
-    /* While the server is unreachable, operations fail at once instead of
-     * each waiting out server selection; one probe at a time, at most one
-     * a second, goes through to notice when it is back.  Loop thread only. */
-    bool down;
-    bool probing;
+    char name[300];        /* "mongodb host:port/db", for the log */
+    int socket_timeout_ms; /* the URI's (0: none) */
+    int timeout_ms;        /* each operation's */
     /* The unique index on name, which makes concurrent upserts of one new
      * name one document: made once the server first answers. */
     bool index_ready;
     bool index_in_flight;
-    double next_probe;
-    char down_reason[512]; /* as long as a job's message */
 };
 
-enum mongo_op { OP_GET, OP_PUT, OP_PING, OP_INDEX };
+enum mongo_op { OP_GET, OP_PUT, OP_PING, OP_INDEX, OP_PROBE };
 
 struct mongo_job {
+    struct store_op sop;
     struct mongo_store *store;
     enum mongo_op op;
-    store_cb cb;
-    void *privdata;
+    atomic_bool cancelled; /* answered already: a queued job is not run */
     const char *name; /* points into bytes[] */
     size_t name_len;
     const char *value; /* put: the JSON text, in bytes[] */
@@ -61,7 +62,6 @@ struct mongo_job {
     char message[512];
     char *data; /* get: malloc'd JSON */
     size_t data_len;
-    bool probe; /* sent while the server was down, to see if it is back */
     int64_t deadline_us; /* past it, a job still queued is not run */
     char bytes[]; /* name, then value */
 };
@@ -329,12 +329,17 @@ static void job_run(void *arg)
     mongoc_client_t *client;
     bson_t replacement = BSON_INITIALIZER;
 
-    /* A job that waited out its whole timeout in the queue is not run:
-     * nobody waits for it any more, and a stalled server must not take
-     * every queued job's full timeout in turn. */
+    /* A job already answered (its deadline, or the breaker opening) is
+     * not run: nobody waits for it, and a write refused must not land
+     * later.  Nor one that waited out its whole timeout in the queue: a
+     * stalled server must not take every queued job's full timeout in turn. */
+    if (atomic_load(&job->cancelled)) {
+        job_set(job, STORE_UNAVAILABLE, "mongodb: answered before it ran");
+        return;
+    }
     if (started_us > job->deadline_us) {
         job_set(job, STORE_TIMEOUT, "mongodb: no worker free within %d ms",
-                job->store->socket_timeout_ms);
+                job->store->timeout_ms);
         return;
     }
     /* Convert before taking a client: bad input never costs a round trip. */
@@ -356,7 +361,8 @@ static void job_run(void *arg)
         switch (job->op) {
         case OP_GET: op_get(job, client, started_us); break;
         case OP_PUT: op_put(job, client, &replacement, started_us); break;
-        case OP_PING: op_ping(job, client, started_us); break;
+        case OP_PING:
+        case OP_PROBE: op_ping(job, client, started_us); break;
         case OP_INDEX: op_index(job, client, started_us); break;
         }
         mongoc_client_pool_push(job->store->clients, client);
@@ -377,68 +383,73 @@ static void store_destroy(struct mongo_store *st)
     driver_release();
 }
 
-#define PROBE_INTERVAL_S 1.0
-
 static void make_index(struct mongo_store *st);
 
-static double monotonic_now(void)
+static void cancel_job(struct store_op *op)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    atomic_store(&container_of(op, struct mongo_job, sop)->cancelled, true);
 }
 
-/* Updates the down/up state from a finished job (loop thread). */
-static void note_reachability(struct mongo_store *st, const struct mongo_job *job)
+/* The server cannot be reached: the breaker opens, and everything still
+ * waiting is answered now (and cancelled), not at its deadline. */
+static void server_gone(struct mongo_store *st, const char *why)
 {
-    if (job->probe)
-        st->probing = false;
-    if (job->status == STORE_UNAVAILABLE) {
-        if (!st->down)
-            sf_warn("%s: %s; failing fast until it answers again", st->where, job->message);
-        st->down = true;
-        st->next_probe = monotonic_now() + PROBE_INTERVAL_S;
-        snprintf(st->down_reason, sizeof st->down_reason, "%s", job->message);
-    } else if (job->status != STORE_TIMEOUT && job->status != STORE_ERROR && st->down) {
-        sf_info("%s: reachable again", st->where);
-        st->down = false;
-    }
+    struct store_backend *be = &st->kv.be;
+    struct store_op *op;
+
+    store_backend_failed(be, why);
+    for (op = list_first(&be->pending, struct store_op, link); op;
+         op = list_next(&be->pending, op, struct store_op, link))
+        cancel_job(op);
+    store_backend_fail_pending(be, STORE_UNAVAILABLE, why);
 }
 
 static void job_done(void *arg)
 {
     struct mongo_job *job = arg;
     struct mongo_store *st = job->store;
-    struct store_result res = {
-        .status = job->status,
-        .message = job->status == STORE_OK ? "" : job->message,
-        .data = job->status == STORE_OK ? job->data : NULL,
-        .len = job->status == STORE_OK ? job->data_len : 0,
-    };
+    bool cancelled = atomic_load(&job->cancelled);
 
-    note_reachability(st, job);
-    if (job->status == STORE_OK && job->op != OP_INDEX)
-        make_index(st);
-    /* The callback's owner decides what a result for a dead request means. */
-    job->cb(job->privdata, &res);
-    free(job->data);
-    free(job);
-    if (--st->pending == 0 && st->closing)
-        store_destroy(st);
+    if (!st->kv.be.closing && !cancelled) {
+        if (job->status == STORE_UNAVAILABLE)
+            server_gone(st, job->message);
+        else if (job->status != STORE_TIMEOUT && job->status != STORE_ERROR)
+            store_backend_answered(&st->kv.be);
+        if (job->status == STORE_OK && job->op != OP_INDEX)
+            make_index(st);
+    }
+    /* The core drops a result for an operation already answered. */
+    store_op_complete(&job->sop, job->status, job->status == STORE_OK ? "" : job->message,
+                      job->status == STORE_OK ? job->data : NULL,
+                      job->status == STORE_OK ? job->data_len : 0);
+    store_op_carried(&job->sop); /* the pool is done with it: st may be gone */
 }
 
-static void answer_now(store_cb cb, void *privdata, enum store_status status,
-                       const char *message)
+static void free_job(struct store_op *op)
 {
-    struct store_result res = {.status = status, .message = message};
+    struct mongo_job *job = container_of(op, struct mongo_job, sop);
 
-    cb(privdata, &res);
+    free(job->data);
+    free(job);
 }
 
 static void submit(struct mongo_store *st, enum mongo_op op, const char *name,
                    size_t name_len, const void *value, size_t value_len, store_cb cb,
                    void *privdata);
+
+/* A ping of our own tests the server while the breaker is open (its
+ * result is news for the breaker in job_done, like any job's). */
+static void on_probe(void *privdata, const struct store_result *res)
+{
+    (void)privdata;
+    (void)res;
+}
+
+static void probe(struct store_backend *be)
+{
+    submit(container_of(be, struct mongo_store, kv.be), OP_PROBE, NULL, 0, NULL, 0, on_probe,
+           NULL);
+}
 
 static void on_index(void *privdata, const struct store_result *res)
 {
@@ -448,7 +459,7 @@ static void on_index(void *privdata, const struct store_result *res)
     if (res->status == STORE_OK) {
         st->index_ready = true;
         sf_info("%s: unique index on %s.name in place", st->where, MONGO_COLLECTION);
-    } else {
+    } else if (!st->kv.be.closing) {
         sf_warn("%s: cannot create the unique index on %s.name (%s); trying again later",
                 st->where, MONGO_COLLECTION, res->message);
     }
@@ -457,44 +468,48 @@ static void on_index(void *privdata, const struct store_result *res)
 /* Creates the unique index on name once the server answers, once. */
 static void make_index(struct mongo_store *st)
 {
-    if (st->index_ready || st->index_in_flight || st->closing)
+    if (st->index_ready || st->index_in_flight || st->kv.be.closing)
         return;
     st->index_in_flight = true;
+    store_backend_begin(&st->kv.be);
     submit(st, OP_INDEX, NULL, 0, NULL, 0, on_index, st);
+    store_backend_end(&st->kv.be);
 }
 
 static void submit(struct mongo_store *st, enum mongo_op op, const char *name,
                    size_t name_len, const void *value, size_t value_len, store_cb cb,
                    void *privdata)
 {
+    struct store_backend *be = &st->kv.be;
     struct mongo_job *job;
 
     if (name_len > MONGO_MAX_NAME_BYTES) {
-        answer_now(cb, privdata, STORE_BAD_INPUT, "name longer than 1024 bytes");
+        store_refuse(be, cb, privdata, STORE_BAD_INPUT, "name longer than 1024 bytes");
         return;
     }
     if (name_len > 0 && !bson_utf8_validate(name, name_len, true)) {
-        answer_now(cb, privdata, STORE_BAD_INPUT, "name is not valid UTF-8");
+        store_refuse(be, cb, privdata, STORE_BAD_INPUT, "name is not valid UTF-8");
         return;
     }
     if (value_len > (size_t)INT32_MAX) { /* BSON cannot hold it anyway */
-        answer_now(cb, privdata, STORE_TOO_LARGE, "value too large for MongoDB");
+        store_refuse(be, cb, privdata, STORE_TOO_LARGE, "value too large for MongoDB");
         return;
     }
-    if (st->down && (st->probing || monotonic_now() < st->next_probe)) {
-        answer_now(cb, privdata, STORE_UNAVAILABLE, st->down_reason);
+    if (op != OP_PROBE && !store_backend_usable(be)) {
+        store_refuse(be, cb, privdata, STORE_UNAVAILABLE, "%s",
+                     be->closing ? "mongodb unavailable: store closed"
+                                 : store_breaker_reason(&be->breaker));
         return;
     }
     job = calloc(1, sizeof *job + name_len + value_len);
     if (!job) {
-        answer_now(cb, privdata, STORE_ERROR, "out of memory");
+        store_refuse(be, cb, privdata, STORE_ERROR, "mongodb: out of memory");
         return;
     }
     job->store = st;
     job->op = op;
-    job->cb = cb;
-    job->privdata = privdata;
     job->status = STORE_ERROR;
+    atomic_init(&job->cancelled, false);
     if (name_len)
         memcpy(job->bytes, name, name_len);
     if (value_len)
@@ -503,54 +518,34 @@ static void submit(struct mongo_store *st, enum mongo_op op, const char *name,
     job->name_len = name_len;
     job->value = job->bytes + name_len;
     job->value_len = value_len;
-    job->deadline_us = bson_get_monotonic_time() + (int64_t)st->socket_timeout_ms * 1000;
-    if (st->down) {
-        job->probe = true;
-        st->probing = true;
-    }
+    /* socketTimeoutMS=0 in the URI means no socket timeout: the operation's
+     * own deadline still bounds the wait in the queue. */
+    job->deadline_us = bson_get_monotonic_time() + (int64_t)st->timeout_ms * 1000;
+    job->sop.on_deadline = cancel_job;
+    store_op_start(be, &job->sop, cb, privdata, 0, free_job);
     if (worker_pool_submit(st->workers, job_run, job_done, job) < 0) {
-        if (job->probe)
-            st->probing = false;
-        free(job);
-        answer_now(cb, privdata, STORE_UNAVAILABLE, "mongodb unavailable: worker queue full");
+        store_op_fail(&job->sop, STORE_UNAVAILABLE, "mongodb unavailable: worker queue full");
         return;
     }
-    st->pending++;
+    store_op_carry(&job->sop); /* until done() */
 }
 
-static void mongo_get(struct kv_store *kv, const char *key, size_t key_len, store_cb cb,
-                      void *privdata)
+static void mongo_start(struct kv_store *kv, const struct kv_request *req, store_cb cb,
+                        void *privdata)
 {
-    submit((struct mongo_store *)kv, OP_GET, key, key_len, NULL, 0, cb, privdata);
+    static const enum mongo_op ops[] = {[KV_GET] = OP_GET, [KV_PUT] = OP_PUT, [KV_PING] = OP_PING};
+
+    submit((struct mongo_store *)kv, ops[req->verb], req->key, req->key_len, req->value,
+           req->value_len, cb, privdata);
 }
 
-static void mongo_put(struct kv_store *kv, const char *key, size_t key_len, const void *value,
-                      size_t value_len, store_cb cb, void *privdata)
+/* The core answered everything, and the last job came back. */
+static void destroy(struct store_backend *be)
 {
-    submit((struct mongo_store *)kv, OP_PUT, key, key_len, value, value_len, cb, privdata);
+    store_destroy(container_of(be, struct mongo_store, kv.be));
 }
 
-static void mongo_ping(struct kv_store *kv, store_cb cb, void *privdata)
-{
-    submit((struct mongo_store *)kv, OP_PING, NULL, 0, NULL, 0, cb, privdata);
-}
-
-static void mongo_free(struct kv_store *kv)
-{
-    struct mongo_store *st = (struct mongo_store *)kv;
-
-    if (st->pending == 0)
-        store_destroy(st);
-    else
-        st->closing = 1; /* the last job_done() destroys it */
-}
-
-static const struct kv_ops mongo_ops = {
-    .get = mongo_get,
-    .put = mongo_put,
-    .ping = mongo_ping,
-    .free = mongo_free,
-};
+static const struct kv_ops mongo_ops = {mongo_start, destroy};
 
 /* ---- construction ----------------------------------------------------- */
 
@@ -595,7 +590,8 @@ static char *describe(const mongoc_uri_t *uri, const char *database)
     return s;
 }
 
-struct kv_store *mongo_store_new(struct worker_pool *pool, const struct mongo_config *cfg)
+struct kv_store *mongo_store_new(struct ev_loop *loop, struct worker_pool *pool,
+                                 const struct mongo_config *cfg)
 {
     struct mongo_store *st;
     bson_error_t error;
@@ -617,10 +613,11 @@ struct kv_store *mongo_store_new(struct worker_pool *pool, const struct mongo_co
         return NULL;
     }
     st->kv.ops = &mongo_ops;
-    st->kv.backend = "mongodb";
     st->workers = pool;
 
     timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : MONGO_DEFAULT_TIMEOUT_MS;
+    st->timeout_ms = timeout_ms;
+    store_backend_init(&st->kv.be, loop, "mongodb", "?", timeout_ms);
     select_ms = timeout_ms < MONGO_SELECTION_TIMEOUT_MS ? timeout_ms : MONGO_SELECTION_TIMEOUT_MS;
     st->uri = mongoc_uri_new_with_error(cfg->uri, &error);
     if (!st->uri) {
@@ -633,6 +630,8 @@ struct kv_store *mongo_store_new(struct worker_pool *pool, const struct mongo_co
     default_option(st->uri, MONGOC_URI_SOCKETTIMEOUTMS, timeout_ms);
     st->socket_timeout_ms =
         mongoc_uri_get_option_as_int32(st->uri, MONGOC_URI_SOCKETTIMEOUTMS, timeout_ms);
+    if (st->socket_timeout_ms < 0)
+        st->socket_timeout_ms = 0;
 
     db = mongoc_uri_get_database(st->uri);
     st->database = strdup(db && *db ? db : MONGO_DEFAULT_DATABASE);
@@ -641,7 +640,10 @@ struct kv_store *mongo_store_new(struct worker_pool *pool, const struct mongo_co
         sf_error("mongodb: out of memory");
         goto fail;
     }
-    st->kv.where = st->where;
+    st->kv.be.where = st->where;
+    snprintf(st->name, sizeof st->name, "mongodb %s", st->where);
+    store_breaker_init(&st->kv.be.breaker, st->name, 1, false);
+    st->kv.be.probe = probe;
 
     st->clients = mongoc_client_pool_new_with_error(st->uri, &error);
     if (!st->clients) {

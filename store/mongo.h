@@ -21,9 +21,12 @@
  * Failures: no server selectable within serverSelectionTimeoutMS ->
  * STORE_UNAVAILABLE "mongodb unavailable: ..."; a socket that stays silent
  * for socketTimeoutMS -> STORE_TIMEOUT; a full worker queue ->
- * STORE_UNAVAILABLE at once (callback before the call returns); protocol
- * or authentication trouble -> STORE_BAD_UPSTREAM; anything else ->
- * STORE_ERROR with the driver's message.
+ * STORE_UNAVAILABLE; protocol or authentication trouble ->
+ * STORE_BAD_UPSTREAM; anything else -> STORE_ERROR with the driver's
+ * message.  The first operation that cannot reach the server opens the
+ * breaker (store/breaker.h): everything waiting is answered
+ * STORE_UNAVAILABLE at once and new operations fail fast, until a
+ * half-open probe reaches the server again.
  *
  * Timeouts: unless the URI sets them, serverSelectionTimeoutMS and
  * connectTimeoutMS become min(2000, timeout_ms) and socketTimeoutMS
@@ -48,14 +51,16 @@
  * common/log.h (warnings and errors only).
  *
  * Threads: get/put/ping/free belong to the loop thread.  kv_free() while
- * operations are in flight returns at once; the in-flight operations still
- * get their callbacks (from the worker pool's done(), on the loop thread)
- * and the store is destroyed after the last one.  The worker pool must
+ * operations are in flight answers them (STORE_UNAVAILABLE) and returns;
+ * their jobs are cancelled, and the store is destroyed after the last
+ * one's done().  The worker pool must
  * outlive the store's pending operations (free the store first, then the
  * pool: worker_pool_free runs the outstanding done()s).
  */
 #ifndef SPRINGFIELD_STORE_MONGO_H
 #define SPRINGFIELD_STORE_MONGO_H
+
+#include <ev.h>
 
 #include "store/kv.h"
 #include "store/workers.h"
@@ -79,6 +84,7 @@ int mongo_config_from_env(struct mongo_config *cfg);
 /* NULL on failure (bad URI, out of memory, driver already cleaned up),
  * with the reason logged.  kv->backend = "mongodb", kv->where =
  * "host:port[,host:port...]/database" (no credentials). */
-struct kv_store *mongo_store_new(struct worker_pool *pool, const struct mongo_config *cfg);
+struct kv_store *mongo_store_new(struct ev_loop *loop, struct worker_pool *pool,
+                                 const struct mongo_config *cfg);
 
 #endif

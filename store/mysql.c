@@ -16,19 +16,23 @@
  * speaks unasked, so readability means it closed the connection (restart,
  * KILL, wait_timeout) and the connection is reopened before anyone uses it.
  *
- * Operations own a timer that runs from submission.  Results are never
- * delivered from inside the state machine: op_finish() records the result
- * and re-arms the timer at 0, and the callback runs from that timer.  So
- * a callback never runs before the starting call returns, never runs
- * twice, and user code never re-enters half-updated pool state.
+ * Delivery, deadlines and the breaker are the operation core's
+ * (store/op.h).  An operation is held by the core until its result is
+ * delivered, and by this shim while it waits in the queue or runs on a
+ * connection (the connector reads its bound buffers), so a result decided
+ * early (a deadline, a close) never frees memory a suspended call still
+ * uses.  Host names are looked up before every connect (store/resolver.h):
+ * the connector would do it with a blocking getaddrinfo() on the loop.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "store/mysql.h"
 
+#include "common/log.h"
 #include "common/setting.h"
 #include "common/utf8.h"
+#include "store/resolver.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -47,11 +51,7 @@
 #include <errmsg.h>
 #include <mysqld_error.h>
 
-#include "common/log.h"
-
 #define POOL_MAX 64
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
 #define MSG_MAX 256
 /* utf8mb4: at most 4 bytes a character. */
 #define NAME_MAX_BYTES (MYSQL_STORE_NAME_MAX_CHARS * 4)
@@ -59,17 +59,19 @@
 /* _cont() calls made to wind down an aborted call before giving up on it. */
 #define ABORT_SPINS 16
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static const char *const setup_sql[] = {
     "SET SESSION sql_mode='STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', autocommit=1",
     "CREATE TABLE IF NOT EXISTS lisa ("
-    "name VARCHAR(32) NOT NULL PRIMARY KEY, content VARCHAR(1000)"
+    "name VARCHAR(" STR(MYSQL_STORE_NAME_MAX_CHARS) ") NOT NULL PRIMARY KEY, "
+    "content VARCHAR(" STR(MYSQL_STORE_CONTENT_MAX_CHARS) ")"
     ") DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
 };
 static const char get_sql[] = "SELECT content FROM lisa WHERE name=?";
 static const char put_sql[] = "INSERT INTO lisa (name, content) VALUES (?, ?) "
                               "ON DUPLICATE KEY UPDATE content=VALUES(content)";
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 enum op_kind { OP_GET, OP_PUT, OP_PING };
 
@@ -96,16 +98,13 @@ enum conn_step {
 struct mysql_store;
 
 struct mysql_op {
-    struct mysql_op *prev, *next; /* in st->queue or st->done */
+    struct store_op op;
+    struct list_node qlink; /* on st->queue while waiting for a connection */
     struct mysql_store *st;
     struct mysql_conn *conn; /* while running */
     enum op_kind kind;
-    store_cb cb;
-    void *privdata;
-    ev_timer timer; /* deadline; then, at 0, the deferred delivery */
-    bool finished;  /* status/msg decided, waiting for delivery */
     bool retried;
-    enum store_status status;
+    enum store_status status; /* a get's outcome, decided at fetch */
     char msg[MSG_MAX];
     MYSQL_BIND param[2];
     unsigned long name_len, value_len;
@@ -130,6 +129,8 @@ struct mysql_conn {
     unsigned setup_idx;
     struct mysql_op *op;
     unsigned failures; /* consecutive failed connects */
+    struct resolve *lookup; /* the host name being looked up */
+    const char *connect_addr; /* what the connector is given (valid during the connect) */
     ev_io io;
     ev_timer lib_timer; /* a timeout the library asked for */
     ev_timer timer;     /* set-up deadline, or the back-off before connecting */
@@ -138,27 +139,20 @@ struct mysql_conn {
     my_bool r_bool;
 };
 
-struct op_list {
-    struct mysql_op *head, *tail;
-    unsigned count;
-};
-
 struct mysql_store {
     struct kv_store base;
     struct ev_loop *loop;
+    struct resolver *resolver; /* NULL: the host is an address, "localhost" or a socket */
     char *host, *user, *password, *database, *unix_socket;
     unsigned port;
     double timeout_s;
     int timeout_ms;
-    char where[300];
-    struct op_list queue; /* waiting for a connection, FIFO */
-    struct op_list done;  /* finished, waiting for delivery */
+    char where[300], name[320];
+    struct list_node queue; /* struct mysql_op waiting for a connection, FIFO */
+    unsigned queued;
     unsigned nconns;
     unsigned ready_conns; /* IDLE or BUSY */
-    bool down;            /* the last connect failed and none is ready */
     bool ever_up;
-    bool closing;
-    char last_error[MSG_MAX];
     struct mysql_conn conns[];
 };
 
@@ -191,105 +185,55 @@ static enum store_status check_text(const char *what, const void *s, size_t len,
     return STORE_OK;
 }
 
-/* ----------------------------------------------------------- op lists */
-
-static void list_push_tail(struct op_list *l, struct mysql_op *op)
-{
-    op->next = NULL;
-    op->prev = l->tail;
-    if (l->tail)
-        l->tail->next = op;
-    else
-        l->head = op;
-    l->tail = op;
-    l->count++;
-}
-
-static void list_push_head(struct op_list *l, struct mysql_op *op)
-{
-    op->prev = NULL;
-    op->next = l->head;
-    if (l->head)
-        l->head->prev = op;
-    else
-        l->tail = op;
-    l->head = op;
-    l->count++;
-}
-
-static void list_remove(struct op_list *l, struct mysql_op *op)
-{
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        l->head = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    else
-        l->tail = op->prev;
-    op->prev = op->next = NULL;
-    l->count--;
-}
-
-static bool op_in_queue(const struct mysql_store *st, const struct mysql_op *op)
-{
-    return op->prev || op->next || st->queue.head == op;
-}
-
 /* ------------------------------------------------------------ results */
 
-static void op_free(struct mysql_op *op)
+static void queue_push(struct mysql_store *st, struct mysql_op *op, bool first)
 {
-    free(op->out_big);
-    free(op);
+    store_op_hold(&op->op); /* the queue's hold */
+    if (first)
+        list_insert_tail(st->queue.next, &op->qlink); /* before the current head */
+    else
+        list_insert_tail(&st->queue, &op->qlink);
+    st->queued++;
 }
 
-static void op_deliver(struct mysql_op *op)
+static void queue_remove(struct mysql_store *st, struct mysql_op *op)
 {
-    struct store_result res = {
-        .status = op->status,
-        .message = op->status == STORE_OK ? "" : op->msg,
-        .data = NULL,
-        .len = 0,
-    };
-    if (op->status == STORE_OK && op->kind == OP_GET) {
-        res.data = op->out_data ? op->out_data : "";
-        res.len = op->out_size;
-    }
-    op->cb(op->privdata, &res);
-    op_free(op);
+    list_remove(&op->qlink);
+    st->queued--;
+    store_op_release(&op->op);
 }
 
-/* Records the result of an op that is in no list and on no connection,
- * and schedules its delivery from the loop. */
-static void op_finish(struct mysql_op *op, enum store_status status, const char *fmt, ...)
+/* Ends op with its result: out of the queue or off its connection first. */
+static void op_end(struct mysql_op *op, enum store_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void op_finish(struct mysql_op *op, enum store_status status, const char *fmt, ...)
+static void op_end(struct mysql_op *op, enum store_status status, const char *fmt, ...)
 {
-    struct mysql_store *st = op->st;
-    op->finished = true;
-    op->status = status;
-    op->msg[0] = '\0';
+    char msg[MSG_MAX + 64] = "";
+    va_list ap;
+
     if (fmt) {
-        va_list ap;
         va_start(ap, fmt);
-        vsnprintf(op->msg, sizeof op->msg, fmt, ap);
+        vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
     }
-    list_push_tail(&st->done, op);
-    ev_timer_stop(st->loop, &op->timer);
-    ev_timer_set(&op->timer, 0., 0.);
-    ev_timer_start(st->loop, &op->timer);
+    store_op_hold(&op->op);
+    if (list_linked(&op->qlink))
+        queue_remove(op->st, op);
+    if (op->status == STORE_OK && op->kind == OP_GET && status == STORE_OK)
+        store_op_complete(&op->op, STORE_OK, "", op->out_data ? op->out_data : "", op->out_size);
+    else
+        store_op_complete(&op->op, status, msg, NULL, 0);
+    store_op_release(&op->op);
 }
 
 static void fail_queue(struct mysql_store *st, enum store_status status, const char *msg)
 {
     struct mysql_op *op;
-    while ((op = st->queue.head)) {
-        list_remove(&st->queue, op);
-        op_finish(op, status, "%s", msg);
-    }
+
+    while ((op = list_first(&st->queue, struct mysql_op, qlink)))
+        op_end(op, status, "%s", msg);
 }
 
 /* ------------------------------------------------------- error mapping */
@@ -353,7 +297,7 @@ static int conn_call(struct mysql_conn *c, bool start, int ready)
     struct mysql_store *st = c->st;
     switch (c->step) {
     case STEP_CONNECT:
-        return start ? mysql_real_connect_start(&c->r_mysql, c->my, st->host, st->user,
+        return start ? mysql_real_connect_start(&c->r_mysql, c->my, c->connect_addr, st->user,
                                                 st->password, st->database, st->port,
                                                 st->unix_socket, 0)
                      : mysql_real_connect_cont(&c->r_mysql, c->my, ready);
@@ -399,6 +343,8 @@ static void conn_close(struct mysql_conn *c, bool graceful)
     ev_io_stop(loop, &c->io);
     ev_timer_stop(loop, &c->lib_timer);
     ev_timer_stop(loop, &c->timer);
+    resolver_cancel(c->lookup);
+    c->lookup = NULL;
     if (c->my) {
         if (c->suspended || !graceful) {
             my_socket fd = mysql_get_socket(c->my);
@@ -428,14 +374,13 @@ static void conn_close(struct mysql_conn *c, bool graceful)
     c->state = CONN_DOWN;
 }
 
+/* No connection is ready and the last connect failed: the breaker opens,
+ * and what waits in the queue is answered now instead of at its deadline. */
 static void store_set_down(struct mysql_store *st, const char *err)
 {
-    snprintf(st->last_error, sizeof st->last_error, "%s", err);
-    if (!st->down) {
-        st->down = true;
-        sf_warn("mysql %s unavailable: %s (retrying with back-off)", st->where, err);
-    }
     char msg[MSG_MAX + 32];
+
+    store_breaker_failure(&st->base.be.breaker, ev_now(st->loop), err);
     snprintf(msg, sizeof msg, "mysql unavailable: %s", err);
     fail_queue(st, STORE_UNAVAILABLE, msg);
 }
@@ -452,11 +397,7 @@ static void conn_setup_failed(struct mysql_conn *c, const char *err)
     sf_debug("mysql: connection %u: connect failed (%u): %s", c->id, c->failures, copy);
     if (st->ready_conns == 0)
         store_set_down(st, copy);
-    unsigned shift = c->failures - 1 < 5 ? c->failures - 1 : 5;
-    unsigned delay_ms = BACKOFF_MIN_MS << shift;
-    if (delay_ms > BACKOFF_MAX_MS)
-        delay_ms = BACKOFF_MAX_MS;
-    backoff_arm(c, delay_ms / 1000.);
+    backoff_arm(c, store_backoff_ms(c->failures) / 1000.);
 }
 
 /* A ready connection died: take it out of the pool and reopen it now. */
@@ -488,6 +429,18 @@ static void conn_idle(struct mysql_conn *c)
     ev_io_start(loop, &c->io);
 }
 
+/* Takes the running operation off c (the connection's hold goes after
+ * the connector has let go of its buffers: conn_lost closes first). */
+static struct mysql_op *conn_take_op(struct mysql_conn *c)
+{
+    struct mysql_op *op = c->op;
+
+    c->op = NULL;
+    if (op)
+        op->conn = NULL;
+    return op;
+}
+
 /* Gives up on the current call, whatever the state. */
 static void conn_fail(struct mysql_conn *c, const char *why)
 {
@@ -495,13 +448,12 @@ static void conn_fail(struct mysql_conn *c, const char *why)
         conn_setup_failed(c, why);
         return;
     }
-    struct mysql_op *op = c->op;
-    c->op = NULL;
-    if (op)
-        op->conn = NULL;
+    struct mysql_op *op = conn_take_op(c);
     conn_lost(c, why);
-    if (op)
-        op_finish(op, STORE_UNAVAILABLE, "mysql unavailable: %s", why);
+    if (op) {
+        op_end(op, STORE_UNAVAILABLE, "mysql unavailable: %s", why);
+        store_op_release(&op->op);
+    }
 }
 
 static void conn_ready(struct mysql_conn *c)
@@ -512,11 +464,13 @@ static void conn_ready(struct mysql_conn *c)
     st->ready_conns++;
     if (!st->ever_up) {
         st->ever_up = true;
-        sf_info("mysql: connected to %s (server %s)", st->where, mysql_get_server_info(c->my));
-    } else if (st->down) {
-        sf_info("mysql: %s is back", st->where);
+        if (!store_breaker_open(&st->base.be.breaker))
+            sf_info("mysql: connected to %s (server %s)", st->where,
+                    mysql_get_server_info(c->my));
+    } else if (store_breaker_open(&st->base.be.breaker)) {
+        st->base.be.counters.reconnects++;
     }
-    st->down = false;
+    store_breaker_success(&st->base.be.breaker, ev_now(st->loop));
     conn_idle(c);
     dispatch(st);
 }
@@ -525,13 +479,12 @@ static void conn_ready(struct mysql_conn *c)
 
 static void conn_op_done(struct mysql_conn *c, enum store_status status, const char *msg)
 {
-    struct mysql_op *op = c->op;
+    struct mysql_op *op = conn_take_op(c);
     char copy[MSG_MAX];
     snprintf(copy, sizeof copy, "%s", msg ? msg : ""); /* msg may be op->msg */
-    c->op = NULL;
-    op->conn = NULL;
-    op_finish(op, status, "%s", copy);
     conn_idle(c);
+    op_end(op, status, "%s", copy);
+    store_op_release(&op->op);
     dispatch(c->st);
 }
 
@@ -552,8 +505,7 @@ static void conn_op_failed(struct mysql_conn *c)
         return;
     }
     snprintf(msg, sizeof msg, "%s", text);
-    c->op = NULL;
-    op->conn = NULL;
+    conn_take_op(c);
     conn_lost(c, msg);
     if (err == ER_NO_SUCH_TABLE) {
         /* The other sessions are as stale: let fresh ones recreate it. */
@@ -561,12 +513,14 @@ static void conn_op_failed(struct mysql_conn *c)
             if (st->conns[i].state == CONN_IDLE)
                 conn_lost(&st->conns[i], msg);
     }
-    if (!op->retried && !st->closing) {
+    if (!op->retried && !st->base.be.closing && store_op_running(&op->op)) {
         op->retried = true;
-        list_push_head(&st->queue, op); /* keeps its place: first in line */
+        queue_push(st, op, true); /* keeps its place: first in line */
+        store_op_release(&op->op); /* the connection's hold */
         dispatch(st);
     } else {
-        op_finish(op, STORE_UNAVAILABLE, "mysql unavailable: %s", msg);
+        op_end(op, STORE_UNAVAILABLE, "mysql unavailable: %s", msg);
+        store_op_release(&op->op);
     }
 }
 
@@ -576,6 +530,7 @@ static void conn_start_op(struct mysql_conn *c, struct mysql_op *op)
     c->state = CONN_BUSY;
     c->op = op;
     op->conn = c;
+    store_op_hold(&op->op); /* the connector reads its buffers */
     c->stmt = NULL;
 
     switch (op->kind) {
@@ -800,12 +755,45 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/* The connector is given an address, never a name (it would resolve it
+ * on the loop thread, blocking). */
+static void conn_connect_to(struct mysql_conn *c, const char *addr);
+
+static void on_resolved(void *arg, const char *error, const char *const *addrs, unsigned n)
+{
+    struct mysql_conn *c = arg;
+    char why[MSG_MAX];
+
+    c->lookup = NULL;
+    if (error) {
+        snprintf(why, sizeof why, "cannot resolve %s: %s", c->st->host, error);
+        conn_setup_failed(c, why);
+        return;
+    }
+    conn_connect_to(c, addrs[c->failures % n]); /* after a failure, the next address */
+}
+
 static void conn_connect(struct mysql_conn *c)
+{
+    struct mysql_store *st = c->st;
+
+    c->state = CONN_SETUP;
+    backoff_arm(c, st->timeout_s); /* the set-up deadline, the lookup included */
+    if (!st->resolver) {
+        conn_connect_to(c, st->host);
+        return;
+    }
+    c->lookup = resolver_lookup(st->resolver, st->host, on_resolved, c);
+    if (!c->lookup)
+        conn_setup_failed(c, "cannot start a name lookup");
+}
+
+static void conn_connect_to(struct mysql_conn *c, const char *addr)
 {
     struct mysql_store *st = c->st;
     unsigned connect_timeout_s = (unsigned)((st->timeout_ms + 999) / 1000);
 
-    c->state = CONN_SETUP;
+    c->connect_addr = addr;
     c->my = mysql_init(NULL);
     if (!c->my || mysql_options(c->my, MYSQL_OPT_NONBLOCK, 0) ||
         mysql_options(c->my, MYSQL_SET_CHARSET_NAME, "utf8mb4") ||
@@ -814,7 +802,6 @@ static void conn_connect(struct mysql_conn *c)
         conn_setup_failed(c, "cannot initialise the client library (out of memory?)");
         return;
     }
-    backoff_arm(c, st->timeout_s); /* the set-up deadline */
     c->step = STEP_CONNECT;
     conn_run(c, true, 0);
 }
@@ -832,7 +819,7 @@ static bool conn_is_stale(struct mysql_conn *c)
 
 static void dispatch(struct mysql_store *st)
 {
-    while (st->queue.head && !st->closing) {
+    while (!list_empty(&st->queue) && !st->base.be.closing) {
         struct mysql_conn *idle = NULL;
         for (unsigned i = 0; i < st->nconns && !idle; i++) {
             struct mysql_conn *c = &st->conns[i];
@@ -845,69 +832,69 @@ static void dispatch(struct mysql_store *st)
         }
         if (!idle)
             return;
-        struct mysql_op *op = st->queue.head;
-        list_remove(&st->queue, op);
+        struct mysql_op *op = list_first(&st->queue, struct mysql_op, qlink);
+        store_op_hold(&op->op);
+        queue_remove(st, op);
         conn_start_op(idle, op);
+        store_op_release(&op->op);
     }
 }
 
-static void op_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+/* The deadline passed (the core answers STORE_TIMEOUT right after). */
+static void on_op_deadline(struct store_op *sop)
 {
-    (void)loop;
-    (void)revents;
-    struct mysql_op *op = container_of(w, struct mysql_op, timer);
-    struct mysql_store *st = op->st;
+    struct mysql_op *op = container_of(sop, struct mysql_op, op);
 
-    if (op->finished) {
-        list_remove(&st->done, op);
-        op_deliver(op);
-        return;
-    }
     if (op->conn) {
         /* The query is in flight: the session's state is unknown now. */
         struct mysql_conn *c = op->conn;
-        c->op = NULL;
-        op->conn = NULL;
+
+        conn_take_op(c);
         conn_lost(c, "query timed out");
-    } else if (op_in_queue(st, op)) {
-        list_remove(&st->queue, op);
+        store_op_release(&op->op);
+    } else if (list_linked(&op->qlink)) {
+        queue_remove(op->st, op);
     }
-    op_finish(op, STORE_TIMEOUT, "mysql did not answer within %d ms", st->timeout_ms);
 }
 
-/* Validates nothing; allocates, arms the deadline, and queues or fails. */
-static void op_submit(struct mysql_store *st, struct mysql_op *op)
+static void free_op(struct store_op *sop)
 {
-    ev_timer_init(&op->timer, op_timer_cb, st->timeout_s, 0.);
-    ev_timer_start(st->loop, &op->timer);
-    if (st->down && st->ready_conns == 0) {
-        op_finish(op, STORE_UNAVAILABLE, "mysql unavailable: %s", st->last_error);
-    } else if (st->queue.count >= MYSQL_STORE_QUEUE_MAX) {
-        op_finish(op, STORE_UNAVAILABLE, "mysql queue full (%d waiting)", MYSQL_STORE_QUEUE_MAX);
-    } else {
-        list_push_tail(&st->queue, op);
-        dispatch(st);
-    }
+    struct mysql_op *op = container_of(sop, struct mysql_op, op);
+
+    free(op->out_big);
+    free(op);
 }
 
+/* A started operation of extra bytes; NULL (answered) when out of memory. */
 static struct mysql_op *op_new(struct mysql_store *st, enum op_kind kind, size_t extra,
                                store_cb cb, void *privdata)
 {
     struct mysql_op *op = calloc(1, sizeof *op + extra);
-    if (!op)
+
+    if (!op) {
+        store_refuse(&st->base.be, cb, privdata, STORE_ERROR, "mysql: out of memory");
         return NULL;
+    }
     op->st = st;
     op->kind = kind;
-    op->cb = cb;
-    op->privdata = privdata;
+    op->op.on_deadline = on_op_deadline;
+    store_op_start(&st->base.be, &op->op, cb, privdata, 0, free_op);
     return op;
 }
 
-static void answer_now(store_cb cb, void *privdata, enum store_status status,
-                       const char *msg)
+/* Queues a started operation, or fails it while no connection can be made. */
+static void op_submit(struct mysql_store *st, struct mysql_op *op)
 {
-    struct store_result res = { .status = status, .message = msg, .data = NULL, .len = 0 };
-    cb(privdata, &res);
+    const struct store_breaker *b = &st->base.be.breaker;
+
+    if (store_breaker_open(b) && st->ready_conns == 0)
+        op_end(op, STORE_UNAVAILABLE, "mysql unavailable: %s", store_breaker_reason(b));
+    else if (st->queued >= MYSQL_STORE_QUEUE_MAX)
+        op_end(op, STORE_UNAVAILABLE, "mysql queue full (%d waiting)", MYSQL_STORE_QUEUE_MAX);
+    else {
+        queue_push(st, op, false);
+        dispatch(st);
+    }
 }
 
 static void bind_string(MYSQL_BIND *b, char *buf, unsigned long *len)
@@ -919,27 +906,21 @@ static void bind_string(MYSQL_BIND *b, char *buf, unsigned long *len)
     b->length = len;
 }
 
-static void ms_get(struct kv_store *kv, const char *key, size_t key_len, store_cb cb,
+static void ms_get(struct mysql_store *st, const char *key, size_t key_len, store_cb cb,
                    void *privdata)
 {
-    struct mysql_store *st = (struct mysql_store *)kv;
-    if (st->closing) {
-        answer_now(cb, privdata, STORE_UNAVAILABLE, "mysql store is shutting down");
-        return;
-    }
+    struct kv_store *kv = &st->base;
     char msg[MSG_MAX];
     enum store_status s =
         check_text("name", key, key_len, MYSQL_STORE_NAME_MAX_CHARS, false, msg);
-    struct mysql_op *op = op_new(st, OP_GET, CONTENT_MAX_BYTES + 1, cb, privdata);
-    if (!op) {
-        answer_now(cb, privdata, STORE_ERROR, "out of memory");
-        return;
-    }
+
     if (s != STORE_OK) {
-        ev_timer_init(&op->timer, op_timer_cb, 0., 0.);
-        op_finish(op, s, "%s", msg);
+        store_refuse(&kv->be, cb, privdata, s, "%s", msg);
         return;
     }
+    struct mysql_op *op = op_new(st, OP_GET, CONTENT_MAX_BYTES + 1, cb, privdata);
+    if (!op)
+        return;
     memcpy(op->name, key, key_len);
     op->name_len = key_len;
     bind_string(&op->param[0], op->name, &op->name_len);
@@ -953,29 +934,23 @@ static void ms_get(struct kv_store *kv, const char *key, size_t key_len, store_c
     op_submit(st, op);
 }
 
-static void ms_put(struct kv_store *kv, const char *key, size_t key_len, const void *value,
+static void ms_put(struct mysql_store *st, const char *key, size_t key_len, const void *value,
                    size_t value_len, store_cb cb, void *privdata)
 {
-    struct mysql_store *st = (struct mysql_store *)kv;
-    if (st->closing) {
-        answer_now(cb, privdata, STORE_UNAVAILABLE, "mysql store is shutting down");
-        return;
-    }
+    struct kv_store *kv = &st->base;
     char msg[MSG_MAX];
     enum store_status s =
         check_text("name", key, key_len, MYSQL_STORE_NAME_MAX_CHARS, false, msg);
+
     if (s == STORE_OK)
         s = check_text("content", value, value_len, MYSQL_STORE_CONTENT_MAX_CHARS, true, msg);
-    struct mysql_op *op = op_new(st, OP_PUT, s == STORE_OK ? value_len : 0, cb, privdata);
-    if (!op) {
-        answer_now(cb, privdata, STORE_ERROR, "out of memory");
-        return;
-    }
     if (s != STORE_OK) {
-        ev_timer_init(&op->timer, op_timer_cb, 0., 0.);
-        op_finish(op, s, "%s", msg);
+        store_refuse(&kv->be, cb, privdata, s, "%s", msg);
         return;
     }
+    struct mysql_op *op = op_new(st, OP_PUT, value_len, cb, privdata);
+    if (!op)
+        return;
     memcpy(op->name, key, key_len);
     op->name_len = key_len;
     if (value_len)
@@ -986,42 +961,45 @@ static void ms_put(struct kv_store *kv, const char *key, size_t key_len, const v
     op_submit(st, op);
 }
 
-static void ms_ping(struct kv_store *kv, store_cb cb, void *privdata)
+static void ms_start(struct kv_store *kv, const struct kv_request *req, store_cb cb,
+                     void *privdata)
 {
     struct mysql_store *st = (struct mysql_store *)kv;
-    if (st->closing) {
-        answer_now(cb, privdata, STORE_UNAVAILABLE, "mysql store is shutting down");
+    struct mysql_op *op;
+
+    switch (req->verb) {
+    case KV_GET:
+        ms_get(st, req->key, req->key_len, cb, privdata);
+        return;
+    case KV_PUT:
+        ms_put(st, req->key, req->key_len, req->value, req->value_len, cb, privdata);
+        return;
+    case KV_PING:
+        op = op_new(st, OP_PING, 0, cb, privdata);
+        if (op)
+            op_submit(st, op);
         return;
     }
-    struct mysql_op *op = op_new(st, OP_PING, 0, cb, privdata);
-    if (!op) {
-        answer_now(cb, privdata, STORE_ERROR, "out of memory");
-        return;
-    }
-    op_submit(st, op);
 }
 
-static void ms_free(struct kv_store *kv)
+/* After the core answered everything: close the sessions (winding down
+ * a suspended call, which may still read its operation's buffers), then
+ * let go of the operations and free. */
+static void destroy(struct store_backend *be)
 {
-    struct mysql_store *st = (struct mysql_store *)kv;
-    st->closing = true;
+    struct mysql_store *st = container_of(be, struct mysql_store, base.be);
+    struct mysql_op *op;
+
     for (unsigned i = 0; i < st->nconns; i++) {
         struct mysql_conn *c = &st->conns[i];
-        struct mysql_op *op = c->op;
-        if (op) {
-            c->op = NULL;
-            op->conn = NULL;
-            op_finish(op, STORE_UNAVAILABLE, "mysql store is shutting down");
-        }
+
+        op = conn_take_op(c);
         conn_close(c, c->state == CONN_IDLE);
+        if (op)
+            store_op_release(&op->op);
     }
-    fail_queue(st, STORE_UNAVAILABLE, "mysql store is shutting down");
-    struct mysql_op *op;
-    while ((op = st->done.head)) {
-        list_remove(&st->done, op);
-        ev_timer_stop(st->loop, &op->timer);
-        op_deliver(op);
-    }
+    while ((op = list_first(&st->queue, struct mysql_op, qlink)))
+        queue_remove(st, op);
     free(st->host);
     free(st->user);
     free(st->password);
@@ -1030,12 +1008,7 @@ static void ms_free(struct kv_store *kv)
     free(st);
 }
 
-static const struct kv_ops mysql_kv_ops = {
-    .get = ms_get,
-    .put = ms_put,
-    .ping = ms_ping,
-    .free = ms_free,
-};
+static const struct kv_ops mysql_kv_ops = {ms_start, destroy};
 
 /* ------------------------------------------------------------ set-up */
 
@@ -1068,42 +1041,8 @@ static bool dup_opt(char **dst, const char *src)
     return *dst != NULL;
 }
 
-/*
- * The connector resolves a host name with a blocking getaddrinfo() inside
- * mysql_real_connect_start, on the loop thread, at every (re)connect.  So
- * a name is resolved once here, at start-up before anything is served,
- * and the connector only ever sees the address.  Writes the address into
- * out; -1 (logged) when the name does not resolve.
- */
-static int resolve_host(const char *host, char *out, size_t size)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    unsigned char probe[sizeof(struct in6_addr)];
-    int rc;
-
-    if (!strcmp(host, "localhost") || inet_pton(AF_INET, host, probe) == 1 ||
-        inet_pton(AF_INET6, host, probe) == 1) {
-        snprintf(out, size, "%s", host);
-        return 0;
-    }
-    rc = getaddrinfo(host, NULL, &hints, &res);
-    if (rc != 0 || !res) {
-        sf_error("mysql: cannot resolve MYSQL_HOST %s: %s", host, gai_strerror(rc));
-        return -1;
-    }
-    rc = getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)size, NULL, 0,
-                     NI_NUMERICHOST);
-    freeaddrinfo(res);
-    if (rc != 0) {
-        sf_error("mysql: cannot use the address of %s: %s", host, gai_strerror(rc));
-        return -1;
-    }
-    sf_info("mysql: %s resolved to %s at start-up (not resolved again while running)", host,
-            out);
-    return 0;
-}
-
-struct kv_store *mysql_store_new(struct ev_loop *loop, const struct mysql_config *cfg)
+struct kv_store *mysql_store_new(struct ev_loop *loop, struct resolver *resolver,
+                                 const struct mysql_config *cfg)
 {
     unsigned n = cfg->pool_size > 0 ? (unsigned)cfg->pool_size : MYSQL_STORE_DEFAULT_POOL;
     if (n > POOL_MAX)
@@ -1112,12 +1051,11 @@ struct kv_store *mysql_store_new(struct ev_loop *loop, const struct mysql_config
     if (!st)
         return NULL;
     st->base.ops = &mysql_kv_ops;
-    st->base.backend = "mysql";
-    st->base.where = st->where;
     st->loop = loop;
     st->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : MYSQL_STORE_DEFAULT_TIMEOUT_MS;
     st->timeout_s = st->timeout_ms / 1000.;
     st->port = cfg->port > 0 && cfg->port <= 65535 ? (unsigned)cfg->port : 3306;
+    list_init(&st->queue);
     const char *host = cfg->host && *cfg->host ? cfg->host : "localhost";
     bool ok = dup_opt(&st->user, cfg->user) && dup_opt(&st->password, cfg->password) &&
               dup_opt(&st->database, cfg->database);
@@ -1126,10 +1064,16 @@ struct kv_store *mysql_store_new(struct ev_loop *loop, const struct mysql_config
         ok = ok && dup_opt(&st->host, "localhost") && dup_opt(&st->unix_socket, host);
         snprintf(st->where, sizeof st->where, "unix:%s", host);
     } else {
-        char addr[INET6_ADDRSTRLEN + 1];
-
-        ok = ok && resolve_host(host, addr, sizeof addr) == 0 && dup_opt(&st->host, addr);
+        /* "localhost" means the default socket to the connector: kept as it is */
+        ok = ok && dup_opt(&st->host, host);
+        if (strcmp(host, "localhost") && !resolver_is_numeric(host))
+            st->resolver = resolver;
         snprintf(st->where, sizeof st->where, "%s:%u", host, st->port);
+    }
+    if (ok && strcmp(host, "localhost") && host[0] != '/' && !resolver_is_numeric(host) &&
+        !resolver) {
+        sf_error("mysql: %s is a host name and there is no resolver", host);
+        ok = false;
     }
     if (!ok) {
         free(st->host);
@@ -1140,7 +1084,9 @@ struct kv_store *mysql_store_new(struct ev_loop *loop, const struct mysql_config
         free(st);
         return NULL;
     }
-    snprintf(st->last_error, sizeof st->last_error, "not connected yet");
+    snprintf(st->name, sizeof st->name, "mysql %s", st->where);
+    store_backend_init(&st->base.be, loop, "mysql", st->where, st->timeout_ms);
+    store_breaker_init(&st->base.be.breaker, st->name, 1, true);
     st->nconns = n;
     for (unsigned i = 0; i < n; i++) {
         struct mysql_conn *c = &st->conns[i];

@@ -34,21 +34,19 @@
  *     start (queueing included) with STORE_TIMEOUT at the latest; a
  *     connection whose query timed out is closed and reopened, because
  *     its protocol state is unknown.
- *   - Connections that break are reopened (at once, then with back-off
- *     from 100 ms doubling to 2 s while the server stays away).  While no
- *     connection can be made, operations fail at once with
- *     STORE_UNAVAILABLE "mysql unavailable: <error>".  An operation whose
- *     connection broke under it is retried once on a fresh connection
- *     (all three operations are idempotent).  Going down and coming back
- *     are logged once each, not per retry.
- *   - Callbacks never run before the starting call returns: results are
- *     delivered from the loop (the only exception: a failed allocation,
- *     and calls made while the store is being freed, answer at once).
+ *   - Connections that break are reopened (at once, then with the one
+ *     back-off of store/breaker.h while the server stays away).  While no
+ *     connection can be made, the breaker is open and operations fail at
+ *     once with STORE_UNAVAILABLE "mysql unavailable: <error>".  An
+ *     operation whose connection broke under it is retried once on a fresh
+ *     connection (all three operations are idempotent).  Going down and
+ *     coming back are logged once each, not per retry.
+ *   - Delivery and deadlines are the operation core's (store/op.h).
  *
- * Host names: the connector would resolve them with a blocking
- * getaddrinfo() on the loop thread at every connect, so a name is resolved
- * once when the store is made, and the address is used from then on (a
- * server that moves to another address needs a restart).
+ * Host names are looked up before every connect, off the loop thread
+ * (store/resolver.h): a name that does not resolve at start-up is one more
+ * failed connect, and a server that moves to another address is found at
+ * the next reconnect.
  */
 #ifndef SPRINGFIELD_STORE_MYSQL_H
 #define SPRINGFIELD_STORE_MYSQL_H
@@ -81,12 +79,14 @@ struct mysql_config {
  * set (non-empty), else 0. */
 int mysql_config_from_env(struct mysql_config *cfg);
 
-/* Copies cfg and starts connecting in the background; returns NULL when
- * out of memory or when a host name does not resolve (names are resolved
- * once, here: the connector would resolve them on the loop thread, with a
- * blocking call, at every reconnect).  A server that is down is not an
- * error here: the operations answer STORE_UNAVAILABLE until it comes up. */
-struct kv_store *mysql_store_new(struct ev_loop *loop, const struct mysql_config *cfg);
+/* Copies cfg and starts connecting in the background (a host name is
+ * looked up with resolver, which must outlive the store); NULL when out of
+ * memory.  A server that is down, or a name that does not resolve, is not
+ * an error here: the operations answer STORE_UNAVAILABLE until it comes up. */
+struct resolver;
+
+struct kv_store *mysql_store_new(struct ev_loop *loop, struct resolver *resolver,
+                                 const struct mysql_config *cfg);
 
 
 #endif

@@ -3,21 +3,21 @@
  * asynchronous API, driven by the caller's libev loop through hiredis's own
  * libev adapter.  Nothing here blocks the loop thread.
  *
- * What it promises, beyond the shim contract of store/kv.h:
+ * What it promises, beyond the shim contract of store/kv.h (delivery,
+ * deadlines and the breaker are the operation core's, store/op.h):
  *
  *  - get = GET key, put = SET key value, ping = PING; keys and values are
  *    binary safe (NUL bytes included).  A nil reply is STORE_NOT_FOUND;
  *    put is STORE_OK only on the "+OK" reply.
  *  - One connection per store.  It is opened at start-up without blocking
- *    (a host name is resolved with getaddrinfo_a, off the loop thread),
- *    followed by AUTH (when a password is set), SELECT (when db != 0) and
- *    PING; the store counts as connected only once PING has answered.
+ *    (a host name is looked up before every connect by store/resolver.h,
+ *    off the loop thread), followed by AUTH (when a password is set),
+ *    SELECT (when db != 0) and PING; the store counts as connected only
+ *    once PING has answered.
  *  - When the connection fails, drops, or stops answering (an operation
- *    times out and nothing at all came back since it was sent), it is
- *    re-established with exponential back-off, 100 ms doubling to 5 s, reset
- *    after a successful connection.  Outages are logged once (plus a line
- *    when the back-off reaches its cap, then every 60 attempts), recovery
- *    once.
+ *    times out and nothing at all came back since it was sent), the
+ *    breaker opens and the connection is re-established with the one
+ *    back-off (store/breaker.h: 100 ms doubling to 2 s).
  *  - While not connected every operation fails at once with
  *    STORE_UNAVAILABLE ("redis unavailable: <reason>"); nothing is queued.
  *    Operations in flight when the connection is lost get STORE_UNAVAILABLE.
@@ -28,7 +28,7 @@
  *    to STORE_BAD_UPSTREAM, with the server's text in the message.
  *  - free() closes the connection; every pending operation gets its
  *    callback (STORE_UNAVAILABLE) first.  It may be called from inside a
- *    store callback.
+ *    store callback (it then happens once the callback has returned).
  *
  * The process must ignore SIGPIPE (hiredis writes with plain write(2)).
  */
@@ -56,9 +56,13 @@ struct redis_config {
  * is malformed. */
 int redis_config_from_env(struct redis_config *cfg);
 
-/* A store whose first connection attempt has started (cfg is copied).
+struct resolver;
+
+/* A store whose first connection attempt has started (cfg is copied); a
+ * host name is looked up with resolver (which must outlive the store).
  * NULL when cfg is invalid (no host, port out of range, db < 0) or memory
  * runs out; the reason is logged. */
-struct kv_store *redis_store_new(struct ev_loop *loop, const struct redis_config *cfg);
+struct kv_store *redis_store_new(struct ev_loop *loop, struct resolver *resolver,
+                                 const struct redis_config *cfg);
 
 #endif

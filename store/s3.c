@@ -1,12 +1,13 @@
 /*
  * store/s3.c — the bart store on S3 (see s3.h).
  *
- * Every operation is one struct s3_op, allocated on the loop thread and
- * kept on the store's list until the thing carrying it (an http request,
- * or a worker job) has completed; the op is freed there, and a closing
- * store is destroyed with its last op.  The caller's callback is owed
- * exactly once: answer() clears op->cb when it calls it, so a result that
- * comes late (after a v2 deadline, or after kv_free) finds no one to tell.
+ * Every operation is one struct s3_op on the operation core (store/op.h):
+ * the core holds it until its result is delivered (exactly once; a result
+ * that comes late, after a v2 deadline or after kv_free, is dropped), and
+ * the thing carrying it (an http request, or a worker job) holds it until
+ * it has completed.  A closed store is destroyed with its last carried op.
+ * The breaker (store/breaker.h) opens when S3 cannot be reached, and
+ * operations fail fast until a half-open probe gets through.
  *
  * Signature V4 ops travel: (hash the body, on the pool when big) ->
  * http_request_start -> on_http (loop).  Signature V2 ops travel: worker
@@ -34,8 +35,6 @@
 
 #include "common/log.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
 /* SHA-256 of nothing: the payload hash of GET and HEAD. */
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 /* Error documents and HEAD answers are small; more is not S3 talking. */
@@ -52,12 +51,9 @@ enum s3_kind { OP_GET, OP_PUT, OP_PING };
 struct s3_store;
 
 struct s3_op {
+    struct store_op sop;
     struct s3_store *st;
-    struct s3_op *prev, *next; /* st->ops */
     enum s3_kind kind;
-    store_cb cb; /* NULL once answered */
-    void *privdata;
-    ev_timer deadline; /* v2 only */
 
     /* put: our copy of the value */
     char *body;
@@ -98,9 +94,7 @@ struct s3_store {
     S3Protocol protocol;
     S3UriStyle uri_style;
 
-    struct s3_op *ops;
-    unsigned pending; /* ops allocated and not yet freed */
-    int closing;
+    char name[320];       /* "s3 ENDPOINT/BUCKET/OBJECT", for the log */
 
     char last_refusal[64]; /* for the log's rate limit */
     ev_tstamp last_refusal_at;
@@ -197,54 +191,36 @@ static int64_t ms_between(const struct timespec *a, const struct timespec *b)
 
 /* ---- answering and finishing ------------------------------------------ */
 
+/* The one result of op; an answer from S3 (or not) is news for the breaker. */
 static void answer(struct s3_op *op, enum store_status status, const char *message,
                    const void *data, size_t len)
 {
-    store_cb cb = op->cb;
-    struct store_result res = {
-        .status = status,
-        .message = status == STORE_OK ? "" : message,
-        .data = status == STORE_OK ? data : NULL,
-        .len = status == STORE_OK ? len : 0,
-    };
-
-    if (!cb)
-        return;
-    op->cb = NULL;
-    if (op->st->signature == 2)
-        ev_timer_stop(op->st->loop, &op->deadline);
-    cb(op->privdata, &res);
-}
-
-static void answer_now(store_cb cb, void *privdata, enum store_status status,
-                       const char *message)
-{
-    struct store_result res = {.status = status, .message = message};
-
-    cb(privdata, &res);
-}
-
-static void store_destroy(struct s3_store *st);
-
-/* The op's carrier is done with it: unlink, free, maybe destroy the store.
- * The callback must have been answered (or abandoned) already. */
-static void op_finish(struct s3_op *op)
-{
     struct s3_store *st = op->st;
 
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        st->ops = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    if (st->signature == 2)
-        ev_timer_stop(st->loop, &op->deadline);
+    if (!st->kv.be.closing && store_op_running(&op->sop)) {
+        if (status == STORE_UNAVAILABLE)
+            store_backend_failed(&st->kv.be, message);
+        else if (status != STORE_TIMEOUT && status != STORE_ERROR)
+            store_backend_answered(&st->kv.be);
+    }
+    store_op_complete(&op->sop, status, status == STORE_OK ? "" : message,
+                      status == STORE_OK ? data : NULL, status == STORE_OK ? len : 0);
+}
+
+/* The op's carrier is done with it: its hold goes, and a closed store
+ * goes with its last op. */
+static void op_finish(struct s3_op *op)
+{
+    store_op_carried(&op->sop);
+}
+
+static void free_op(struct store_op *sop)
+{
+    struct s3_op *op = container_of(sop, struct s3_op, sop);
+
     free(op->body);
     free(op->data);
     free(op);
-    if (--st->pending == 0 && st->closing)
-        store_destroy(st);
 }
 
 /* S3 said no: a message for the caller, and a log line for the operator
@@ -347,11 +323,7 @@ static void v4_start(struct s3_op *op)
         req.body = op->body;
         req.body_len = op->body_len;
     }
-    if (http_request_start(st->http, &req, on_http, op) < 0) {
-        answer(op, STORE_ERROR, "s3: cannot start the HTTP request", NULL, 0);
-        op_finish(op);
-        return;
-    }
+    http_request_start(st->http, &req, on_http, op); /* answers on_http, whatever happens */
     /* http_request_start copied the body */
     free(op->body);
     op->body = NULL;
@@ -369,7 +341,7 @@ static void hash_done(void *arg)
 {
     struct s3_op *op = arg;
 
-    if (!op->cb) { /* answered meanwhile (kv_free) */
+    if (!store_op_running(&op->sop)) { /* answered meanwhile (kv_free) */
         op_finish(op);
         return;
     }
@@ -533,7 +505,7 @@ static void v2_done(void *arg)
     enum store_status status;
     char msg[512];
 
-    if (!op->cb) { /* answered already: deadline, or kv_free */
+    if (!store_op_running(&op->sop)) { /* answered already: deadline, or kv_free */
         op_finish(op);
         return;
     }
@@ -580,9 +552,6 @@ static void v2_done(void *arg)
     case S3StatusFailedToConnect:
     case S3StatusServerFailedVerification:
     case S3StatusInternalError: /* mostly curl failures: reset, nothing received */
-        status = STORE_UNAVAILABLE;
-        snprintf(msg, sizeof msg, "s3 unavailable: %s", v2_code(op->s3status));
-        break;
     case S3StatusErrorInternalError:
     case S3StatusErrorSlowDown:
         status = STORE_UNAVAILABLE;
@@ -620,18 +589,6 @@ static void v2_done(void *arg)
     op_finish(op);
 }
 
-static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct s3_op *op = container_of(w, struct s3_op, deadline);
-    char msg[96];
-
-    (void)loop;
-    (void)revents;
-    /* The worker carries on until libs3 returns; v2_done then drops it. */
-    snprintf(msg, sizeof msg, "s3 timeout: no answer within %d ms", op->st->timeout_ms);
-    answer(op, STORE_TIMEOUT, msg, NULL, 0);
-}
-
 static void v2_submit(struct s3_op *op)
 {
     struct s3_store *st = op->st;
@@ -643,31 +600,30 @@ static void v2_submit(struct s3_op *op)
         op->deadline_at.tv_sec++;
         op->deadline_at.tv_nsec -= 1000000000L;
     }
+    /* The worker carries on past the deadline until libs3 returns (it
+     * aborts at its next callback); v2_done then finds it answered. */
     if (worker_pool_submit(st->pool, v2_run, v2_done, op) < 0) {
         answer(op, STORE_UNAVAILABLE, "s3 unavailable: worker queue full", NULL, 0);
         op_finish(op);
-        return;
     }
-    ev_timer_set(&op->deadline, st->timeout_ms / 1000.0, 0.0);
-    ev_timer_start(st->loop, &op->deadline);
 }
 
 /* ---- kv_store --------------------------------------------------------- */
 
 static void start(struct s3_store *st, enum s3_kind kind, const void *value, size_t len,
-                  store_cb cb, void *privdata)
+                  store_cb cb, void *privdata, bool probing)
 {
+    struct store_backend *be = &st->kv.be;
     struct s3_op *op;
 
-    if (st->closing) {
-        answer_now(cb, privdata, STORE_UNAVAILABLE, "s3 store is shutting down");
+    if (!probing && !store_backend_usable(be)) {
+        store_refuse(be, cb, privdata, STORE_UNAVAILABLE, "s3 unavailable: %s",
+                     be->closing ? "store closed" : store_breaker_reason(&be->breaker));
         return;
     }
     if (kind == OP_PUT && len > st->max_object_bytes) {
-        char msg[96];
-
-        snprintf(msg, sizeof msg, "value larger than %zu bytes", st->max_object_bytes);
-        answer_now(cb, privdata, STORE_TOO_LARGE, msg);
+        store_refuse(be, cb, privdata, STORE_TOO_LARGE, "value larger than %zu bytes",
+                     st->max_object_bytes);
         return;
     }
     op = calloc(1, sizeof *op);
@@ -681,20 +637,17 @@ static void start(struct s3_store *st, enum s3_kind kind, const void *value, siz
         }
     }
     if (!op) {
-        answer_now(cb, privdata, STORE_ERROR, "out of memory");
+        store_refuse(be, cb, privdata, STORE_ERROR, "s3: out of memory");
         return;
     }
     op->st = st;
     op->kind = kind;
-    op->cb = cb;
-    op->privdata = privdata;
     op->body_len = kind == OP_PUT ? len : 0;
-    ev_init(&op->deadline, on_deadline);
-    op->next = st->ops;
-    if (st->ops)
-        st->ops->prev = op;
-    st->ops = op;
-    st->pending++;
+    /* v4: curl's timeout bounds the request (and stops it); v2: the core's
+     * deadline answers, and libs3 is told to stop at its next callback. */
+    store_op_start(be, &op->sop, cb, privdata, st->signature == 2 ? st->timeout_ms : -1,
+                   free_op);
+    store_op_carry(&op->sop);
 
     if (st->signature == 2)
         v2_submit(op);
@@ -704,25 +657,26 @@ static void start(struct s3_store *st, enum s3_kind kind, const void *value, siz
         v4_start(op);
 }
 
-static void s3_get(struct kv_store *kv, const char *key, size_t key_len, store_cb cb,
-                   void *privdata)
+/* One object: the key is the configuration's (AWS_S3_OBJECT). */
+static void s3_start(struct kv_store *kv, const struct kv_request *req, store_cb cb,
+                     void *privdata)
 {
-    (void)key;
-    (void)key_len;
-    start((struct s3_store *)kv, OP_GET, NULL, 0, cb, privdata);
+    static const enum s3_kind kinds[] = {[KV_GET] = OP_GET, [KV_PUT] = OP_PUT, [KV_PING] = OP_PING};
+
+    start((struct s3_store *)kv, kinds[req->verb], req->value, req->value_len, cb, privdata,
+          false);
 }
 
-static void s3_put(struct kv_store *kv, const char *key, size_t key_len, const void *value,
-                   size_t value_len, store_cb cb, void *privdata)
+/* The probe while the breaker is open: a HEAD of the bucket, as ping. */
+static void on_probe(void *privdata, const struct store_result *res)
 {
-    (void)key;
-    (void)key_len;
-    start((struct s3_store *)kv, OP_PUT, value, value_len, cb, privdata);
+    (void)privdata;
+    (void)res; /* answer() told the breaker */
 }
 
-static void s3_ping(struct kv_store *kv, store_cb cb, void *privdata)
+static void probe(struct store_backend *be)
 {
-    start((struct s3_store *)kv, OP_PING, NULL, 0, cb, privdata);
+    start(container_of(be, struct s3_store, kv.be), OP_PING, NULL, 0, on_probe, NULL, true);
 }
 
 /* ---- libs3 lifetime --------------------------------------------------- */
@@ -781,29 +735,13 @@ static void store_destroy(struct s3_store *st)
     free(st);
 }
 
-static void s3_free(struct kv_store *kv)
+/* The core answered everything, and the last carried op came back. */
+static void destroy(struct store_backend *be)
 {
-    struct s3_store *st = (struct s3_store *)kv;
-    struct s3_op *op, *next;
-
-    if (st->closing)
-        return;
-    st->closing = 1;
-    /* A callback below may start nothing new (closing) nor free an op. */
-    for (op = st->ops; op; op = next) {
-        next = op->next;
-        answer(op, STORE_UNAVAILABLE, "s3 store is shutting down", NULL, 0);
-    }
-    if (st->pending == 0)
-        store_destroy(st);
+    store_destroy(container_of(be, struct s3_store, kv.be));
 }
 
-static const struct kv_ops s3_ops = {
-    .get = s3_get,
-    .put = s3_put,
-    .ping = s3_ping,
-    .free = s3_free,
-};
+static const struct kv_ops s3_ops = {s3_start, destroy};
 
 /* http(s)://host[:port][/] -> *https, host[:port] (malloc'd); -1 if not. */
 static int parse_endpoint(const char *url, int *https, char **hostport)
@@ -1019,7 +957,6 @@ struct kv_store *s3_store_new(struct ev_loop *loop, struct http_client *http,
     if (!st)
         goto oom;
     st->kv.ops = &s3_ops;
-    st->kv.backend = "s3";
     st->loop = loop;
     st->http = http;
     st->pool = pool;
@@ -1047,7 +984,10 @@ struct kv_store *s3_store_new(struct ev_loop *loop, struct http_client *http,
         if (libs3_acquire() < 0)
             goto fail_st;
     }
-    st->kv.where = st->where;
+    store_backend_init(&st->kv.be, loop, "s3", st->where, st->timeout_ms);
+    snprintf(st->name, sizeof st->name, "s3 %s", st->where);
+    store_breaker_init(&st->kv.be.breaker, st->name, 1, false);
+    st->kv.be.probe = probe;
     return &st->kv;
 
 oom_st:

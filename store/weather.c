@@ -1,6 +1,7 @@
 /*
  * store/weather.c — weather answer parsing (Yahoo and Open-Meteo shapes)
- * and the fetch that feeds it through the HTTP client.
+ * and the weather backend: fetches through the HTTP client, on the
+ * operation core (store/op.h) with a breaker of its own.
  */
 #include "store/weather.h"
 
@@ -12,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#define WEATHER_MAX_TEXT_BYTES 200
+
 
 static _Thread_local char why_buf[160];
 
@@ -203,20 +204,19 @@ static int parse_open_meteo(const cJSON *obj, const char *where, const char *tem
     return 0;
 }
 
-int weather_parse(const char *json, size_t len, char *out, size_t out_size, const char **why)
+int weather_parse(const char *json, size_t len, struct weather_report *out, const char **why)
 {
     const char *end = NULL;
     const cJSON *cur, *cw;
     const char *text = NULL;
-    char code_buf[32], temp_buf[40];
+    char code_buf[32];
     double t = 0;
     cJSON *root;
-    int rc, n;
+    int rc;
 
-    if (out && out_size)
-        out[0] = '\0';
-    if (!out || out_size == 0)
+    if (!out)
         return fail(why, "no room for the answer");
+    memset(out, 0, sizeof *out);
     if (!json || len == 0)
         return fail(why, "empty answer");
     /* cJSON bounds nesting (CJSON_NESTING_LIMIT, 1000), so deep garbage
@@ -258,105 +258,166 @@ int weather_parse(const char *json, size_t len, char *out, size_t out_size, cons
     if (rc < 0)
         goto out;
 
-    format_number(t, temp_buf, sizeof temp_buf);
-    n = snprintf(out, out_size, "Currently %s degrees and %s in Austin, TX", temp_buf, text);
-    if (n < 0 || (size_t)n >= out_size) {
-        out[0] = '\0';
-        rc = fail(why, "answer does not fit the output buffer");
-    }
+    format_number(t, out->temperature, sizeof out->temperature);
+    snprintf(out->conditions, sizeof out->conditions, "%s", text); /* fits: checked above */
 out:
     cJSON_Delete(root);
     return rc;
 }
 
-/* ---- fetch ------------------------------------------------------------- */
+/* ---- the backend ------------------------------------------------------- */
 
-struct weather_fetch {
-    store_cb cb;
-    void *privdata;
-    long timeout_ms;
+/* A probe while the breaker is open is a fetch with this deadline. */
+#define WEATHER_PROBE_TIMEOUT_MS 2000
+
+struct weather_client {
+    struct store_backend be;
+    struct http_client *http;
+    char *uri;
 };
 
-static void report(store_cb cb, void *privdata, enum store_status status, const char *message,
-                   const char *data)
-{
-    struct store_result r;
-
-    r.status = status;
-    r.message = message;
-    r.data = data;
-    r.len = data ? strlen(data) : 0;
-    cb(privdata, &r);
-}
+struct weather_fetch {
+    struct store_op op;
+    struct weather_client *w;
+};
 
 static void on_weather(void *privdata, const struct http_response *res)
 {
     struct weather_fetch *f = privdata;
-    char sentence[WEATHER_MAX_TEXT_BYTES + 96];
-    char msg[512];
+    struct store_op *op = &f->op;
+    struct weather_report report;
     const char *why = NULL;
 
+    if (!store_op_running(op)) {
+        /* answered already (the client was closed, and may be gone) */
+        store_op_release(op);
+        return;
+    }
+    /* Only a service that cannot be reached opens the breaker: a slow one
+     * is the deadline's business, and any answer means it is there. */
+    if (res->status == STORE_UNAVAILABLE)
+        store_backend_failed(&f->w->be, res->message);
+    else if (res->status == STORE_OK || res->status == STORE_BAD_UPSTREAM)
+        store_backend_answered(&f->w->be);
     switch (res->status) {
     case STORE_OK:
-        if (res->http_code < 200 || res->http_code >= 300) {
-            snprintf(msg, sizeof msg, "weather service answered HTTP %ld", res->http_code);
-            report(f->cb, f->privdata, STORE_BAD_UPSTREAM, msg, NULL);
-        } else if (weather_parse(res->body, res->body_len, sentence, sizeof sentence, &why) <
-                   0) {
-            snprintf(msg, sizeof msg, "bad weather answer: %s", why);
-            report(f->cb, f->privdata, STORE_BAD_UPSTREAM, msg, NULL);
-        } else {
-            report(f->cb, f->privdata, STORE_OK, "", sentence);
-        }
+        if (res->http_code < 200 || res->http_code >= 300)
+            store_op_fail(op, STORE_BAD_UPSTREAM, "weather service answered HTTP %ld",
+                          res->http_code);
+        else if (weather_parse(res->body, res->body_len, &report, &why) < 0)
+            store_op_fail(op, STORE_BAD_UPSTREAM, "bad weather answer: %s", why);
+        else
+            store_op_complete(op, STORE_OK, "", &report, sizeof report);
         break;
     case STORE_TIMEOUT:
-        snprintf(msg, sizeof msg, "weather service did not answer within %ld ms",
-                 f->timeout_ms);
-        report(f->cb, f->privdata, STORE_TIMEOUT, msg, NULL);
+        store_op_fail(op, STORE_TIMEOUT, "weather service did not answer within %ld ms",
+                      op->timeout_ms);
         break;
     case STORE_UNAVAILABLE:
-        snprintf(msg, sizeof msg, "cannot reach weather service: %s", res->message);
-        report(f->cb, f->privdata, STORE_UNAVAILABLE, msg, NULL);
+        store_op_fail(op, STORE_UNAVAILABLE, "cannot reach weather service: %s", res->message);
         break;
     case STORE_BAD_UPSTREAM:
-        snprintf(msg, sizeof msg, "bad weather answer: %s", res->message);
-        report(f->cb, f->privdata, STORE_BAD_UPSTREAM, msg, NULL);
+        store_op_fail(op, STORE_BAD_UPSTREAM, "bad weather answer: %s", res->message);
         break;
     default:
-        snprintf(msg, sizeof msg, "weather request failed: %s", res->message);
-        report(f->cb, f->privdata, res->status, msg, NULL);
+        store_op_fail(op, res->status, "weather request failed: %s", res->message);
         break;
     }
-    free(f);
+    store_op_release(op); /* the HTTP client's hold */
 }
 
-void weather_fetch(struct http_client *c, const char *uri, long timeout_ms, store_cb cb,
-                   void *privdata)
+static void free_fetch(struct store_op *op)
+{
+    free(container_of(op, struct weather_fetch, op));
+}
+
+static void fetch(struct weather_client *w, long timeout_ms, store_cb cb, void *privdata,
+                  bool probing)
 {
     static const char *const headers[] = {"Accept: application/json", NULL};
+    struct store_backend *be = &w->be;
     struct http_request req;
     struct weather_fetch *f;
 
-    if (!uri || !*uri) {
-        report(cb, privdata, STORE_ERROR, "no weather URI configured", NULL);
+    store_backend_begin(be);
+    if (!probing && !store_backend_usable(be)) {
+        store_refuse(be, cb, privdata, STORE_UNAVAILABLE, "cannot reach weather service: %s",
+                     be->closing ? "client closed" : store_breaker_reason(&be->breaker));
+        store_backend_end(be);
         return;
     }
-    f = malloc(sizeof *f);
+    f = calloc(1, sizeof *f);
     if (!f) {
-        report(cb, privdata, STORE_ERROR, "out of memory", NULL);
+        store_refuse(be, cb, privdata, STORE_ERROR, "weather: out of memory");
+        store_backend_end(be);
         return;
     }
-    f->cb = cb;
-    f->privdata = privdata;
-    f->timeout_ms = timeout_ms > 0 ? timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
+    f->w = w;
+    /* The deadline is curl's (it stops the transfer too): the core's is
+     * set just behind it, a safety net that should never fire. */
+    timeout_ms = timeout_ms > 0 ? timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
+    store_op_start(be, &f->op, cb, privdata, timeout_ms + 1000, free_fetch);
+    f->op.timeout_ms = timeout_ms;
     memset(&req, 0, sizeof req);
     req.method = "GET";
-    req.url = uri;
+    req.url = w->uri;
     req.headers = headers;
-    req.timeout_ms = f->timeout_ms;
+    req.timeout_ms = timeout_ms;
     req.max_response_bytes = WEATHER_MAX_RESPONSE_BYTES;
-    if (http_request_start(c, &req, on_weather, f) < 0) {
-        free(f);
-        report(cb, privdata, STORE_ERROR, "could not start the weather request", NULL);
+    store_op_hold(&f->op); /* until on_weather */
+    http_request_start(w->http, &req, on_weather, f);
+    store_backend_end(be);
+}
+
+void weather_fetch(struct weather_client *w, long timeout_ms, store_cb cb, void *privdata)
+{
+    fetch(w, timeout_ms, cb, privdata, false);
+}
+
+/* The probe while the breaker is open: a fetch of our own. */
+static void on_probe(void *privdata, const struct store_result *res)
+{
+    (void)privdata;
+    (void)res; /* on_weather told the breaker */
+}
+
+static void probe(struct store_backend *be)
+{
+    fetch(container_of(be, struct weather_client, be), WEATHER_PROBE_TIMEOUT_MS, on_probe,
+          NULL, true);
+}
+
+struct weather_client *weather_client_new(struct ev_loop *loop, struct http_client *http,
+                                          const char *uri)
+{
+    struct weather_client *w = calloc(1, sizeof *w);
+
+    if (!w || !(w->uri = strdup(uri))) {
+        free(w);
+        return NULL;
     }
+    w->http = http;
+    store_backend_init(&w->be, loop, "weather", w->uri, 0);
+    store_breaker_init(&w->be.breaker, "weather service", 1, false);
+    w->be.probe = probe;
+    return w;
+}
+
+struct store_backend *weather_backend(struct weather_client *w)
+{
+    return &w->be;
+}
+
+static void destroy(struct store_backend *be)
+{
+    struct weather_client *w = container_of(be, struct weather_client, be);
+
+    free(w->uri);
+    free(w);
+}
+
+void weather_client_free(struct weather_client *w)
+{
+    if (w)
+        store_backend_close(&w->be, "client closed", destroy);
 }

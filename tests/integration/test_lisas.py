@@ -291,3 +291,30 @@ def test_mariadb_stopped_then_back(mariadb, sf_nginx):
     after = uniq("after")
     assert post(port, after, "after the restart")[0] == 204
     assert get(port, after)[:3:2] == (200, b"after the restart")
+
+
+def test_mysql_host_that_does_not_resolve_is_survived(sf_nginx):
+    """A MYSQL_HOST name that does not resolve at start-up used to stop
+    springfield; it is looked up before every connect (off the loop), so
+    springfield serves, lisas answers 503 saying why, and the lookup is
+    retried with the back-off."""
+    pair = sf_nginx(env={"MYSQL_HOST": "no-such-host.invalid", "MYSQL_USER": "sf",
+                         "MYSQL_PASSWORD": "x", "MYSQL_DATABASE": "springfield"})
+    status, headers, body = get(pair.port, uniq("dns"))
+    message = assert_error_shape(status, headers, body, 503)
+    assert "mysql" in message, message
+    assert http_request(pair.port, "GET", "/api/v1/flanders")[2] == FLANDERS
+    time.sleep(1.0)
+    log = pair.sf.log()
+    assert log.count("cannot resolve no-such-host.invalid") >= 1, log[-2000:]
+
+
+def test_over_long_name_is_413_on_get_too(sf_nginx):
+    """The name limit is the route's: a GET of a name longer than 32
+    characters is 413 whatever the backend (it was 404 on the embedded
+    store and 413 on MySQL)."""
+    pair = sf_nginx()  # the embedded store
+    status, headers, body = get(pair.port, "n" * 33)
+    message = assert_error_shape(status, headers, body, 413)
+    assert "32" in message, message
+    assert get(pair.port, "n" * 32)[0] == 404

@@ -18,8 +18,10 @@ its stop must come back after its restart.
 import http.client
 import json
 import math
+import os
 import random
 import re
+import signal
 import socket
 import threading
 import time
@@ -678,3 +680,79 @@ def test_healthcheck(kv):
     status, headers, body, _ = _health(port, json_wanted=True)
     _check_json_report(status, headers, body, 200,
                        {"marges": ("redis", "ok"), "homers": ("mongodb", "ok")})
+
+
+# --------------------------------------------------------------------------
+# the operation core (issue 8): prompt failure, and the URI's own timeouts
+
+
+def test_homers_in_flight_fail_at_once_when_mongo_dies(launch):
+    """Requests waiting for MongoDB when it dies are answered 503 as soon
+    as the first of them finds the server gone (the breaker opens and
+    answers the rest), not each after its own server-selection wait."""
+    redis = launch(servers.Redis)
+    mongo = launch(MongoStandin)
+    env = dict(redis.env())
+    env.update(mongo.env())
+    sf = launch(servers.Springfield, listen="unix", env=env,
+                extra_args=["--threads", "1", "--backend-timeout", "8000"])
+    front = launch(BigNginx, sf)
+    assert http_request(front.port, "POST", homer_path("w"), body=b'{"w": 1}')[0] == 204
+    results = []
+    lock = threading.Lock()
+
+    def one(i):
+        r = timed(front.port, "GET", homer_path("w"))
+        with lock:
+            results.append(r)
+
+    os.kill(mongo.pid, signal.SIGSTOP)       # requests queue behind one stuck job
+    try:
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+    finally:
+        t_kill = time.monotonic()
+        os.kill(mongo.pid, signal.SIGKILL)
+    mongo.kill()
+    for t in threads:
+        t.join(15)
+    assert not any(t.is_alive() for t in threads)
+    done = time.monotonic() - t_kill
+    for status, headers, body, took in results:
+        message = assert_error_shape(status, headers, body, 503)
+        assert "mongodb" in message.lower(), message
+    # one server selection (2 s) for the job that finds it gone, not eight
+    assert done < MONGO_SELECTION_S + 1.5, "8 queued homers took %.1f s to fail" % done
+    status, headers, body, took = timed(front.port, "GET", homer_path("w"))
+    assert_error_shape(status, headers, body, 503)
+    assert took < 0.5, "a homers request waited %.2f s while the breaker is open" % took
+
+
+def test_mongodb_uri_socket_timeout_zero_works(launch):
+    """socketTimeoutMS=0 in MONGODB_URI means no socket timeout; jobs still
+    run (they used to be given a deadline equal to their submit time)."""
+    mongo = launch(MongoStandin)
+    sf = launch(servers.Springfield, listen="unix",
+                env={"MONGODB_URI": mongo.uri + "?socketTimeoutMS=0"})
+    front = launch(servers.Nginx, sf)
+    assert http_request(front.port, "POST", homer_path("z"), body=b'[0]')[0] == 204
+    status, _, body = http_request(front.port, "GET", homer_path("z"))
+    assert status == 200 and loads_exact(body) == [0], (status, body)
+
+
+def test_redis_host_that_does_not_resolve_is_survived(launch):
+    """A REDIS_HOST name that does not resolve at start-up no longer stops
+    anything: marges answers 503 naming the lookup, the rest serves, and
+    the lookup is retried with the back-off (looked up off the loop)."""
+    sf = launch(servers.Springfield, listen="unix",
+                env={"REDIS_HOST": "no-such-host.invalid", "REDIS_PORT": "6379"})
+    front = launch(servers.Nginx, sf)
+    status, headers, body, took = timed(front.port, "GET", marge_path("k"))
+    message = assert_error_shape(status, headers, body, 503)
+    assert "resolve" in message or "not connected" in message, message
+    assert took < 1.0, took
+    assert http_request(front.port, "GET", "/api/v1/flanders")[2] == FLANDERS
+    time.sleep(1.0)
+    assert sf.log().count("cannot resolve no-such-host.invalid") >= 1, sf.log()[-2000:]

@@ -1000,7 +1000,14 @@ def test_memory_returns_after_large_records(launch):
     conns = []
     try:
         for _ in range(n):
-            conns.append(fc.Connection(sf1.sock))
+            for attempt in range(500):   # a full listen backlog: wait for accept
+                try:
+                    conns.append(fc.Connection(sf1.sock))
+                    break
+                except BlockingIOError:
+                    time.sleep(0.01)
+            else:
+                raise AssertionError("springfield stopped accepting connections")
         time.sleep(0.5)
         before = rss_kib(sf1.pid)
         for c in conns:

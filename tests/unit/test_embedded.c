@@ -4,6 +4,9 @@
  * Link with -Wl,--wrap=malloc -Wl,--wrap=calloc: the wrappers below let a
  * test make the n-th allocation fail, to prove allocation failure becomes
  * STORE_ERROR and leaves the store as it was.
+ *
+ * Every callback must run after its starting call returned: the helpers
+ * check that nothing came back before the loop ran, then run it once.
  */
 #include "tests/unit/unit.h"
 #include <stdint.h>
@@ -12,7 +15,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ev.h>
+
 #include "store/embedded.h"
+
+static struct ev_loop *loop;
+
+/* One loop iteration: what the operations started deferred happens. */
+static void run_loop(void)
+{
+    ev_run(loop, EVRUN_NOWAIT);
+}
 
 /* ---- allocation failure injection ------------------------------------- */
 
@@ -77,11 +90,13 @@ static void capture_reset(struct capture *c)
     c->status = (enum store_status)-1;
 }
 
-/* Gets key into c; asserts the callback ran once before returning. */
+/* Gets key into c; asserts the callback ran once, after returning. */
 static void get(struct kv_store *kv, const void *k, size_t kl, struct capture *c)
 {
     capture_reset(c);
     kv_get(kv, k, kl, capture_cb, c);
+    CU_ASSERT_EQUAL(c->calls, 0);
+    run_loop();
     CU_ASSERT_EQUAL(c->calls, 1);
 }
 
@@ -94,6 +109,8 @@ static enum store_status put_status(struct kv_store *kv, const void *k, size_t k
 
     capture_reset(&c);
     kv_put(kv, k, kl, v, vl, capture_cb, &c);
+    CU_ASSERT_EQUAL(c.calls, 0);
+    run_loop();
     CU_ASSERT_EQUAL(c.calls, 1);
     CU_ASSERT_TRUE(c.data_null);
     st = c.status;
@@ -130,13 +147,13 @@ static int is_missing(struct kv_store *kv, const void *k, size_t kl)
 
 static void test_new_describes_itself(void)
 {
-    struct kv_store *kv = embedded_store_new("marges");
-    struct kv_store *anon = embedded_store_new(NULL);
+    struct kv_store *kv = embedded_store_new(loop, "marges");
+    struct kv_store *anon = embedded_store_new(loop, NULL);
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(kv);
     CU_ASSERT_PTR_NOT_NULL_FATAL(anon);
-    CU_ASSERT_STRING_EQUAL(kv->backend, "embedded");
-    CU_ASSERT_STRING_EQUAL(kv->where, "in-process");
+    CU_ASSERT_STRING_EQUAL(kv->be.kind, "embedded");
+    CU_ASSERT_STRING_EQUAL(kv->be.where, "in-process");
     kv_free(kv);
     kv_free(anon);
     kv_free(NULL); /* harmless */
@@ -144,7 +161,7 @@ static void test_new_describes_itself(void)
 
 static void test_missing_key(void)
 {
-    struct kv_store *kv = embedded_store_new("t");
+    struct kv_store *kv = embedded_store_new(loop, "t");
 
     CU_ASSERT_TRUE(is_missing(kv, "homer", 5));
     CU_ASSERT_EQUAL(put_status(kv, "homer", 5, "doh", 3, NULL, 0), STORE_OK);
@@ -157,7 +174,7 @@ static void test_missing_key(void)
 
 static void test_put_get_and_copies(void)
 {
-    struct kv_store *kv = embedded_store_new("t");
+    struct kv_store *kv = embedded_store_new(loop, "t");
     char key[] = "bart", val[] = "eat my shorts";
 
     CU_ASSERT_EQUAL(put_status(kv, key, 4, val, 13, NULL, 0), STORE_OK);
@@ -172,7 +189,7 @@ static void test_put_get_and_copies(void)
 
 static void test_binary_keys_and_values(void)
 {
-    struct kv_store *kv = embedded_store_new("t");
+    struct kv_store *kv = embedded_store_new(loop, "t");
     const char k1[] = {'a', 0, 'b'}, k2[] = {'a', 0, 'c'}, k3[] = {'a'}, k4[] = {0}, k5[] = {0, 0};
     const char v1[] = {0, 1, 0, 2, 0}, v2[] = {(char)0xff, 0, (char)0x80};
 
@@ -207,7 +224,7 @@ static void test_binary_keys_and_values(void)
 
 static void test_overwrite(void)
 {
-    struct kv_store *kv = embedded_store_new("t");
+    struct kv_store *kv = embedded_store_new(loop, "t");
 
     CU_ASSERT_EQUAL(put_status(kv, "k", 1, "first value", 11, NULL, 0), STORE_OK);
     CU_ASSERT_EQUAL(put_status(kv, "k", 1, "2nd", 3, NULL, 0), STORE_OK); /* shorter */
@@ -222,7 +239,7 @@ static void test_overwrite(void)
 
 static void test_empty_value_and_empty_key(void)
 {
-    struct kv_store *kv = embedded_store_new("t");
+    struct kv_store *kv = embedded_store_new(loop, "t");
     struct capture c = {0};
 
     /* empty value: found, non-NULL data, length 0 — not the same as missing */
@@ -246,7 +263,7 @@ static void test_empty_value_and_empty_key(void)
 
 static void test_bad_input(void)
 {
-    struct kv_store *kv = embedded_store_new("marges");
+    struct kv_store *kv = embedded_store_new(loop, "marges");
     struct capture c = {0};
     char msg[256];
 
@@ -266,11 +283,13 @@ static void test_bad_input(void)
 
 static void test_ping(void)
 {
-    struct kv_store *kv = embedded_store_new("t");
+    struct kv_store *kv = embedded_store_new(loop, "t");
     struct capture c = {0};
 
     capture_reset(&c);
     kv_ping(kv, capture_cb, &c);
+    CU_ASSERT_EQUAL(c.calls, 0);
+    run_loop();
     CU_ASSERT_EQUAL(c.calls, 1);
     CU_ASSERT_EQUAL(c.status, STORE_OK);
     capture_reset(&c);
@@ -291,7 +310,7 @@ static size_t make_key(char *buf, int i)
 
 static void test_many_keys(void)
 {
-    struct kv_store *kv = embedded_store_new("t");
+    struct kv_store *kv = embedded_store_new(loop, "t");
     char key[32];
     int bad = 0;
 
@@ -337,7 +356,7 @@ static void test_many_keys(void)
 
 static void test_one_mib_value(void)
 {
-    struct kv_store *kv = embedded_store_new("t");
+    struct kv_store *kv = embedded_store_new(loop, "t");
     size_t len = 1024 * 1024;
     unsigned char *v = malloc(len);
 
@@ -361,19 +380,19 @@ static void test_allocation_failure(void)
 
     /* new: every allocation it makes can fail, and it says so with NULL */
     alloc_calls = 0;
-    kv = embedded_store_new("t");
+    kv = embedded_store_new(loop, "t");
     calls = alloc_calls;
     kv_free(kv);
     CU_ASSERT(calls >= 1);
     for (i = 0; i < calls; i++) {
         alloc_countdown = i;
-        kv = embedded_store_new("t");
+        kv = embedded_store_new(loop, "t");
         alloc_countdown = -1;
         CU_ASSERT_PTR_NULL(kv);
         kv_free(kv);
     }
 
-    kv = embedded_store_new("marges");
+    kv = embedded_store_new(loop, "marges");
     CU_ASSERT_PTR_NOT_NULL_FATAL(kv);
     CU_ASSERT_EQUAL(put_status(kv, "k", 1, "old", 3, NULL, 0), STORE_OK);
 
@@ -455,11 +474,14 @@ static void test_callback_may_overwrite_and_free(void)
 {
     struct reenter r = {0};
 
-    r.kv = embedded_store_new("t");
+    r.kv = embedded_store_new(loop, "t");
     CU_ASSERT_EQUAL(put_status(r.kv, "k", 1, "original", 8, NULL, 0), STORE_OK);
     kv_get(r.kv, "k", 1, overwrite_in_get_cb, &r);
+    CU_ASSERT_EQUAL(r.calls, 0);
+    run_loop();
     CU_ASSERT_EQUAL(r.calls, 1);
     CU_ASSERT_TRUE(r.data_ok);
+    run_loop(); /* the puts the callback started */
     CU_ASSERT_TRUE(value_is(r.kv, "k", 1, "replacement", 11));
     CU_ASSERT_TRUE(value_is(r.kv, "other-99", 8, "x", 1));
 
@@ -469,8 +491,10 @@ static void test_callback_may_overwrite_and_free(void)
     r.data_ok = 0;
     r.free_store = 1;
     kv_get(r.kv, "k", 1, overwrite_in_get_cb, &r);
+    run_loop();
     CU_ASSERT_EQUAL(r.calls, 1);
     CU_ASSERT_TRUE(r.data_ok);
+    run_loop(); /* the store goes once the callback returned: no crash, no leak */
 }
 
 int main(void)
@@ -491,5 +515,12 @@ int main(void)
         {NULL, NULL},
     };
 
-    return unit_run("embedded", tests, 300);
+    int rc;
+
+    loop = ev_loop_new(EVFLAG_AUTO);
+    if (!loop)
+        return 2;
+    rc = unit_run("embedded", tests, 300);
+    ev_loop_destroy(loop);
+    return rc;
 }

@@ -28,17 +28,31 @@ static void h_post2(struct fcgi_request *r, const struct route_match *m) { (void
 static const int arg_exact, arg_both, arg_tail, arg_post_only, arg_prefix, arg_prefix_tail,
     arg_special, arg_get_tail;
 
+static const struct route_method get_only[] = {{"GET", h_get}, {NULL, NULL}};
+static const struct route_method get2_only[] = {{"GET", h_get2}, {NULL, NULL}};
+static const struct route_method get_post[] = {{"GET", h_get}, {"POST", h_post}, {NULL, NULL}};
+static const struct route_method post_only[] = {{"POST", h_post}, {NULL, NULL}};
+static const struct route_method get2_post2[] = {
+    {"GET", h_get2}, {"POST", h_post2}, {NULL, NULL}};
+/* a method beyond GET/POST is one more row; its own HEAD replaces GET's */
+static const struct route_method many[] = {
+    {"PUT", h_post2}, {"GET", h_get}, {"DELETE", h_post}, {"HEAD", h_get2}, {NULL, NULL}};
+
+static const int arg_exact, arg_both, arg_tail, arg_post_only, arg_prefix, arg_prefix_tail,
+    arg_special, arg_get_tail, arg_many;
+
 static const struct route table[] = {
-    {"/t/exact", false, h_get, NULL, &arg_exact},
-    {"/t/both", false, h_get, h_post, &arg_both},
+    {"/t/exact", false, get_only, &arg_exact},
+    {"/t/both", false, get_post, &arg_both},
     /* an exact route before a tail route that also covers it: first wins */
-    {"/t/items/special", false, h_get2, NULL, &arg_special},
-    {"/t/items/", true, h_get, h_post, &arg_tail},
-    {"/t/postonly/", true, NULL, h_post, &arg_post_only},
-    {"/t/gettail/", true, h_get2, NULL, &arg_get_tail},
+    {"/t/items/special", false, get2_only, &arg_special},
+    {"/t/items/", true, get_post, &arg_tail},
+    {"/t/postonly/", true, post_only, &arg_post_only},
+    {"/t/gettail/", true, get2_only, &arg_get_tail},
     /* a route defining the prefix itself, beside its tail route */
-    {"/t/dir", false, h_get2, h_post2, &arg_prefix},
-    {"/t/dir/", true, h_get, NULL, &arg_prefix_tail},
+    {"/t/dir", false, get2_post2, &arg_prefix},
+    {"/t/dir/", true, get_only, &arg_prefix_tail},
+    {"/t/many", false, many, &arg_many},
 };
 #define NTABLE (sizeof table / sizeof table[0])
 
@@ -117,6 +131,12 @@ static const struct rcase own_cases[] = {
     OK("POST", "/t/dir", h_post2, &arg_prefix, false, NULL),
     OK("GET", "/t/dir/x", h_get, &arg_prefix_tail, false, "x"),
     NA("POST", "/t/dir/x", &arg_prefix_tail, "GET, HEAD"),
+    /* a table of four methods, one of them HEAD of its own */
+    OK("PUT", "/t/many", h_post2, &arg_many, false, NULL),
+    OK("DELETE", "/t/many", h_post, &arg_many, false, NULL),
+    OK("GET", "/t/many", h_get, &arg_many, false, NULL),
+    OK("HEAD", "/t/many", h_get2, &arg_many, false, NULL),
+    NA("POST", "/t/many", &arg_many, "PUT, GET, DELETE, HEAD"),
     NF("GET", "/t/dir/"),
     /* unknown method on an unknown path: 404, not 405 */
     NF("BREW", "/coffee"),
@@ -312,7 +332,7 @@ static void test_real_table_shape(void)
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(t[i].path);
 
-        CU_ASSERT(t[i].get || t[i].post);
+        CU_ASSERT(t[i].methods && t[i].methods[0].method && t[i].methods[0].handler);
         CU_ASSERT(len > 0 && t[i].path[0] == '/');
         CU_ASSERT_EQUAL(t[i].has_tail, len > 0 && t[i].path[len - 1] == '/');
         for (size_t j = i + 1; j < n; j++)

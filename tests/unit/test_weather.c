@@ -1,31 +1,36 @@
 /*
  * tests/unit/test_weather.c — weather_parse: both answer shapes, string
  * and number temperatures, every WMO group, and each way an answer can be
- * wrong, each with the reason it must give.
+ * wrong, each with the reason it must give.  The sentence a good answer
+ * makes is maggie's (routes/maggie.c), checked here with it.
  */
 #include "tests/unit/unit.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "routes/handlers.h"
 #include "store/weather.h"
 
 /* Parses s; on success compares the sentence, on failure the reason's
  * beginning (expect_why), so every negative case proves *which* check hit. */
 static void check(const char *json, const char *expect_out, const char *expect_why)
 {
+    struct weather_report report;
     char out[512];
     const char *why = NULL;
-    int rc = weather_parse(json, strlen(json), out, sizeof out, &why);
+    int rc = weather_parse(json, strlen(json), &report, &why);
 
     if (expect_out) {
         CU_ASSERT_EQUAL(rc, 0);
         if (rc != 0)
             fprintf(stderr, "\n  unexpected failure for %.80s: %s\n", json, why);
+        maggie_sentence(&report, out, sizeof out);
         CU_ASSERT_STRING_EQUAL(out, expect_out);
     } else {
         CU_ASSERT_EQUAL(rc, -1);
-        CU_ASSERT_STRING_EQUAL(out, "");
+        CU_ASSERT_STRING_EQUAL(report.temperature, "");
+        CU_ASSERT_STRING_EQUAL(report.conditions, "");
         CU_ASSERT_PTR_NOT_NULL_FATAL(why);
         CU_ASSERT_NSTRING_EQUAL(why, expect_why, strlen(expect_why));
         if (strncmp(why, expect_why, strlen(expect_why)) != 0)
@@ -133,7 +138,7 @@ static void test_unknown_code(void)
 
 static void test_garbage(void)
 {
-    char out[64];
+    struct weather_report out;
     const char *why = NULL;
 
     check("<html><body>Service Temporarily Unavailable</body></html>", NULL,
@@ -145,25 +150,25 @@ static void test_garbage(void)
     check("[72,\"Sunny\"]", NULL, "answer is not a JSON object");
     check("null", NULL, "answer is not a JSON object");
     /* a NUL inside the counted bytes is not JSON either */
-    CU_ASSERT_EQUAL(weather_parse("{}\0{}", 5, out, sizeof out, &why), -1);
+    CU_ASSERT_EQUAL(weather_parse("{}\0{}", 5, &out, &why), -1);
     CU_ASSERT_STRING_EQUAL(why, "not JSON at byte 2 (garbage after the value)");
     /* NULL json, no room */
-    CU_ASSERT_EQUAL(weather_parse(NULL, 3, out, sizeof out, &why), -1);
+    CU_ASSERT_EQUAL(weather_parse(NULL, 3, &out, &why), -1);
     CU_ASSERT_STRING_EQUAL(why, "empty answer");
-    CU_ASSERT_EQUAL(weather_parse("{}", 2, out, 0, &why), -1);
+    CU_ASSERT_EQUAL(weather_parse("{}", 2, NULL, &why), -1);
     CU_ASSERT_STRING_EQUAL(why, "no room for the answer");
 }
 
 static void test_truncated(void)
 {
     const char *full = CW("21.3", "3");
-    char out[128];
+    struct weather_report out;
     const char *why = NULL;
     size_t n;
 
     /* every proper prefix of a good answer is refused as "not JSON" */
     for (n = 1; n < strlen(full); n++) {
-        CU_ASSERT_EQUAL(weather_parse(full, n, out, sizeof out, &why), -1);
+        CU_ASSERT_EQUAL(weather_parse(full, n, &out, &why), -1);
         CU_ASSERT_NSTRING_EQUAL(why, "not JSON at byte ", 17);
     }
     /* and the length is honoured: no read past len (ASan would see it) */
@@ -172,11 +177,11 @@ static void test_truncated(void)
 
         CU_ASSERT_PTR_NOT_NULL_FATAL(p);
         memcpy(p, "{\"temp\":72", 10);
-        CU_ASSERT_EQUAL(weather_parse(p, 10, out, sizeof out, &why), -1);
+        CU_ASSERT_EQUAL(weather_parse(p, 10, &out, &why), -1);
         CU_ASSERT_NSTRING_EQUAL(why, "not JSON at byte ", 17);
         free(p);
     }
-    CU_ASSERT_EQUAL(weather_parse(full, strlen(full), out, sizeof out, &why), 0);
+    CU_ASSERT_EQUAL(weather_parse(full, strlen(full), &out, &why), 0);
 }
 
 static void test_wrong_types(void)
@@ -240,7 +245,7 @@ static void test_deeply_nested_garbage(void)
 {
     const size_t depth = 200000;
     char *deep = malloc(2 * depth + 1);
-    char out[128];
+    struct weather_report out;
     const char *why = NULL;
     size_t i;
 
@@ -250,12 +255,12 @@ static void test_deeply_nested_garbage(void)
         deep[2 * depth - 1 - i] = ']';
     }
     deep[2 * depth] = '\0';
-    CU_ASSERT_EQUAL(weather_parse(deep, 2 * depth, out, sizeof out, &why), -1);
+    CU_ASSERT_EQUAL(weather_parse(deep, 2 * depth, &out, &why), -1);
     CU_ASSERT_NSTRING_EQUAL(why, "not JSON at byte ", 17);
     /* objects nested just as deep, inside a plausible answer */
     for (i = 0; i < depth; i++)
         deep[i] = i % 2 ? '{' : '[';
-    CU_ASSERT_EQUAL(weather_parse(deep, 2 * depth, out, sizeof out, &why), -1);
+    CU_ASSERT_EQUAL(weather_parse(deep, 2 * depth, &out, &why), -1);
     CU_ASSERT_NSTRING_EQUAL(why, "not JSON at byte ", 17);
     free(deep);
     /* moderately deep but valid JSON without our fields is "no weather" */
@@ -265,14 +270,16 @@ static void test_deeply_nested_garbage(void)
 
 static void test_output_buffer(void)
 {
+    struct weather_report report;
     char small[20];
     const char *why = NULL;
     const char *json = CW("21.3", "3");
     char longtext[400];
 
-    CU_ASSERT_EQUAL(weather_parse(json, strlen(json), small, sizeof small, &why), -1);
-    CU_ASSERT_STRING_EQUAL(why, "answer does not fit the output buffer");
-    CU_ASSERT_STRING_EQUAL(small, "");
+    /* the report always fits; the sentence is cut to the buffer, terminated */
+    CU_ASSERT_EQUAL(weather_parse(json, strlen(json), &report, &why), 0);
+    CU_ASSERT_EQUAL(maggie_sentence(&report, small, sizeof small), sizeof small - 1);
+    CU_ASSERT_STRING_EQUAL(small, "Currently 21.3 degr");
     /* an over-long condition text is refused, not truncated */
     memset(longtext, 'a', sizeof longtext);
     memcpy(longtext, YAHOO("{\"temp\":72,\"text\":\""), strlen(YAHOO("{\"temp\":72,\"text\":\"")));
@@ -280,7 +287,7 @@ static void test_output_buffer(void)
     check(longtext, NULL,
           "condition text (query.results.channel.item.condition.text) is longer than");
     /* why may be NULL */
-    CU_ASSERT_EQUAL(weather_parse("x", 1, small, sizeof small, NULL), -1);
+    CU_ASSERT_EQUAL(weather_parse("x", 1, &report, NULL), -1);
 }
 
 int main(void)
