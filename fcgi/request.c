@@ -145,7 +145,9 @@ int request_decode_params(struct fcgi_request *r, const char **why)
 
 const char *fcgi_param(const struct fcgi_request *r, const char *name)
 {
-    const char *p = (const char *)r->params.data, *end = p + r->params.len;
+    /* no params at all: data is NULL, and NULL + 0 is undefined */
+    const char *p = r->params.data ? (const char *)r->params.data : "";
+    const char *end = p + r->params.len;
 
     /* The parameters every request asks for were noted while decoding:
      * no scan (a NULL noted means absent). */
@@ -171,7 +173,9 @@ const char *fcgi_param(const struct fcgi_request *r, const char *name)
 void fcgi_param_each(const struct fcgi_request *r,
                      void (*fn)(void *arg, const char *name, const char *value), void *arg)
 {
-    const char *p = (const char *)r->params.data, *end = p + r->params.len;
+    /* no params at all: data is NULL, and NULL + 0 is undefined */
+    const char *p = r->params.data ? (const char *)r->params.data : "";
+    const char *end = p + r->params.len;
 
     while (p < end) {
         const char *value = p + strlen(p) + 1;
