@@ -145,9 +145,7 @@ int request_decode_params(struct fcgi_request *r, const char **why)
 
 const char *fcgi_param(const struct fcgi_request *r, const char *name)
 {
-    /* no params at all: data is NULL, and NULL + 0 is undefined */
-    const char *p = r->params.data ? (const char *)r->params.data : "";
-    const char *end = p + r->params.len;
+    const char *p = (const char *)r->params.data, *end;
 
     /* The parameters every request asks for were noted while decoding:
      * no scan (a NULL noted means absent). */
@@ -160,6 +158,9 @@ const char *fcgi_param(const struct fcgi_request *r, const char *name)
     if (!strcmp(name, "REQUEST_URI"))
         return r->request_uri;
 
+    if (!p) /* no params at all (and NULL + 0 would be undefined) */
+        return NULL;
+    end = p + r->params.len;
     while (p < end) {
         const char *value = p + strlen(p) + 1;
 
@@ -173,10 +174,11 @@ const char *fcgi_param(const struct fcgi_request *r, const char *name)
 void fcgi_param_each(const struct fcgi_request *r,
                      void (*fn)(void *arg, const char *name, const char *value), void *arg)
 {
-    /* no params at all: data is NULL, and NULL + 0 is undefined */
-    const char *p = r->params.data ? (const char *)r->params.data : "";
-    const char *end = p + r->params.len;
+    const char *p = (const char *)r->params.data, *end;
 
+    if (!p) /* no params at all (and NULL + 0 would be undefined) */
+        return;
+    end = p + r->params.len;
     while (p < end) {
         const char *value = p + strlen(p) + 1;
 
