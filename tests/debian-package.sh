@@ -8,7 +8,8 @@
 #      without a warning), the units (systemd-analyze verify, the hardening
 #      as systemd-analyze security rates it offline, enabled through the
 #      socket), the conffile;
-#   4. purged with apt-get purge, and nothing of it may be left.
+#   4. removed with apt-get remove (the conffile stays), then purged with
+#      apt-get purge, and nothing of it may be left.
 # Needs a configured tree (tests/run's first stage), what
 # deploy/setup-debian.sh installs, and root for apt-get (sudo otherwise).
 # A springfield package that is installed already is refused, not replaced.
@@ -122,7 +123,16 @@ dpkg-query -W -f '${Conffiles}\n' springfield | grep -q ' */etc/springfield/spri
     fail "/etc/springfield/springfield.env is not a conffile"
 [ "$(stat -c %a /etc/springfield/springfield.env)" = 600 ] || fail "springfield.env is not mode 0600"
 
-echo "-- apt-get purge springfield"
+echo "-- apt-get remove springfield, then purge"
+as_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q springfield >"$work/remove.log" 2>&1 || {
+    cat "$work/remove.log"
+    fail "apt-get remove failed"
+}
+# removed: the program and the units are gone, the edited configuration stays
+for f in /usr/bin/springfield /lib/systemd/system/springfield.service /usr/share/man/man8/springfield.8.gz; do
+    [ ! -e "$f" ] || fail "$f is still there after apt-get remove"
+done
+[ -f /etc/springfield/springfield.env ] || fail "apt-get remove took the conffile too"
 as_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q springfield >"$work/purge.log" 2>&1 || {
     cat "$work/purge.log"
     fail "apt-get purge failed"
