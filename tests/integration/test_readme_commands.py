@@ -2,7 +2,8 @@
 
 The first command (set-up, then deploy/run-local.sh) must bring springfield
 up behind nginx answering flanders; the second must be the one .ci/run runs.
-The set-up half (apt-get) is what .ci/run itself runs before the tests.
+The set-up half (apt-get) is what .ci/run itself runs before the tests; how
+it gets root, as root or through sudo, is test_setup_debian.py's.
 """
 
 import os
@@ -31,8 +32,10 @@ def test_readme_opens_with_the_two_commands():
     first_block = text.index("```sh")
     assert first_block < 1200, "the two commands are not at the start of README.md"
     run, test = readme_commands()
-    assert run == "sudo ./deploy/setup-debian.sh && ./deploy/run-local.sh", run
-    assert test == "sudo ./deploy/setup-debian.sh && ./tests/run", test
+    # No sudo in front: a fresh Debian 12 machine where you are root has none,
+    # and the script gets root itself (tests/integration/test_setup_debian.py).
+    assert run == "./deploy/setup-debian.sh && ./deploy/run-local.sh", run
+    assert test == "./deploy/setup-debian.sh && ./tests/run", test
     ci = open(os.path.join(servers.REPO, ".ci", "run"), encoding="utf-8").read()
     assert "./deploy/setup-debian.sh" in ci and "./tests/run" in ci, ci
 
