@@ -65,14 +65,16 @@ void request_unref(struct fcgi_request *r)
     free(r);
 }
 
-/* CONTENT_LENGTH: decimal digits only (a front server sends nothing else). */
+/* CONTENT_LENGTH: decimal digits; empty means no body, as CGI has it, and
+ * -1 (Caddy's word for a chunked body) a body of unknown length, bounded
+ * by --max-body-bytes like any. */
 static void note_content_length(struct fcgi_request *r, const char *value)
 {
     size_t n = 0;
     const char *p;
 
-    if (!*value)
-        return; /* empty: no body, as CGI has it */
+    if (!*value || !strcmp(value, "-1"))
+        return;
     r->has_content_length = true;
     for (p = value; *p; p++) {
         if (*p < '0' || *p > '9' || n > (SIZE_MAX - 9) / 10) {
