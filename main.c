@@ -25,6 +25,8 @@
 #include "routes/app.h"
 #include "routes/backends.h"
 #include "routes/router.h"
+#include "routes/scoreboard.h"
+#include "routes/stats.h"
 #include "store/http.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9000"
@@ -38,6 +40,7 @@ struct options {
     double shutdown_timeout;
     int access_log;
     enum sf_log_level log_level;
+    const char *status_path;
 };
 
 static void usage(FILE *out)
@@ -77,6 +80,13 @@ static void usage(FILE *out)
 "  --access-log, --no-access-log\n"
 "                            one line per request on stderr (default on)\n"
 "  --log-level LEVEL         debug, info, warn or error (default info)\n"
+"  --status-path PATH        serve the pool's status and metrics at PATH, e.g.\n"
+"                            /status (default: none, off): text; OpenMetrics\n"
+"                            (Accept: application/openmetrics-text or\n"
+"                            ?format=openmetrics); Prometheus text\n"
+"                            (?format=prometheus); JSON (Accept:\n"
+"                            application/json or ?format=json).  Let the front\n"
+"                            server pass it from local clients only\n"
 "  -h, --help                this text\n"
 "  -V, --version             the version\n"
 "\n"
@@ -96,7 +106,7 @@ enum {
     OPT_LISTEN = 256, OPT_SOCKET_MODE, OPT_WORKERS, OPT_THREADS, OPT_MAX_CONNS, OPT_MAX_REQS,
     OPT_MAX_PARAMS, OPT_MAX_BODY, OPT_MAX_BUFFERED, OPT_MAX_BUFFERED_PARAMS, OPT_MAX_OUTPUT,
     OPT_MAX_CONN_OUTPUT, OPT_RECEIVE, OPT_IDLE, OPT_SHUTDOWN, OPT_BACKEND_TIMEOUT,
-    OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL
+    OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL, OPT_STATUS_PATH
 };
 
 static const struct option long_options[] = {
@@ -119,6 +129,7 @@ static const struct option long_options[] = {
     {"access-log", no_argument, NULL, OPT_ACCESS_LOG},
     {"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"status-path", required_argument, NULL, OPT_STATUS_PATH},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -237,6 +248,15 @@ static int apply(struct options *o, int opt, const char *name, const char *v)
         if (setting_word(name, v, levels, &level, why) < 0)
             return refuse(why);
         o->log_level = (enum sf_log_level)level;
+        return 0;
+    case OPT_STATUS_PATH:
+        if (v[0] != '/' || strlen(v) > ROUTER_MAX_PATH || strpbrk(v, "?# \t\r\n")) {
+            snprintf(why, sizeof why,
+                     "%s: '%.64s' is not a path (it starts with / and has no ?, # or blanks)",
+                     name, v);
+            return refuse(why);
+        }
+        o->status_path = v;
         return 0;
     }
     return -1;
@@ -374,13 +394,16 @@ static void on_socket_check(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static int serve(const struct options *o, int listen_fd, const struct fcgi_addr_list *allowed,
-                 struct listen_file *file)
+                 struct listen_file *file, struct scoreboard *sb, int slot)
 {
+    struct sb_row *row = sb && slot >= 0 ? scoreboard_row_begin(sb, (unsigned)slot) : NULL;
     struct fcgi_server_config cfg = {
         .limits = o->limits,
         .handler = router_dispatch,
         .access_log = o->access_log,
         .allowed = allowed,
+        .stats = row ? &row->engine : NULL,
+        .on_answer = stats_on_answer,
     };
     struct serving sv = {.shutdown_timeout = o->shutdown_timeout, .file = file};
     struct app app;
@@ -393,9 +416,12 @@ static int serve(const struct options *o, int listen_fd, const struct fcgi_addr_
     }
     if (backends_open(&app, sv.loop, &o->backends) < 0)
         return 1;
+    app.status_path = o->status_path;
+    stats_attach(&app, sb, row);
     cfg.app = &app;
     sv.server = fcgi_server_new(sv.loop, listen_fd, &cfg);
     if (!sv.server) {
+        stats_detach(&app);
         backends_close(&app);
         return 1;
     }
@@ -420,6 +446,7 @@ static int serve(const struct options *o, int listen_fd, const struct fcgi_addr_
         ev_timer_stop(sv.loop, &sv.socket_check);
     }
     dropped = fcgi_server_dropped(sv.server);
+    stats_detach(&app);
     /* Backends first: their pending callbacks answer (drop) requests that
      * still point at the server. */
     backends_close(&app);
@@ -438,13 +465,44 @@ struct worker_args {
     const struct options *o;
     int listen_fd;
     const struct fcgi_addr_list *allowed;
+    struct scoreboard *sb;
 };
 
-static int serve_worker(void *arg)
+static int serve_worker(void *arg, int slot)
 {
     const struct worker_args *w = arg;
 
-    return serve(w->o, w->listen_fd, w->allowed, NULL); /* the supervisor watches the file */
+    /* the supervisor watches the file */
+    return serve(w->o, w->listen_fd, w->allowed, NULL, w->sb, slot);
+}
+
+/* The supervisor's side of the scoreboard: a slot per worker. */
+static int pick_slot(void *arg)
+{
+    const struct worker_args *w = arg;
+
+    return w->sb ? scoreboard_free_slot(w->sb) : -1;
+}
+
+static void worker_started(void *arg, int slot, pid_t pid)
+{
+    const struct worker_args *w = arg;
+
+    if (w->sb && slot >= 0)
+        scoreboard_claim(w->sb, (unsigned)slot, pid, w->sb->generation);
+}
+
+static void worker_ended(void *arg, int slot, pid_t pid, bool restarting)
+{
+    const struct worker_args *w = arg;
+
+    (void)pid;
+    if (!w->sb)
+        return;
+    if (slot >= 0)
+        scoreboard_leave(w->sb, (unsigned)slot);
+    if (restarting)
+        stat_add(&w->sb->restarts, 1);
 }
 
 /* FCGI_WEB_SERVER_ADDRS, and every backend's settings, checked before the
@@ -468,6 +526,7 @@ int main(int argc, char **argv)
     struct options o;
     struct fcgi_addr_list allowed = {NULL, 0};
     struct listen_file file = {NULL, 0, 0, false};
+    struct scoreboard *sb;
     int listen_fd, rc;
 
     if (load_options(&o, argc, argv) < 0 || check_environment(&allowed) < 0)
@@ -491,8 +550,12 @@ int main(int argc, char **argv)
             return 1;
         sf_info("springfield %s listening on %s", PACKAGE_VERSION, addr);
     }
+    /* Rows for every worker, and as many again for a reload's new ones. */
+    sb = scoreboard_create(o.workers > 0 ? 2 * o.workers + 2 : 2);
+    if (sb)
+        sb->workers = o.workers;
     if (o.workers > 0) {
-        struct worker_args w = {&o, listen_fd, &allowed};
+        struct worker_args w = {&o, listen_fd, &allowed, sb};
         struct supervisor_config sc = {
             .workers = o.workers,
             .shutdown_timeout = o.shutdown_timeout,
@@ -500,11 +563,18 @@ int main(int argc, char **argv)
             .file = &file,
             .serve = serve_worker,
             .arg = &w,
+            .pick_slot = pick_slot,
+            .started = worker_started,
+            .ended = worker_ended,
         };
 
         rc = supervisor_run(&sc);
     } else {
-        rc = serve(&o, listen_fd, &allowed, &file);
+        int slot = sb ? scoreboard_free_slot(sb) : -1;
+
+        if (slot >= 0)
+            scoreboard_claim(sb, (unsigned)slot, getpid(), sb->generation);
+        rc = serve(&o, listen_fd, &allowed, &file, sb, slot);
     }
     listen_cleanup(&file);
     fcgi_addr_list_free(&allowed);

@@ -35,7 +35,7 @@ http {
 }
 CONF
 
-./springfield --listen "unix:$sock" --socket-mode 0666 &
+./springfield --listen "unix:$sock" --socket-mode 0666 --status-path /status &
 sf=$!
 nginx -c "$run/nginx.conf" -e "$run/nginx-error.log" &
 ngx=$!
@@ -61,5 +61,6 @@ curl -sS "http://127.0.0.1:$port/api/v1/flanders"; echo
 echo "  curl http://127.0.0.1:$port/api/v1/flanders"
 echo "  curl -d 'hello' http://127.0.0.1:$port/api/v1/marges/greeting"
 echo "  curl http://127.0.0.1:$port/api/v1/marges/greeting"
+echo "  curl http://127.0.0.1:$port/status          (status and metrics; ?format=openmetrics)"
 echo "Ctrl-C stops it."
 wait "$sf"

@@ -91,6 +91,7 @@ void conn_accepted(struct fcgi_server *s, int fd)
     ev_timer_init(&c->linger, on_linger, 0, LINGER_S);
     ev_io_start(s->loop, &c->rio);
     s->nconns++;
+    STAT(s, connections);
     list_insert_tail(&s->conns, &c->link);
     c->last_active = ev_now(s->loop);
 }
@@ -115,6 +116,7 @@ void conn_destroy(struct fcgi_conn *c)
     buf_free(&c->out);
     list_remove(&c->link);
     s->nconns--;
+    STAT_DEC(s, connections);
     free(c);
     if (s->shutting_down && s->nconns == 0 && s->done) {
         void (*done)(void *) = s->done;
@@ -175,6 +177,7 @@ static bool write_out(struct fcgi_conn *c)
         }
         c->out_off += (size_t)n;
         s->output_bytes -= (size_t)n;
+        STAT_N(s, bytes_out, (uint64_t)n);
         conn_touch(c); /* progress: a slow reader that reads is not idle */
     }
     c->out.len = c->out_off = 0;
@@ -234,6 +237,8 @@ static void on_linger(struct ev_loop *loop, ev_timer *w, int revents)
 static void protocol_error(struct fcgi_conn *c, const char *why)
 {
     sf_warn("closing FastCGI connection (fd %d): %s", c->fd, why);
+    if (!c->dead)
+        STAT(c->srv, protocol_errors);
     c->dead = true;
 }
 
@@ -400,6 +405,7 @@ long conn_queue_response(struct fcgi_conn *c, uint16_t id, struct fcgi_response 
     if (!output_room(c, fcgi_response_bound(resp), why, sizeof why)) {
         unsigned long more;
 
+        STAT(s, limits[FCGI_LIMIT_OUTPUT]);
         if (log_limit_pass(&s->output_log, ev_now(s->loop), &more))
             sf_warn("request %u: a %d answer of %zu bytes replaced by 503: %s (%lu more "
                     "since the last line)", id, asked_status, asked, why, more);
@@ -479,6 +485,7 @@ static void begin_request(struct fcgi_conn *c, uint16_t id)
     if (live_requests(c) >= lim->max_reqs) {
         unsigned long more;
 
+        STAT(c->srv, limits[FCGI_LIMIT_MAX_REQS]);
         if (log_limit_pass(&c->srv->budget_log, ev_now(c->srv->loop), &more))
             sf_warn("request %u: over %u live requests on one connection; refused "
                     "(%lu more such lines suppressed)", id, lim->max_reqs, more);
@@ -495,6 +502,7 @@ static void begin_request(struct fcgi_conn *c, uint16_t id)
     if (!r) {
         struct fcgi_server *s = c->srv;
 
+        STAT(s, limits[FCGI_LIMIT_PARAMS_BUDGET]);
         log_budget(s, "params (and requests begun)", id, s->params_bytes,
                    lim->max_buffered_params_bytes);
         refuse_request(c, id, keep, FCGI_OVERLOADED);
@@ -512,8 +520,10 @@ static void abort_request(struct fcgi_conn *c, uint16_t id)
 
     if (!r)
         return; /* it may have ended just before the abort crossed it */
+    STAT(c->srv, aborted);
     if (!r->answered) {
-        r->answered = true;
+        r->answered = true; /* ended by the peer: no longer in flight */
+        STAT_DEC(c->srv, in_flight);
         end_request(c, id, FCGI_REQUEST_COMPLETE);
         if (!r->keep_conn)
             c->closing = true;
@@ -608,6 +618,7 @@ static bool grow_charged(struct buf *b, size_t more, size_t limit, size_t *held,
 struct input_limits {
     const char *what;    /* "params", "body" */
     const char *all;     /* "params", "bodies": what the budget counts */
+    enum fcgi_limit over, short_budget; /* what each refusal counts as */
     int too_large;       /* the status over the per-request limit: 431, 413 */
     size_t max;          /* per request */
     size_t grow_limit;   /* the most the buffer needs (a known CONTENT_LENGTH) */
@@ -625,6 +636,7 @@ static void take_input(struct fcgi_request *r, struct buf *b, size_t *charged,
                        const struct input_limits *l, const uint8_t *data, size_t len)
 {
     if (b->len + len > l->max) {
+        STAT(r->srv, limits[l->over]);
         request_answer(r, l->too_large, "the request's %s is over the limit of %zu bytes",
                        l->what, l->max);
         sf_warn("request %u: %s over %zu bytes", r->id, l->what, l->max);
@@ -632,6 +644,7 @@ static void take_input(struct fcgi_request *r, struct buf *b, size_t *charged,
         return;
     }
     if (!grow_charged(b, len, l->grow_limit, l->held, l->budget, charged)) {
+        STAT(r->srv, limits[l->short_budget]);
         request_answer(r, 503, "busy: %zu bytes of request %s are held already (limit %zu)",
                        *l->held, l->all, l->budget);
         log_budget(r->srv, l->all, r->id, *l->held, l->budget);
@@ -646,7 +659,7 @@ static void on_params_content(struct fcgi_conn *c, struct fcgi_request *r, const
                               size_t len)
 {
     const struct fcgi_limits *lim = &c->srv->cfg.limits;
-    struct input_limits l = {"params", "params", 431, lim->max_params_bytes, lim->max_params_bytes,
+    struct input_limits l = {"params", "params", FCGI_LIMIT_PARAMS, FCGI_LIMIT_PARAMS_BUDGET, 431, lim->max_params_bytes, lim->max_params_bytes,
                              &c->srv->params_bytes, lim->max_buffered_params_bytes};
 
     if (r->state == REQ_DRAIN)
@@ -662,7 +675,7 @@ static void on_stdin_content(struct fcgi_conn *c, struct fcgi_request *r, const 
                              size_t len)
 {
     const struct fcgi_limits *lim = &c->srv->cfg.limits;
-    struct input_limits l = {"body", "bodies", 413, lim->max_body_bytes,
+    struct input_limits l = {"body", "bodies", FCGI_LIMIT_BODY, FCGI_LIMIT_BODY_BUDGET, 413, lim->max_body_bytes,
                              r->has_content_length ? r->content_length : lim->max_body_bytes,
                              &c->srv->buffered_bytes, lim->max_buffered_bytes};
 
@@ -691,6 +704,7 @@ static void params_done(struct fcgi_conn *c, struct fcgi_request *r)
         request_answer(r, 400, "CONTENT_LENGTH is not a number of bytes");
         drain_request(r);
     } else if (r->content_length > lim->max_body_bytes) {
+        STAT(c->srv, limits[FCGI_LIMIT_BODY]);
         request_answer(r, 413, "request body of %zu bytes is over the limit of %zu bytes",
                        r->content_length, lim->max_body_bytes);
         drain_request(r);
@@ -823,6 +837,7 @@ void conn_request_too_slow(struct fcgi_request *r)
     double timeout = r->srv->cfg.limits.receive_timeout;
     unsigned long more;
 
+    STAT(r->srv, limits[FCGI_LIMIT_RECEIVE_TIMEOUT]);
     if (log_limit_pass(&r->srv->budget_log, ev_now(r->srv->loop), &more))
         sf_warn("request %u: not received whole within %.0f s of its BEGIN_REQUEST; answered "
                 "408 and closing its connection (%lu more such lines suppressed)", r->id,
@@ -1017,6 +1032,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     } else {
         unsigned records = c->records;
 
+        STAT_N(c->srv, bytes_in, (uint64_t)n);
         if (ev_is_active(&c->linger))
             ev_timer_again(loop, &c->linger); /* still arriving: wait LINGER_S more */
         c->busy++;

@@ -21,6 +21,7 @@
 
 #include <ev.h>
 
+#include "common/histogram.h"
 #include "common/list.h"
 #include "common/log.h"
 #include "common/buf.h"
@@ -57,6 +58,7 @@ struct fcgi_request {
     size_t params_charged; /* params bytes counted in the server's params_bytes */
     double started;        /* ev_now() at BEGIN_REQUEST */
     void *user;
+    uint8_t tag;           /* fcgi_request_set_tag */
 };
 
 struct fcgi_conn {
@@ -114,7 +116,14 @@ struct fcgi_server {
     unsigned long access_dropped; /* lines dropped while stderr was full */
     struct fcgi_addr_list allowed; /* FCGI_WEB_SERVER_ADDRS (a copy) */
     struct log_limit refusal_log, budget_log, output_log;
+    struct fcgi_stats own_stats;
+    struct fcgi_stats *stats; /* cfg.stats, or own_stats */
 };
+
+/* Counting into the server's stats (common/histogram.h's stat_add). */
+#define STAT(s, field) stat_add(&(s)->stats->field, 1)
+#define STAT_N(s, field, n) stat_add(&(s)->stats->field, (n))
+#define STAT_DEC(s, field) stat_add(&(s)->stats->field, (uint64_t)-1)
 
 /* conn.c */
 void conn_accepted(struct fcgi_server *s, int fd);

@@ -33,6 +33,8 @@ struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_con
     if (!r)
         return NULL;
     s->params_bytes += sizeof *r;
+    STAT(s, requests);
+    STAT(s, in_flight);
     r->conn = c;
     r->srv = c->srv;
     r->id = id;
@@ -61,6 +63,8 @@ void request_unref(struct fcgi_request *r)
         return;
     request_release_input(r);
     r->srv->params_bytes -= sizeof *r;
+    if (!r->answered)
+        STAT_DEC(r->srv, in_flight);
     buf_free(&r->headers);
     free(r);
 }
@@ -215,6 +219,21 @@ void *fcgi_request_app(const struct fcgi_request *r)
     return r->srv->cfg.app;
 }
 
+void fcgi_request_set_tag(struct fcgi_request *r, unsigned tag)
+{
+    r->tag = (uint8_t)tag;
+}
+
+unsigned fcgi_request_tag(const struct fcgi_request *r)
+{
+    return r->tag;
+}
+
+double fcgi_request_elapsed(const struct fcgi_request *r)
+{
+    return ev_time() - r->started;
+}
+
 void fcgi_request_set_user(struct fcgi_request *r, void *user)
 {
     r->user = user;
@@ -282,8 +301,12 @@ static void send_answer(struct fcgi_request *r, int status, const char *content_
     long sent = conn_queue_response(r->conn, r->id, &resp);
 
     r->answered = true;
+    STAT(r->srv, answered);
+    STAT_DEC(r->srv, in_flight);
     if (sent >= 0 && r->srv->cfg.access_log)
         access_log_add(r->srv, r, resp.status, (size_t)sent);
+    if (r->srv->cfg.on_answer)
+        r->srv->cfg.on_answer(r->srv->cfg.app, r, resp.status, fcgi_request_elapsed(r));
     if (!r->keep_conn)
         conn_close_when_done(r->conn);
 }

@@ -47,6 +47,14 @@ void *fcgi_request_app(const struct fcgi_request *r);
 void fcgi_request_set_user(struct fcgi_request *r, void *user);
 void *fcgi_request_user(const struct fcgi_request *r);
 
+/* A small number of the caller's own kept with the request (the router
+ * puts the route's index there: metrics count by it); 0 at first. */
+void fcgi_request_set_tag(struct fcgi_request *r, unsigned tag);
+unsigned fcgi_request_tag(const struct fcgi_request *r);
+
+/* Seconds since the request's BEGIN_REQUEST. */
+double fcgi_request_elapsed(const struct fcgi_request *r);
+
 /* Adds a response header ("Allow", "GET, HEAD") before the answer.
  * Returns -1 when the extra headers would exceed their limit, or when the
  * name is not an HTTP token or the value holds CR, LF or another control

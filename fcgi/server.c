@@ -81,6 +81,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* Out of descriptors: pause accepting instead of spinning. */
+                STAT(s, refused[FCGI_REFUSED_NO_FDS]);
                 log_refusal(s, strerror(errno));
                 ev_io_stop(loop, &s->accept_w);
                 ev_timer_start(loop, &s->accept_retry);
@@ -90,16 +91,19 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         if (s->nconns >= s->cfg.limits.max_conns) {
+            STAT(s, refused[FCGI_REFUSED_MAX_CONNS]);
             log_refusal(s, "max-conns reached");
             close(fd);
             continue;
         }
         if (!peer_allowed(s, fd)) {
+            STAT(s, refused[FCGI_REFUSED_PEER]);
             log_refusal(s, "peer not in FCGI_WEB_SERVER_ADDRS");
             close(fd);
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on unix sockets */
+        STAT(s, accepted);
         conn_accepted(s, fd);
     }
 }
@@ -220,6 +224,7 @@ struct fcgi_server *fcgi_server_new(struct ev_loop *loop, int listen_fd,
         return NULL;
     }
     s->loop = loop;
+    s->stats = cfg->stats ? cfg->stats : &s->own_stats;
     list_init(&s->conns);
     list_init(&s->receiving);
     list_init(&s->resume);
@@ -283,6 +288,7 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
          c = list_next(&s->conns, c, struct fcgi_conn, link))
         n += unanswered(c);
     s->dropped += n;
+    STAT_N(s, dropped, n);
     if (s->nconns)
         sf_warn("shutdown deadline reached: dropping %lu unanswered request(s) on %u "
                 "connection(s)", n, s->nconns);
@@ -350,6 +356,11 @@ void fcgi_server_free(struct fcgi_server *s)
 unsigned fcgi_server_connections(const struct fcgi_server *s)
 {
     return s->nconns;
+}
+
+struct fcgi_stats *fcgi_server_stats(struct fcgi_server *s)
+{
+    return s->stats;
 }
 
 unsigned long fcgi_server_dropped(const struct fcgi_server *s)

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <netinet/in.h>
 
 #include <ev.h>
@@ -35,6 +36,42 @@ void fcgi_limits_default(struct fcgi_limits *l);
 
 typedef void (*fcgi_handler_fn)(struct fcgi_request *r);
 
+/* Why a connection was refused at accept. */
+enum fcgi_refusal { FCGI_REFUSED_MAX_CONNS, FCGI_REFUSED_PEER, FCGI_REFUSED_NO_FDS,
+                    FCGI_REFUSED_COUNT };
+
+/* Which limit refused a request (or cut it short). */
+enum fcgi_limit {
+    FCGI_LIMIT_PARAMS,          /* 431: --max-params-bytes */
+    FCGI_LIMIT_BODY,            /* 413: --max-body-bytes */
+    FCGI_LIMIT_PARAMS_BUDGET,   /* 503 / OVERLOADED: --max-buffered-params-bytes */
+    FCGI_LIMIT_BODY_BUDGET,     /* 503: --max-buffered-bytes */
+    FCGI_LIMIT_OUTPUT,          /* 503: --max-output-bytes, --max-conn-output-bytes */
+    FCGI_LIMIT_MAX_REQS,        /* OVERLOADED: --max-reqs */
+    FCGI_LIMIT_RECEIVE_TIMEOUT, /* 408: --receive-timeout */
+    FCGI_LIMIT_REQUEST_TIMEOUT, /* 504: --request-timeout-ms */
+    FCGI_LIMIT_COUNT
+};
+
+/*
+ * What the engine counts.  One writer (the server's loop); with --workers
+ * it lives in the shared scoreboard, where other processes read it: the
+ * fields are written with relaxed atomic stores (common/histogram.h).
+ */
+struct fcgi_stats {
+    uint64_t accepted;
+    uint64_t refused[FCGI_REFUSED_COUNT];
+    uint64_t requests;        /* begun */
+    uint64_t answered;
+    uint64_t aborted;         /* by the front server (ABORT_REQUEST) */
+    uint64_t protocol_errors; /* connections closed for malformed input */
+    uint64_t limits[FCGI_LIMIT_COUNT];
+    uint64_t bytes_in, bytes_out;
+    uint64_t dropped;         /* unanswered at a shutdown deadline */
+    uint64_t connections;     /* gauge: open now */
+    uint64_t in_flight;       /* gauge: begun, not answered */
+};
+
 /* FCGI_WEB_SERVER_ADDRS, parsed: the peers allowed to connect over TCP. */
 struct fcgi_addr_list {
     struct in6_addr *addrs; /* IPv4 as IPv4-mapped IPv6 */
@@ -56,6 +93,10 @@ struct fcgi_server_config {
     void *app;                /* returned by fcgi_request_app() */
     bool access_log;          /* one line per request on stderr */
     const struct fcgi_addr_list *allowed; /* NULL or empty: any peer */
+    struct fcgi_stats *stats; /* where to count (NULL: the server's own) */
+    /* Called as each request is answered, with the status sent and the
+     * seconds since its BEGIN_REQUEST (metrics, slow-request log). */
+    void (*on_answer)(void *app, struct fcgi_request *r, int status, double seconds);
 };
 
 struct fcgi_server;
@@ -79,6 +120,9 @@ void fcgi_server_free(struct fcgi_server *s);
 
 /* Counters for logs and tests. */
 unsigned fcgi_server_connections(const struct fcgi_server *s);
+
+/* What the server counts (cfg.stats, or its own). */
+struct fcgi_stats *fcgi_server_stats(struct fcgi_server *s);
 
 /* Requests left unanswered when the shutdown deadline closed their connections. */
 unsigned long fcgi_server_dropped(const struct fcgi_server *s);

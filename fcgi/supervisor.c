@@ -12,9 +12,17 @@
 
 #include "common/log.h"
 
-static pid_t start_worker(const struct supervisor_config *cfg, const sigset_t *oldmask)
+struct worker {
+    pid_t pid; /* 0: none (to be started) */
+    int slot;
+    time_t started;
+};
+
+static pid_t start_worker(const struct supervisor_config *cfg, struct worker *w,
+                          const sigset_t *oldmask)
 {
     pid_t parent = getpid();
+    int slot = cfg->pick_slot ? cfg->pick_slot(cfg->arg) : -1;
     pid_t pid = fork();
 
     if (pid == 0) {
@@ -25,28 +33,29 @@ static pid_t start_worker(const struct supervisor_config *cfg, const sigset_t *o
         if (getppid() != parent)
             _exit(0); /* it died before the request took effect */
         sigprocmask(SIG_SETMASK, oldmask, NULL);
-        _exit(cfg->serve(cfg->arg));
+        _exit(cfg->serve(cfg->arg, slot));
     }
+    w->started = time(NULL);
     if (pid < 0) {
         sf_error("fork failed: %s; trying again in a second", strerror(errno));
-        return 0; /* an empty slot: the supervisor retries it */
+        return w->pid = 0; /* the supervisor retries it */
     }
-    return pid;
+    w->slot = slot;
+    if (cfg->started)
+        cfg->started(cfg->arg, slot, pid);
+    return w->pid = pid;
 }
 
 int supervisor_run(const struct supervisor_config *cfg)
 {
-    pid_t *pids = calloc(cfg->workers, sizeof *pids);
-    time_t *started = calloc(cfg->workers, sizeof *started);
+    struct worker *ws = calloc(cfg->workers, sizeof *ws);
     sigset_t mask, oldmask;
     int stopping = 0, rc = 0;
     time_t deadline = 0;
     unsigned i, alive;
 
-    if (!pids || !started) {
+    if (!ws) {
         sf_error("out of memory");
-        free(pids);
-        free(started);
         return 1;
     }
     sigemptyset(&mask);
@@ -55,10 +64,8 @@ int supervisor_run(const struct supervisor_config *cfg)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, &oldmask);
-    for (i = 0; i < cfg->workers; i++) {
-        pids[i] = start_worker(cfg, &oldmask);
-        started[i] = time(NULL);
-    }
+    for (i = 0; i < cfg->workers; i++)
+        start_worker(cfg, &ws[i], &oldmask);
     sf_info("supervising %u worker processes", cfg->workers);
     for (;;) {
         struct timespec tick = {1, 0};
@@ -78,17 +85,19 @@ int supervisor_run(const struct supervisor_config *cfg)
                 close(cfg->listen_fd);
                 deadline = time(NULL) + (time_t)cfg->shutdown_timeout + 2;
                 for (i = 0; i < cfg->workers; i++)
-                    if (pids[i] > 0)
-                        kill(pids[i], SIGTERM);
+                    if (ws[i].pid > 0)
+                        kill(ws[i].pid, SIGTERM);
             }
         }
         if (!stopping && cfg->file)
             listen_file_check(cfg->file);
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
             for (i = 0; i < cfg->workers; i++) {
-                if (pids[i] != pid)
+                if (ws[i].pid != pid)
                     continue;
-                pids[i] = 0;
+                ws[i].pid = 0;
+                if (cfg->ended)
+                    cfg->ended(cfg->arg, ws[i].slot, pid, !stopping);
                 if (stopping) {
                     /* A worker that dropped requests, or had to be killed,
                      * makes the whole stop one that dropped requests. */
@@ -105,27 +114,25 @@ int supervisor_run(const struct supervisor_config *cfg)
         }
         alive = 0;
         for (i = 0; i < cfg->workers; i++) {
-            if (pids[i] == 0 && !stopping) {
+            if (ws[i].pid == 0 && !stopping) {
                 /* A worker that dies at once is restarted at most once a second. */
-                if (time(NULL) - started[i] < 1)
+                if (time(NULL) - ws[i].started < 1)
                     continue;
-                pids[i] = start_worker(cfg, &oldmask);
-                started[i] = time(NULL);
+                start_worker(cfg, &ws[i], &oldmask);
             }
-            alive += pids[i] > 0;
+            alive += ws[i].pid > 0;
         }
         if (stopping && alive == 0)
             break;
         if (stopping && time(NULL) > deadline) {
             sf_warn("workers did not stop in time; killing them");
             for (i = 0; i < cfg->workers; i++)
-                if (pids[i] > 0)
-                    kill(pids[i], SIGKILL);
+                if (ws[i].pid > 0)
+                    kill(ws[i].pid, SIGKILL);
             deadline = time(NULL) + 60;
         }
     }
-    free(pids);
-    free(started);
+    free(ws);
     sf_info("all workers stopped");
     return rc;
 }

@@ -12,6 +12,9 @@
 #ifndef SPRINGFIELD_FCGI_SUPERVISOR_H
 #define SPRINGFIELD_FCGI_SUPERVISOR_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 #include "fcgi/listen.h"
 
 /* Exit status of a stop that had to drop requests at the deadline. */
@@ -22,8 +25,16 @@ struct supervisor_config {
     double shutdown_timeout;  /* seconds, as given to each worker */
     int listen_fd;
     struct listen_file *file; /* checked for removal every second; may be NULL */
-    int (*serve)(void *arg);  /* a worker's life, in the child; returns its exit status */
+    /* A worker's life, in the child; returns its exit status.  slot is
+     * what pick_slot said before the fork (-1 without it). */
+    int (*serve)(void *arg, int slot);
     void *arg;
+    /* Optional, in the supervisor: the slot (of the caller's scoreboard)
+     * the next worker is to count in, -1 for none; then that it started
+     * as pid, and that it ended (restarting: not because of a stop). */
+    int (*pick_slot)(void *arg);
+    void (*started)(void *arg, int slot, pid_t pid);
+    void (*ended)(void *arg, int slot, pid_t pid, bool restarting);
 };
 
 /* Returns 0 after a clean stop, EXIT_DROPPED when a worker dropped

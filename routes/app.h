@@ -16,6 +16,8 @@
 struct worker_pool;
 struct resolver;
 struct ev_loop;
+struct scoreboard;
+struct sb_row;
 
 struct app {
     struct ev_loop *loop;
@@ -27,6 +29,10 @@ struct app {
     struct weather_client *weather; /* WEATHER_URI; NULL: canned forecast */
     struct kv_store *kv[BACKEND_KV_COUNT]; /* by routes/registry.h row */
     long backend_timeout_ms;
+    /* Set by main.c after backends_open (routes/stats.h): */
+    struct scoreboard *scoreboard; /* the pool's counters; NULL: none */
+    struct sb_row *row;            /* this process's row of it */
+    const char *status_path;       /* --status-path; NULL: no status page */
 };
 
 #endif

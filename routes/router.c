@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "routes/app.h"
+#include "routes/status_page.h"
 #include "routes/table.h"
 
 /* "GET, HEAD, POST": the methods in table order, HEAD after GET unless
@@ -132,6 +134,29 @@ long router_path(const struct fcgi_request *r, char *out)
     return (long)(sl + il);
 }
 
+static bool status_path_is(struct fcgi_request *r, const char *path, size_t len)
+{
+    const struct app *app = fcgi_request_app(r);
+    const char *sp = app ? app->status_path : NULL;
+
+    return sp && strlen(sp) == len && memcmp(sp, path, len) == 0;
+}
+
+/* The status page is tagged as the row after the table's (metrics). */
+static void serve_status(struct fcgi_request *r, const char *method, size_t ntable)
+{
+    fcgi_request_set_tag(r, (unsigned)ntable + 1);
+    if (method && !strcmp(method, "HEAD"))
+        fcgi_request_set_head_only(r, true);
+    else if (!method || strcmp(method, "GET") != 0) {
+        fcgi_response_header(r, "Allow", "GET, HEAD");
+        fcgi_respond_error(r, 405, "%.64s is not allowed on the status page (allowed: GET, HEAD)",
+                           method ? method : "(none)");
+        return;
+    }
+    status_page_get(r);
+}
+
 void router_dispatch(struct fcgi_request *r)
 {
     char path[ROUTER_MAX_PATH + 1];
@@ -145,7 +170,13 @@ void router_dispatch(struct fcgi_request *r)
         fcgi_respond_error(r, 414, "path longer than %d bytes", ROUTER_MAX_PATH);
         return;
     }
+    if (status_path_is(r, path, (size_t)len)) {
+        serve_status(r, method, n);
+        return;
+    }
     router_match(table, n, method ? method : "", path, (size_t)len, &m);
+    if (m.route)
+        fcgi_request_set_tag(r, (unsigned)(m.route - table) + 1);
     switch (m.status) {
     case 0:
         fcgi_request_set_head_only(r, m.head);

@@ -468,7 +468,7 @@ static void conn_ready(struct mysql_conn *c)
             sf_info("mysql: connected to %s (server %s)", st->where,
                     mysql_get_server_info(c->my));
     } else if (store_breaker_open(&st->base.be.breaker)) {
-        st->base.be.counters.reconnects++;
+        stat_add(&st->base.be.stats->reconnects, 1);
     }
     store_breaker_success(&st->base.be.breaker, ev_now(st->loop));
     conn_idle(c);

@@ -18,6 +18,7 @@ void store_backend_init(struct store_backend *b, struct ev_loop *loop, const cha
     b->where = where;
     b->loop = loop;
     b->timeout_ms = timeout_ms;
+    b->stats = &b->own_stats;
     list_init(&b->pending);
     list_init(&b->ready);
     ev_idle_init(&b->kick, on_kick);
@@ -92,6 +93,7 @@ void store_op_start(struct store_backend *b, struct store_op *op, store_cb cb, v
     op->later = NULL;
     op->timeout_ms = ms;
     list_insert_tail(&b->pending, &op->link);
+    b->npending++;
     ev_timer_init(&op->deadline, on_deadline, ms / 1000.0, 0);
     if (ms > 0)
         ev_timer_start(b->loop, &op->deadline);
@@ -172,8 +174,10 @@ bool store_op_complete(struct store_op *op, enum store_status status, const char
         return false;
     ev_timer_stop(b->loop, &op->deadline);
     list_remove(&op->link);
+    b->npending--;
     if (status <= STORE_ERROR)
-        b->counters.results[status]++;
+        stat_add(&b->stats->results[status], 1);
+    histogram_add(&b->stats->latency, ev_now(b->loop) - op->started);
     if (!b->starting) {
         deliver(op, status, message, data, len);
         return true;
@@ -212,6 +216,7 @@ void store_op_later(struct store_op *op, void (*fn)(struct store_op *op))
 {
     ev_timer_stop(op->be->loop, &op->deadline);
     list_remove(&op->link);
+    op->be->npending--;
     op->later = fn;
     make_ready(op);
 }
@@ -253,6 +258,7 @@ static void on_kick(struct ev_loop *loop, ev_idle *w, int revents)
             op->later = NULL;
             op->state = STORE_OP_RUNNING;
             list_insert_tail(&b->pending, &op->link);
+            b->npending++;
             fn(op);
         } else {
             char *message = op->message;
@@ -318,6 +324,7 @@ static void close_now(struct store_backend *b)
                 op->later = NULL;
                 op->state = STORE_OP_RUNNING;
                 list_insert_tail(&b->pending, &op->link);
+                b->npending++;
                 continue;
             }
             deliver(op, op->status, op->message, op->data, op->len);

@@ -32,15 +32,24 @@
 
 #include <ev.h>
 
+#include "common/histogram.h"
 #include "common/list.h"
 #include "common/log.h"
 #include "store/breaker.h"
 #include "store/result.h"
 
-/* Operations by result, and reconnects, for the health check and logs. */
+/*
+ * What a backend counts: operations by result and their latency,
+ * reconnects, and (gauges the owner publishes) its breaker state and what
+ * waits.  One writer; with --workers it lives in the shared scoreboard.
+ */
 struct store_counters {
-    unsigned long results[STORE_ERROR + 1];
-    unsigned long reconnects;
+    uint64_t results[STORE_ERROR + 1];
+    uint64_t reconnects;
+    struct histogram latency;
+    uint64_t breaker_state; /* gauge: enum store_breaker_state */
+    uint64_t pending;       /* gauge: operations waiting for their result */
+    uint64_t queued;        /* gauge: jobs waiting in its worker pool (0: none) */
 };
 
 struct store_backend {
@@ -66,7 +75,9 @@ struct store_backend {
      * operations fail fast meanwhile, never wait on a probe. */
     void (*probe)(struct store_backend *b);
     ev_timer probe_timer;
-    struct store_counters counters;
+    unsigned npending;          /* on the pending list */
+    struct store_counters own_stats;
+    struct store_counters *stats; /* where to count: own_stats, or a scoreboard row */
 };
 
 struct store_op;

@@ -123,7 +123,7 @@ static void became_ready(struct redis_store *self)
 
     ev_timer_stop(self->loop, &self->connect_timer);
     if (breaker(self)->ever_closed)
-        self->kv.be.counters.reconnects++;
+        stat_add(&self->kv.be.stats->reconnects, 1);
     self->state = ST_READY;
     self->last_reply = now;
     self->attempt = 0;

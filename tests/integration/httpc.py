@@ -23,6 +23,22 @@ def http_request(port, method, path, body=None, headers=None, timeout=15):
         conn.close()
 
 
+def http_get_from(source, port, path, timeout=15):
+    """The raw HTTP/1.0 answer to GET path on 127.0.0.1:port from the local
+    address source (another loopback address, e.g. 127.0.0.2: a client the
+    front server does not take for this host's own)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                  source_address=(source, 0)) as s:
+        s.sendall(("GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n" % path).encode())
+        answer = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return answer
+            answer += chunk
+
+
 def assert_error_shape(status, headers, body, code):
     """The answer is springfield's error shape with this code; returns the message."""
     assert status == code, (status, body)

@@ -191,7 +191,7 @@ Include "{site}"
 
 class ApacheProxyFcgi(Apache):
     name = "apache-proxy-fcgi"
-    modules = ("mpm_event", "authz_core", "proxy", "proxy_fcgi")
+    modules = ("mpm_event", "authz_core", "authz_host", "proxy", "proxy_fcgi")
     source = "deploy/apache-proxy-fcgi.conf"
 
     def __init__(self, tmpdir, upstream, **kw):

@@ -1,0 +1,27 @@
+/*
+ * routes/stats.h — what one serving process counts into its row of the
+ * scoreboard (routes/scoreboard.h): each answer by route and status class
+ * with its latency, its backends' operations (their counters point into
+ * the row), and, once a second, the gauges no event updates (breaker
+ * states, operations waiting, worker-pool queues, resident memory).
+ */
+#ifndef SPRINGFIELD_ROUTES_STATS_H
+#define SPRINGFIELD_ROUTES_STATS_H
+
+#include "fcgi/request.h"
+#include "routes/app.h"
+
+/* Points app's backends at row and starts the once-a-second publisher.
+ * Call after backends_open; row may be NULL (nothing is shared). */
+void stats_attach(struct app *app, struct scoreboard *sb, struct sb_row *row);
+
+/* Stops the publisher (before backends_close). */
+void stats_detach(struct app *app);
+
+/* fcgi_server_config.on_answer: counts one answer in the row. */
+void stats_on_answer(void *app, struct fcgi_request *r, int status, double seconds);
+
+/* This process's resident memory, in KiB (0 when unknown). */
+unsigned long stats_rss_kib(void);
+
+#endif
