@@ -11,10 +11,12 @@
  * read-only configuration and each job's cancel flag.
  *
  * The breaker (store/breaker.h) opens on the first job that cannot reach
- * the server: every operation still waiting is answered at once (their
- * jobs are cancelled: a queued job is not run, so a refused write never
- * lands later), and new ones fail fast until a half-open probe gets
- * through.
+ * the server: every operation whose job is still queued is answered at
+ * once and its job cancelled (it is not run, so a refused write never lands
+ * later), and so is a read already running; a write already running on a
+ * worker is answered when it ends (the driver may yet reach the server with
+ * it: a write is not refused before its outcome is known).  New ones fail fast until a half-open
+ * probe gets through.
  */
 #include "store/mongo.h"
 
@@ -52,7 +54,8 @@ struct mongo_job {
     struct store_op sop;
     struct mongo_store *store;
     enum mongo_op op;
-    atomic_bool cancelled; /* answered already: a queued job is not run */
+    atomic_int state;      /* JOB_QUEUED -> JOB_RUNNING (a worker took it) or
+                            * JOB_CANCELLED (answered while queued: not run) */
     const char *name; /* points into bytes[] */
     size_t name_len;
     const char *value; /* put: the JSON text, in bytes[] */
@@ -322,6 +325,16 @@ static void op_index(struct mongo_job *job, mongoc_client_t *client, int64_t sta
     bson_destroy(&cmd);
 }
 
+enum { JOB_QUEUED, JOB_RUNNING, JOB_CANCELLED };
+
+/* Queued -> to; false when it has left the queue already. */
+static bool job_leave_queue(struct mongo_job *job, int to)
+{
+    int queued = JOB_QUEUED;
+
+    return atomic_compare_exchange_strong(&job->state, &queued, to);
+}
+
 static void job_run(void *arg)
 {
     struct mongo_job *job = arg;
@@ -333,7 +346,7 @@ static void job_run(void *arg)
      * not run: nobody waits for it, and a write refused must not land
      * later.  Nor one that waited out its whole timeout in the queue: a
      * stalled server must not take every queued job's full timeout in turn. */
-    if (atomic_load(&job->cancelled)) {
+    if (!job_leave_queue(job, JOB_RUNNING)) {
         job_set(job, STORE_UNAVAILABLE, "mongodb: answered before it ran");
         return;
     }
@@ -385,30 +398,50 @@ static void store_destroy(struct mongo_store *st)
 
 static void make_index(struct mongo_store *st);
 
+/* The deadline answered it: a job still queued is not run. */
 static void cancel_job(struct store_op *op)
 {
-    atomic_store(&container_of(op, struct mongo_job, sop)->cancelled, true);
+    job_leave_queue(container_of(op, struct mongo_job, sop), JOB_CANCELLED);
 }
 
-/* The server cannot be reached: the breaker opens, and everything still
- * waiting is answered now (and cancelled), not at its deadline. */
+/* The server cannot be reached: the breaker opens, and every operation
+ * whose job is still queued is answered now (and its job cancelled), not
+ * at its deadline; so is a read already running (nothing of it can land).
+ * A write already running is answered as it ends: the driver may yet get
+ * it to the server, and a write is not refused before its outcome is known. */
+/* Whether op is answered at once when the server is found gone. */
+static bool answer_now(struct mongo_job *job)
+{
+    if (job_leave_queue(job, JOB_CANCELLED))
+        return true; /* not run at all */
+    return job->op == OP_GET || job->op == OP_PING || job->op == OP_PROBE;
+}
+
 static void server_gone(struct mongo_store *st, const char *why)
 {
     struct store_backend *be = &st->kv.be;
-    struct store_op *op;
+    struct store_op *op, **now = NULL;
+    size_t n = 0, i;
 
     store_backend_failed(be, why);
-    for (op = list_first(&be->pending, struct store_op, link); op;
+    if (be->npending)
+        now = malloc(be->npending * sizeof *now);
+    for (op = list_first(&be->pending, struct store_op, link); op && now;
          op = list_next(&be->pending, op, struct store_op, link))
-        cancel_job(op);
-    store_backend_fail_pending(be, STORE_UNAVAILABLE, why);
+        if (answer_now(container_of(op, struct mongo_job, sop)))
+            now[n++] = op;
+    /* answered in a pass of their own: an answer's callback may start
+     * operations, which change the pending list (they fail fast now) */
+    for (i = 0; i < n; i++)
+        store_op_complete(now[i], STORE_UNAVAILABLE, why, NULL, 0);
+    free(now); /* out of memory for it: they are answered at their deadlines */
 }
 
 static void job_done(void *arg)
 {
     struct mongo_job *job = arg;
     struct mongo_store *st = job->store;
-    bool cancelled = atomic_load(&job->cancelled);
+    bool cancelled = atomic_load(&job->state) == JOB_CANCELLED;
 
     if (!st->kv.be.closing && !cancelled) {
         if (job->status == STORE_UNAVAILABLE)
@@ -509,7 +542,7 @@ static void submit(struct mongo_store *st, enum mongo_op op, const char *name,
     job->store = st;
     job->op = op;
     job->status = STORE_ERROR;
-    atomic_init(&job->cancelled, false);
+    atomic_init(&job->state, JOB_QUEUED);
     if (name_len)
         memcpy(job->bytes, name, name_len);
     if (value_len)
