@@ -17,8 +17,13 @@
 
 #include <ev.h>
 
+#include "common/list.h"
 #include "common/setting.h"
+#include "fcgi/handover.h"
 #include "fcgi/listen.h"
+#include "fcgi/pidfile.h"
+#include "fcgi/process.h"
+#include "fcgi/recycle.h"
 #include "common/log.h"
 #include "fcgi/server.h"
 #include "fcgi/supervisor.h"
@@ -41,6 +46,9 @@ struct options {
     int access_log;
     enum sf_log_level log_level;
     const char *status_path;
+    const char *pid_file;
+    unsigned long max_requests;
+    unsigned long max_rss_mib;
 };
 
 static void usage(FILE *out)
@@ -75,7 +83,17 @@ static void usage(FILE *out)
 "  --receive-timeout SEC     time to receive a request's params and body after its\n"
 "                            BEGIN_REQUEST (default 60; over: 408, connection closed)\n"
 "  --idle-timeout SEC        close connections idle this long (default 300)\n"
+"  --request-timeout-ms MS   time from a request's BEGIN_REQUEST to its answer,\n"
+"                            whatever its backends do (default 0: none; over: 504)\n"
 "  --shutdown-timeout SEC    on SIGTERM/SIGINT, time for requests in flight (default 10)\n"
+"  --max-requests N          a process that answered N requests (each draws its own\n"
+"                            limit up to 10 %% above) is replaced by a new one, then\n"
+"                            drains (default 0: never)\n"
+"  --max-rss-mib M           a process whose resident memory is over M MiB is\n"
+"                            replaced the same way (default 0: never)\n"
+"  --pid-file PATH           write the pid of the process to signal (the supervisor\n"
+"                            with --workers) to this absolute path; a reload's new\n"
+"                            process takes it over\n"
 "  --backend-timeout MS      timeout of each backend operation (default 5000)\n"
 "  --access-log, --no-access-log\n"
 "                            one line per request on stderr (default on)\n"
@@ -99,14 +117,18 @@ static void usage(FILE *out)
 "commas and/or blanks.\n"
 "\n"
 "Signals: SIGTERM/SIGINT finish requests in flight and exit (0, or 3 when some\n"
-"had to be dropped at the deadline); SIGHUP is logged and ignored.\n");
+"had to be dropped at the deadline).  SIGHUP reloads: a new springfield from the\n"
+"binary on disk (same arguments and environment) takes the socket over, and once\n"
+"it serves the old processes finish their requests and exit; if it fails, the\n"
+"old ones serve on.\n");
 }
 
 enum {
     OPT_LISTEN = 256, OPT_SOCKET_MODE, OPT_WORKERS, OPT_THREADS, OPT_MAX_CONNS, OPT_MAX_REQS,
     OPT_MAX_PARAMS, OPT_MAX_BODY, OPT_MAX_BUFFERED, OPT_MAX_BUFFERED_PARAMS, OPT_MAX_OUTPUT,
     OPT_MAX_CONN_OUTPUT, OPT_RECEIVE, OPT_IDLE, OPT_SHUTDOWN, OPT_BACKEND_TIMEOUT,
-    OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL, OPT_STATUS_PATH
+    OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL, OPT_STATUS_PATH, OPT_PID_FILE,
+    OPT_MAX_REQUESTS, OPT_MAX_RSS, OPT_REQUEST_TIMEOUT
 };
 
 static const struct option long_options[] = {
@@ -124,12 +146,16 @@ static const struct option long_options[] = {
     {"max-conn-output-bytes", required_argument, NULL, OPT_MAX_CONN_OUTPUT},
     {"receive-timeout", required_argument, NULL, OPT_RECEIVE},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
+    {"request-timeout-ms", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
     {"access-log", no_argument, NULL, OPT_ACCESS_LOG},
     {"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"status-path", required_argument, NULL, OPT_STATUS_PATH},
+    {"pid-file", required_argument, NULL, OPT_PID_FILE},
+    {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
+    {"max-rss-mib", required_argument, NULL, OPT_MAX_RSS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -158,6 +184,9 @@ static const struct number_option number_options[] = {
     {OPT_IDLE, 10, 1, 86400},
     {OPT_SHUTDOWN, 10, 0, 3600},
     {OPT_BACKEND_TIMEOUT, 10, 1, 600000},
+    {OPT_MAX_REQUESTS, 10, 0, 1ULL << 40},
+    {OPT_MAX_RSS, 10, 0, 1ULL << 30},
+    {OPT_REQUEST_TIMEOUT, 10, 0, 3600000},
 };
 
 static int refuse(const char *why)
@@ -226,6 +255,9 @@ static int apply(struct options *o, int opt, const char *name, const char *v)
     case OPT_IDLE:
         o->limits.idle_timeout = (double)n;
         return 0;
+    case OPT_REQUEST_TIMEOUT:
+        o->limits.request_timeout = (double)n / 1000.0;
+        return 0;
     case OPT_SHUTDOWN:
         o->shutdown_timeout = (double)n;
         return 0;
@@ -257,6 +289,19 @@ static int apply(struct options *o, int opt, const char *name, const char *v)
             return refuse(why);
         }
         o->status_path = v;
+        return 0;
+    case OPT_PID_FILE:
+        if (v[0] != '/') {
+            snprintf(why, sizeof why, "%s: '%.64s' is not an absolute path", name, v);
+            return refuse(why);
+        }
+        o->pid_file = v;
+        return 0;
+    case OPT_MAX_REQUESTS:
+        o->max_requests = (unsigned long)n;
+        return 0;
+    case OPT_MAX_RSS:
+        o->max_rss_mib = (unsigned long)n;
         return 0;
     }
     return -1;
@@ -335,174 +380,151 @@ static void fit_descriptor_limit(unsigned max_conns)
 
 /* --- one serving process -------------------------------------------------- */
 
-/* How often the socket file is checked for removal. */
-#define SOCKET_CHECK_S 2.0
-
+/* What one serving process holds; app first, so the answer hook finds the
+ * rest from the app pointer the server hands it. */
 struct serving {
-    struct ev_loop *loop;
-    struct fcgi_server *server;
-    double shutdown_timeout;
-    bool stopping;
-    ev_signal sigterm, sigint, sighup;
-    ev_timer socket_check;
-    struct listen_file *file; /* NULL when another process watches it */
+    struct app app;
+    struct fcgi_process proc;
+    struct fcgi_recycle recycle;
 };
 
-static void on_drained(void *arg)
+static void on_answer(void *app, struct fcgi_request *r, int status, double seconds)
 {
-    struct serving *sv = arg;
+    struct serving *sv = container_of(app, struct serving, app);
 
-    ev_break(sv->loop, EVBREAK_ALL);
+    stats_on_answer(app, r, status, seconds);
+    recycle_count(&sv->recycle);
 }
 
-static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    struct serving *sv = w->data;
+/* Where the service is started from, for every serving process. */
+struct start {
+    const struct options *o;
+    int listen_fd;
+    const struct fcgi_addr_list *allowed;
+    struct listen_file *file; /* NULL in a worker: the supervisor watches it */
+    struct scoreboard *sb;    /* NULL: no shared counters */
+};
 
-    (void)loop;
-    (void)revents;
-    /* The watchers stay: a second signal (Ctrl-C or systemd signals the
-     * whole group, then the supervisor signals again) must not fall back
-     * to the default action and kill the requests being finished. */
-    if (sv->stopping) {
-        sf_info("signal %d: already finishing requests in flight", w->signum);
-        return;
-    }
-    sv->stopping = true;
-    ev_timer_stop(sv->loop, &sv->socket_check);
-    sf_info("signal %d: no new connections; finishing requests in flight", w->signum);
-    fcgi_server_shutdown(sv->server, sv->shutdown_timeout, on_drained, sv);
+/* A reload's successor serves: the pid file names it from now on. */
+static void handed_over(void *arg, pid_t successor)
+{
+    const struct start *st = arg;
+
+    if (st->o->pid_file)
+        pidfile_write(st->o->pid_file, successor);
 }
 
-/* SIGHUP would end the process (its default action) and drop every
- * request: it is said and ignored. */
-static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
+static int serve(const struct start *st, int slot, bool worker)
 {
-    (void)loop;
-    (void)w;
-    (void)revents;
-    sf_info("SIGHUP: ignored (springfield has no reload; restart it to apply changes)");
-}
-
-static void on_socket_check(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct serving *sv = w->data;
-
-    (void)revents;
-    if (listen_file_check(sv->file) < 0)
-        ev_timer_stop(loop, w); /* said once; nothing more to watch */
-}
-
-static int serve(const struct options *o, int listen_fd, const struct fcgi_addr_list *allowed,
-                 struct listen_file *file, struct scoreboard *sb, int slot)
-{
-    struct sb_row *row = sb && slot >= 0 ? scoreboard_row_begin(sb, (unsigned)slot) : NULL;
+    const struct options *o = st->o;
+    struct sb_row *row = st->sb && slot >= 0 ? scoreboard_row_begin(st->sb, (unsigned)slot) : NULL;
     struct fcgi_server_config cfg = {
         .limits = o->limits,
         .handler = router_dispatch,
         .access_log = o->access_log,
-        .allowed = allowed,
+        .allowed = st->allowed,
         .stats = row ? &row->engine : NULL,
-        .on_answer = stats_on_answer,
+        .on_answer = on_answer,
     };
-    struct serving sv = {.shutdown_timeout = o->shutdown_timeout, .file = file};
-    struct app app;
+    struct serving sv;
+    struct fcgi_server *server;
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     unsigned long dropped;
 
-    sv.loop = ev_default_loop(EVFLAG_AUTO);
-    if (!sv.loop) {
+    memset(&sv, 0, sizeof sv);
+    if (!loop) {
         sf_error("cannot start the event loop");
         return 1;
     }
-    if (backends_open(&app, sv.loop, &o->backends) < 0)
+    if (backends_open(&sv.app, loop, &o->backends) < 0)
         return 1;
-    app.status_path = o->status_path;
-    stats_attach(&app, sb, row);
-    cfg.app = &app;
-    sv.server = fcgi_server_new(sv.loop, listen_fd, &cfg);
-    if (!sv.server) {
-        stats_detach(&app);
-        backends_close(&app);
+    sv.app.status_path = o->status_path;
+    stats_attach(&sv.app, st->sb, row);
+    cfg.app = &sv.app;
+    server = fcgi_server_new(loop, st->listen_fd, &cfg);
+    if (!server) {
+        stats_detach(&sv.app);
+        backends_close(&sv.app);
         return 1;
     }
-    ev_signal_init(&sv.sigterm, on_stop_signal, SIGTERM);
-    ev_signal_init(&sv.sigint, on_stop_signal, SIGINT);
-    ev_signal_init(&sv.sighup, on_hangup, SIGHUP);
-    sv.sigterm.data = sv.sigint.data = &sv;
-    ev_signal_start(sv.loop, &sv.sigterm);
-    ev_signal_start(sv.loop, &sv.sigint);
-    ev_signal_start(sv.loop, &sv.sighup);
-    ev_timer_init(&sv.socket_check, on_socket_check, SOCKET_CHECK_S, SOCKET_CHECK_S);
-    sv.socket_check.data = &sv;
-    if (file && file->path) {
-        ev_timer_start(sv.loop, &sv.socket_check);
-        ev_unref(sv.loop); /* the check alone must not keep the loop running */
-    }
+    sv.proc = (struct fcgi_process){
+        .loop = loop,
+        .server = server,
+        .shutdown_timeout = o->shutdown_timeout,
+        .file = st->file,
+        .listen_fd = st->listen_fd,
+        .keep_fd = st->sb ? scoreboard_fd(st->sb) : -1,
+        .worker = worker,
+        .on_handed_over = worker ? NULL : handed_over,
+        .arg = (void *)st,
+    };
+    recycle_start(&sv.recycle, &sv.proc, o->max_requests, o->max_rss_mib);
 
-    ev_run(sv.loop, 0);
+    fcgi_process_run(&sv.proc);
 
-    if (ev_is_active(&sv.socket_check)) {
-        ev_ref(sv.loop);
-        ev_timer_stop(sv.loop, &sv.socket_check);
-    }
-    dropped = fcgi_server_dropped(sv.server);
-    stats_detach(&app);
+    recycle_stop(&sv.recycle);
+    dropped = fcgi_server_dropped(server);
+    stats_detach(&sv.app);
     /* Backends first: their pending callbacks answer (drop) requests that
      * still point at the server. */
-    backends_close(&app);
-    fcgi_server_free(sv.server);
-    ev_loop_destroy(sv.loop);
+    backends_close(&sv.app);
+    fcgi_server_free(server);
+    ev_loop_destroy(loop);
+    if (st->sb && slot >= 0 && !worker)
+        scoreboard_leave(st->sb, (unsigned)slot);
     if (dropped) {
         sf_warn("stopped; %lu request(s) were dropped at the shutdown deadline", dropped);
         return EXIT_DROPPED;
     }
-    sf_info("stopped");
+    sf_info(fcgi_process_handed_over(&sv.proc) ? "stopped; the new process serves"
+                                               : "stopped");
     return 0;
 }
 
-/* What a worker process of the supervisor runs. */
-struct worker_args {
-    const struct options *o;
-    int listen_fd;
-    const struct fcgi_addr_list *allowed;
-    struct scoreboard *sb;
-};
+/* --- the pool: a supervisor and its workers ------------------------------- */
+
+static void worker_replaced(void *arg, pid_t old, pid_t replacement)
+{
+    const struct start *st = arg;
+
+    (void)old;
+    (void)replacement;
+    if (st->sb)
+        stat_add(&st->sb->replacements, 1);
+}
 
 static int serve_worker(void *arg, int slot)
 {
-    const struct worker_args *w = arg;
-
-    /* the supervisor watches the file */
-    return serve(w->o, w->listen_fd, w->allowed, NULL, w->sb, slot);
+    return serve(arg, slot, true);
 }
 
 /* The supervisor's side of the scoreboard: a slot per worker. */
 static int pick_slot(void *arg)
 {
-    const struct worker_args *w = arg;
+    const struct start *st = arg;
 
-    return w->sb ? scoreboard_free_slot(w->sb) : -1;
+    return st->sb ? scoreboard_reserve(st->sb, getpid()) : -1;
 }
 
 static void worker_started(void *arg, int slot, pid_t pid)
 {
-    const struct worker_args *w = arg;
+    const struct start *st = arg;
 
-    if (w->sb && slot >= 0)
-        scoreboard_claim(w->sb, (unsigned)slot, pid, w->sb->generation);
+    if (st->sb && slot >= 0)
+        scoreboard_claim(st->sb, (unsigned)slot, pid, st->sb->generation);
 }
 
 static void worker_ended(void *arg, int slot, pid_t pid, bool restarting)
 {
-    const struct worker_args *w = arg;
+    const struct start *st = arg;
 
     (void)pid;
-    if (!w->sb)
+    if (!st->sb)
         return;
     if (slot >= 0)
-        scoreboard_leave(w->sb, (unsigned)slot);
+        scoreboard_leave(st->sb, (unsigned)slot);
     if (restarting)
-        stat_add(&w->sb->restarts, 1);
+        stat_add(&st->sb->restarts, 1);
 }
 
 /* FCGI_WEB_SERVER_ADDRS, and every backend's settings, checked before the
@@ -526,9 +548,11 @@ int main(int argc, char **argv)
     struct options o;
     struct fcgi_addr_list allowed = {NULL, 0};
     struct listen_file file = {NULL, 0, 0, false};
-    struct scoreboard *sb;
-    int listen_fd, rc;
+    struct scoreboard *sb = NULL;
+    int listen_fd, keep_fd, rc;
+    bool successor;
 
+    handover_init(argc, argv);
     if (load_options(&o, argc, argv) < 0 || check_environment(&allowed) < 0)
         return 2;
     sf_log_set_level(o.log_level);
@@ -539,7 +563,18 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    if (!o.listen && listen_inherited()) {
+    successor = handover_inherited(&listen_fd, &keep_fd);
+    if (successor) {
+        /* a reload: the socket (and its file) and the counters carry on */
+        listen_file_adopt(o.listen, &file);
+        sb = keep_fd >= 0 ? scoreboard_attach(keep_fd) : NULL;
+        if (sb) {
+            stat_add(&sb->reloads, 1);
+            stat_add(&sb->generation, 1);
+        }
+        sf_info("springfield %s taking over the listening socket (fd %d) in a reload",
+                PACKAGE_VERSION, listen_fd);
+    } else if (!o.listen && listen_inherited()) {
         listen_fd = 0;
         sf_info("springfield %s serving the listening socket inherited on fd 0", PACKAGE_VERSION);
     } else {
@@ -550,32 +585,46 @@ int main(int argc, char **argv)
             return 1;
         sf_info("springfield %s listening on %s", PACKAGE_VERSION, addr);
     }
-    /* Rows for every worker, and as many again for a reload's new ones. */
-    sb = scoreboard_create(o.workers > 0 ? 2 * o.workers + 2 : 2);
-    if (sb)
-        sb->workers = o.workers;
+    if (!sb) {
+        /* Rows for every worker, as many again for a reload's new ones, and
+         * two for replacements starting. */
+        sb = scoreboard_create(o.workers > 0 ? 2 * o.workers + 2 : 2);
+        if (sb)
+            sb->workers = o.workers;
+    }
+    if (!successor && o.pid_file && pidfile_write(o.pid_file, getpid()) < 0) {
+        listen_cleanup(&file);
+        return 1;
+    }
     if (o.workers > 0) {
-        struct worker_args w = {&o, listen_fd, &allowed, sb};
+        struct start st = {&o, listen_fd, &allowed, NULL, sb};
         struct supervisor_config sc = {
             .workers = o.workers,
             .shutdown_timeout = o.shutdown_timeout,
             .listen_fd = listen_fd,
             .file = &file,
+            .keep_fd = sb ? scoreboard_fd(sb) : -1,
+            .successor = successor,
             .serve = serve_worker,
-            .arg = &w,
+            .arg = &st,
             .pick_slot = pick_slot,
             .started = worker_started,
             .ended = worker_ended,
+            .replaced = worker_replaced,
+            .on_handed_over = handed_over,
         };
 
         rc = supervisor_run(&sc);
     } else {
-        int slot = sb ? scoreboard_free_slot(sb) : -1;
+        struct start st = {&o, listen_fd, &allowed, &file, sb};
+        int slot = sb ? scoreboard_reserve(sb, getpid()) : -1;
 
         if (slot >= 0)
             scoreboard_claim(sb, (unsigned)slot, getpid(), sb->generation);
-        rc = serve(&o, listen_fd, &allowed, &file, sb, slot);
+        rc = serve(&st, slot, false);
     }
+    if (o.pid_file)
+        pidfile_remove(o.pid_file);
     listen_cleanup(&file);
     fcgi_addr_list_free(&allowed);
     return rc;

@@ -50,6 +50,8 @@
 /* How long a closing connection waits for the records of a request it
  * answered early (a body after a 413) before it closes anyway. */
 #define LINGER_S 5
+/* How long a connection closed before its first record waits for it. */
+#define FIRST_RECORD_S 1.0
 
 static uint8_t read_buf[READ_BUF_SIZE];
 
@@ -138,6 +140,14 @@ static bool receiving(const struct fcgi_conn *c)
     return false;
 }
 
+/* Bytes the peer sent that are not read yet. */
+static bool input_waiting(const struct fcgi_conn *c)
+{
+    char b;
+
+    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 /* Requests answered early whose records the peer may still be sending:
  * a closing connection waits for them at most LINGER_S without input. */
 static bool lingering(const struct fcgi_conn *c)
@@ -215,6 +225,20 @@ void conn_maybe_close(struct fcgi_conn *c)
             ev_timer_again(c->srv->loop, &c->linger);
         return;
     }
+    /* A connection closed while a request may be on its way on it (the
+     * server is stopping, or handing over to a reload's successor) would
+     * fail that request at the front server: a request already in the
+     * socket is read and answered first; a connection that has carried no
+     * record yet (accepted just before the stop: the front server sends its
+     * first request right after connecting) waits FIRST_RECORD_S for it. */
+    if (!c->eof && input_waiting(c))
+        return;
+    if (!c->eof && c->records == 0 && !c->first_wait) {
+        c->first_wait = true;
+        ev_timer_set(&c->linger, 0, FIRST_RECORD_S);
+        ev_timer_again(c->srv->loop, &c->linger);
+        return;
+    }
     conn_destroy(c);
 }
 
@@ -224,6 +248,10 @@ static void on_linger(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void)revents;
     ev_timer_stop(loop, w);
+    if (c->first_wait && c->records == 0) {
+        conn_maybe_close(c); /* waited once: it goes now */
+        return;
+    }
     /* Only the lingering requests may be given up on: anything else that
      * keeps the connection (an answer being made or written, a request
      * still arriving) is waited for, and conn_maybe_close comes back. */
@@ -828,6 +856,34 @@ static void on_record_end(struct fcgi_conn *c)
         answer_unknown_type(c, rec->type);
         return;
     }
+}
+
+/*
+ * The request timeout passed for r (called by the server's request timer):
+ * 504, whatever its handler or backends are doing.  A handler that answers
+ * later finds the request answered (its answer is dropped, as after an
+ * ABORT_REQUEST); a request still being received is ended as a slow one is.
+ */
+void conn_request_timed_out(struct fcgi_request *r)
+{
+    struct fcgi_conn *c = r->conn;
+    long ms = (long)(r->srv->cfg.limits.request_timeout * 1000 + 0.5);
+    bool receiving_it = r->state == REQ_PARAMS || r->state == REQ_STDIN;
+    unsigned long more;
+
+    STAT(r->srv, limits[FCGI_LIMIT_REQUEST_TIMEOUT]);
+    if (log_limit_pass(&r->srv->budget_log, ev_now(r->srv->loop), &more))
+        sf_warn("request %u: not answered within %ld ms of its BEGIN_REQUEST "
+                "(--request-timeout-ms); answered 504 (%lu more such lines suppressed)",
+                r->id, ms, more);
+    request_answer(r, 504, "request not answered within %ld ms", ms);
+    if (receiving_it) {
+        request_release_input(r);
+        c->closing = true; /* what the peer still sends for it is not waited for */
+    }
+    conn_detach_request(c, r);
+    conn_flush(c);
+    conn_maybe_close(c);
 }
 
 /* The receive timeout passed for r (called by the server's sweep). */

@@ -40,6 +40,7 @@ struct fcgi_request {
     struct fcgi_conn *conn; /* NULL once the connection is gone */
     struct fcgi_server *srv;
     struct list_node receiving; /* on the server's list while PARAMS or STDIN arrive */
+    struct list_node timing;    /* on the server's list until answered (request_timeout) */
     uint16_t id;
     uint8_t state;
     uint8_t refs;      /* connection + handler */
@@ -88,6 +89,7 @@ struct fcgi_conn {
     bool yielded;     /* paused until the loop comes back to it (on_resume) */
     bool answer_due;  /* the last request dispatched answers from the loop */
     bool eof;         /* the peer will send nothing more */
+    bool first_wait;  /* closing before its first record: waiting for it once */
 };
 
 struct fcgi_server {
@@ -101,6 +103,8 @@ struct fcgi_server {
     ev_prepare log_flush;
     struct list_node conns;     /* struct fcgi_conn, oldest activity first */
     struct list_node receiving; /* struct fcgi_request being received, oldest BEGIN first */
+    struct list_node timing;    /* struct fcgi_request not answered, oldest BEGIN first */
+    ev_timer request_timer;     /* at the oldest one's request_timeout */
     struct list_node resume;    /* struct fcgi_conn that yielded (conn.c) */
     struct list_node resume_mark; /* where one pass over resume stops */
     ev_idle resume_w;           /* fed when resume gets its first entry */
@@ -145,6 +149,8 @@ void conn_detach_request(struct fcgi_conn *c, struct fcgi_request *r);
 long conn_queue_response(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp);
 /* The connection closes once what is in flight on it is done. */
 void conn_close_when_done(struct fcgi_conn *c);
+/* The request timeout passed for r: answered 504 (conn.c). */
+void conn_request_timed_out(struct fcgi_request *r);
 /* The receive timeout passed for r: answered 408, its connection closed. */
 void conn_request_too_slow(struct fcgi_request *r);
 
@@ -160,6 +166,10 @@ void request_answer(struct fcgi_request *r, int status, const char *fmt, ...)
 void request_release_input(struct fcgi_request *r);
 /* The server's list of requests still being received (the receive deadline). */
 void request_receiving_end(struct fcgi_request *r);
+/* r is answered or gone: off the request_timeout list. */
+void request_timing_end(struct fcgi_request *r);
+/* The server's request_timer: answers 504 to every request past it. */
+void request_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* access_log.c */
 void access_log_add(struct fcgi_server *s, const struct fcgi_request *r, int status,

@@ -215,3 +215,22 @@ void listen_cleanup(struct listen_file *file)
     free(file->path);
     file->path = NULL;
 }
+
+void listen_file_forget(struct listen_file *file)
+{
+    free(file->path);
+    file->path = NULL;
+}
+
+void listen_file_adopt(const char *addr, struct listen_file *file)
+{
+    struct stat st;
+
+    file->path = NULL;
+    file->missing = false;
+    if (!addr || strncmp(addr, "unix:", 5) != 0 || stat(addr + 5, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return;
+    file->path = strdup(addr + 5);
+    file->dev = st.st_dev;
+    file->ino = st.st_ino;
+}

@@ -42,4 +42,12 @@ int listen_file_check(struct listen_file *file);
 /* Removes the socket file if it is still ours, and forgets it. */
 void listen_cleanup(struct listen_file *file);
 
+/* Forgets the socket file without removing it: another process (a
+ * reload's successor) serves it now. */
+void listen_file_forget(struct listen_file *file);
+
+/* A reload's successor takes over the socket file of addr (when it is
+ * unix:PATH) as it is now, to check and remove it as its own. */
+void listen_file_adopt(const char *addr, struct listen_file *file);
+
 #endif

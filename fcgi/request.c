@@ -43,7 +43,43 @@ struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_con
     r->keep_conn = keep_conn;
     r->started = ev_now(c->srv->loop);
     list_insert_tail(&s->receiving, &r->receiving);
+    if (s->cfg.limits.request_timeout > 0) {
+        list_insert_tail(&s->timing, &r->timing);
+        if (!ev_is_active(&s->request_timer)) {
+            ev_timer_set(&s->request_timer, s->cfg.limits.request_timeout, 0);
+            ev_timer_start(s->loop, &s->request_timer);
+        }
+    }
     return r;
+}
+
+void request_timing_end(struct fcgi_request *r)
+{
+    if (list_linked(&r->timing))
+        list_remove(&r->timing);
+}
+
+/* Every request has the same timeout, so the list is in order of
+ * deadline: the work stops at the first one still in time, and the timer
+ * is set again for it.  (An answered request leaves the list at once; the
+ * timer is not moved for it, and at worst fires once for nothing.) */
+void request_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct fcgi_server *s = container_of(w, struct fcgi_server, request_timer);
+    double timeout = s->cfg.limits.request_timeout, now = ev_now(loop);
+    struct fcgi_request *r;
+
+    (void)revents;
+    while ((r = list_first(&s->timing, struct fcgi_request, timing)) &&
+           now - r->started >= timeout) {
+        request_timing_end(r);
+        if (r->conn && !r->answered)
+            conn_request_timed_out(r);
+    }
+    if (r) {
+        ev_timer_set(w, r->started + timeout - now, 0);
+        ev_timer_start(loop, w);
+    }
 }
 
 void request_release_input(struct fcgi_request *r)
@@ -62,6 +98,7 @@ void request_unref(struct fcgi_request *r)
     if (--r->refs > 0)
         return;
     request_release_input(r);
+    request_timing_end(r);
     r->srv->params_bytes -= sizeof *r;
     if (!r->answered)
         STAT_DEC(r->srv, in_flight);
@@ -301,6 +338,7 @@ static void send_answer(struct fcgi_request *r, int status, const char *content_
     long sent = conn_queue_response(r->conn, r->id, &resp);
 
     r->answered = true;
+    request_timing_end(r);
     STAT(r->srv, answered);
     STAT_DEC(r->srv, in_flight);
     if (sent >= 0 && r->srv->cfg.access_log)

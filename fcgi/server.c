@@ -227,7 +227,9 @@ struct fcgi_server *fcgi_server_new(struct ev_loop *loop, int listen_fd,
     s->stats = cfg->stats ? cfg->stats : &s->own_stats;
     list_init(&s->conns);
     list_init(&s->receiving);
+    list_init(&s->timing);
     list_init(&s->resume);
+    ev_timer_init(&s->request_timer, request_timer_cb, 1, 0);
     s->cfg = *cfg;
     s->listen_fd = listen_fd;
     s->cfg.allowed = NULL; /* the copy below is the server's own */
@@ -343,6 +345,7 @@ void fcgi_server_free(struct fcgi_server *s)
     ev_timer_stop(s->loop, &s->accept_retry);
     ev_timer_stop(s->loop, &s->sweep);
     ev_timer_stop(s->loop, &s->deadline);
+    ev_timer_stop(s->loop, &s->request_timer);
     ev_ref(s->loop);
     ev_prepare_stop(s->loop, &s->log_flush);
     access_log_flush(s);

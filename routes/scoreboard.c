@@ -23,6 +23,8 @@ static double wall_now(void)
     return (double)now.tv_sec + now.tv_nsec / 1e9;
 }
 
+#define SB_LAYOUT ((uint64_t)sizeof(struct scoreboard) << 32 | sizeof(struct sb_row))
+
 static size_t sb_size(unsigned nrows)
 {
     return sizeof(struct scoreboard) + (size_t)nrows * sizeof(struct sb_row);
@@ -49,6 +51,7 @@ struct scoreboard *scoreboard_create(unsigned nrows)
         return NULL;
     }
     sb->magic = SB_MAGIC;
+    sb->layout = SB_LAYOUT;
     sb->start_time = wall_now();
     sb->nrows = nrows;
     sb_fd = fd;
@@ -61,6 +64,13 @@ struct scoreboard *scoreboard_attach(int fd)
 
     if (pread(fd, &head, sizeof head, 0) != (ssize_t)sizeof head || head.magic != SB_MAGIC) {
         sf_error("descriptor %d is not a springfield scoreboard", fd);
+        close(fd);
+        return NULL;
+    }
+    if (head.layout != SB_LAYOUT) {
+        sf_warn("the scoreboard of the process being replaced has another layout (an "
+                "upgrade): the counters start again from 0");
+        close(fd);
         return NULL;
     }
     sb = mmap(NULL, sb_size((unsigned)head.nrows), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -78,11 +88,15 @@ int scoreboard_fd(const struct scoreboard *sb)
     return sb_fd;
 }
 
-int scoreboard_free_slot(const struct scoreboard *sb)
+int scoreboard_reserve(struct scoreboard *sb, pid_t holder)
 {
-    for (uint64_t i = 0; i < sb->nrows; i++)
-        if (__atomic_load_n(&sb->rows[i].pid, __ATOMIC_ACQUIRE) == 0)
+    for (uint64_t i = 0; i < sb->nrows; i++) {
+        uint64_t free_pid = 0;
+
+        if (__atomic_compare_exchange_n(&sb->rows[i].pid, &free_pid, (uint64_t)holder, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             return (int)i;
+    }
     return -1;
 }
 

@@ -49,9 +49,12 @@ struct sb_row {
 
 struct scoreboard {
     uint64_t magic;
+    uint64_t layout;     /* the sizes of this struct and of a row: an upgraded binary
+                          * whose layout differs starts a scoreboard of its own */
     double start_time;   /* the service's */
     uint64_t workers;    /* --workers (0: one process) */
     uint64_t restarts;   /* workers started again after dying */
+    uint64_t replacements; /* workers replaced after retiring (--max-requests, --max-rss-mib) */
     uint64_t reloads;
     uint64_t generation;
     uint64_t nrows;
@@ -68,8 +71,11 @@ struct scoreboard *scoreboard_attach(int fd);
 
 int scoreboard_fd(const struct scoreboard *sb);
 
-/* A slot no process holds, or -1 when every one is held. */
-int scoreboard_free_slot(const struct scoreboard *sb);
+/* Takes a slot no process holds, for holder (the process that starts the
+ * one to count in it, or that process itself), atomically: two processes
+ * (a supervisor and its reload's successor) never take the same one.  -1
+ * when every slot is held. */
+int scoreboard_reserve(struct scoreboard *sb, pid_t holder);
 
 /* Slot is held by pid, of generation gen, from now: called by whoever
  * starts that process (the supervisor, or a single process for itself). */

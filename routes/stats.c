@@ -7,6 +7,7 @@
 
 #include <ev.h>
 
+#include "fcgi/recycle.h"
 #include "routes/scoreboard.h"
 #include "store/weather.h"
 #include "store/workers.h"
@@ -17,19 +18,6 @@ static struct {
     ev_timer timer;
     struct app *app;
 } publisher;
-
-unsigned long stats_rss_kib(void)
-{
-    unsigned long size, resident;
-    FILE *f = fopen("/proc/self/statm", "r");
-    int n;
-
-    if (!f)
-        return 0;
-    n = fscanf(f, "%lu %lu", &size, &resident);
-    fclose(f);
-    return n == 2 ? resident * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024) : 0;
-}
 
 static struct store_backend *backend_of(struct app *app, unsigned i)
 {
@@ -66,7 +54,7 @@ static void publish(struct app *app)
                          __ATOMIC_RELAXED);
     }
     if (row)
-        __atomic_store_n(&row->rss_kib, (uint64_t)stats_rss_kib(), __ATOMIC_RELAXED);
+        __atomic_store_n(&row->rss_kib, (uint64_t)process_rss_kib(), __ATOMIC_RELAXED);
 }
 
 static void on_publish(struct ev_loop *loop, ev_timer *w, int revents)

@@ -21,7 +21,4 @@ void stats_detach(struct app *app);
 /* fcgi_server_config.on_answer: counts one answer in the row. */
 void stats_on_answer(void *app, struct fcgi_request *r, int status, double seconds);
 
-/* This process's resident memory, in KiB (0 when unknown). */
-unsigned long stats_rss_kib(void);
-
 #endif

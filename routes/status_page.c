@@ -291,6 +291,9 @@ static void exposition(struct buf *b, enum format fmt, const struct scoreboard *
     sample(&e, "springfield_workers_live", "", "", t->live_workers);
     family(&e, "springfield_worker_restarts", "counter", "Workers started again after dying.");
     sample(&e, "springfield_worker_restarts", total, "", (double)sb->restarts);
+    family(&e, "springfield_worker_replacements", "counter",
+           "Workers replaced after --max-requests or --max-rss-mib.");
+    sample(&e, "springfield_worker_replacements", total, "", (double)sb->replacements);
     family(&e, "springfield_reloads", "counter", "Reloads (new generations of workers).");
     sample(&e, "springfield_reloads", total, "", (double)sb->reloads);
 
@@ -386,9 +389,10 @@ static void text(struct buf *b, const struct scoreboard *sb, const struct app *a
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     out(b, "springfield %s, up since %s; this is process %d\n", PACKAGE_VERSION, when,
         (int)getpid());
-    out(b, "workers: %u serving of %llu configured; %llu restarted, %llu reloads\n",
+    out(b, "workers: %u serving of %llu configured; %llu restarted, %llu replaced, "
+           "%llu reloads\n",
         t->live_workers, (unsigned long long)sb->workers, (unsigned long long)sb->restarts,
-        (unsigned long long)sb->reloads);
+        (unsigned long long)sb->replacements, (unsigned long long)sb->reloads);
     out(b, "connections: %llu open, %llu accepted, refused: %llu max-conns, %llu peer, "
            "%llu no descriptor\n",
         (unsigned long long)t->engine.connections, (unsigned long long)t->engine.accepted,
@@ -457,6 +461,7 @@ static char *json(const struct scoreboard *sb, const struct app *app, const stru
     cJSON_AddNumberToObject(doc, "workers_configured", (double)sb->workers);
     cJSON_AddNumberToObject(doc, "workers_live", t->live_workers);
     cJSON_AddNumberToObject(doc, "worker_restarts", (double)sb->restarts);
+    cJSON_AddNumberToObject(doc, "worker_replacements", (double)sb->replacements);
     cJSON_AddNumberToObject(doc, "reloads", (double)sb->reloads);
     o = cJSON_AddObjectToObject(doc, "connections");
     cJSON_AddNumberToObject(o, "open", (double)t->engine.connections);
@@ -517,6 +522,7 @@ static char *json(const struct scoreboard *sb, const struct app *app, const stru
         cJSON_AddNumberToObject(x, "generation", (double)row->generation);
         cJSON_AddNumberToObject(x, "started", row->started);
         cJSON_AddNumberToObject(x, "answered", (double)stat_read(&row->engine.answered));
+        cJSON_AddNumberToObject(x, "served", (double)stat_read(&row->served));
         cJSON_AddNumberToObject(x, "in_flight", (double)stat_read(&row->engine.in_flight));
         cJSON_AddNumberToObject(x, "connections", (double)stat_read(&row->engine.connections));
         cJSON_AddNumberToObject(x, "rss_kib", (double)stat_read(&row->rss_kib));

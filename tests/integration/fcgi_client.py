@@ -403,3 +403,15 @@ def request(address, method, script_name, path_info="", body=b"", request_id=1,
     with Connection(address, timeout) as c:
         c.send_request(request_id, p, body, flags=flags)
         return c.read_response(request_id)
+
+
+def status_json(address, path="/status", timeout=10.0):
+    """springfield's --status-path page as JSON, straight from springfield
+    on a connection of its own."""
+    import json
+    resp = request(address, "GET", path, params={"QUERY_STRING": "format=json"},
+                   timeout=timeout)
+    code, _, body = resp.http()
+    if code != 200:
+        raise AssertionError("status page: %s %r" % (code, body[:300]))
+    return json.loads(body)

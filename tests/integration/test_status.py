@@ -32,15 +32,8 @@ def status_json(port):
     return json.loads(body)
 
 
-def status_fcgi(address, query="format=json"):
-    """The status page straight from springfield, on a connection of its own."""
-    p = fcgi_client.cgi_params("GET", "/status", query=query)
-    with fcgi_client.Connection(address, 10) as c:
-        c.send_request(1, p)
-        resp = c.read_response(1)
-    status, _, body = resp.http()
-    assert status == 200, body
-    return json.loads(body)
+def status_fcgi(address):
+    return fcgi_client.status_json(address)
 
 
 def openmetrics(port, accept=True):

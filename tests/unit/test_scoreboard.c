@@ -12,19 +12,22 @@ static void test_slots(void)
     struct scoreboard *sb = scoreboard_create(3);
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(sb);
-    CU_ASSERT_EQUAL(scoreboard_free_slot(sb), 0);
+    CU_ASSERT_EQUAL(scoreboard_reserve(sb, 99), 0);
+    CU_ASSERT_EQUAL(sb->rows[0].pid, 99); /* held by its starter until claimed */
     scoreboard_claim(sb, 0, 100, 0);
-    CU_ASSERT_EQUAL(scoreboard_free_slot(sb), 1);
+    CU_ASSERT_EQUAL(scoreboard_reserve(sb, 99), 1);
     scoreboard_claim(sb, 1, 101, 0);
+    CU_ASSERT_EQUAL(scoreboard_reserve(sb, 99), 2);
     scoreboard_claim(sb, 2, 102, 0);
-    CU_ASSERT_EQUAL(scoreboard_free_slot(sb), -1); /* all held */
+    CU_ASSERT_EQUAL(scoreboard_reserve(sb, 99), -1); /* all held */
     stat_add(&sb->rows[1].engine.answered, 7);
     stat_add(&sb->rows[1].engine.in_flight, 2);
     scoreboard_leave(sb, 1);
-    CU_ASSERT_EQUAL(scoreboard_free_slot(sb), 1);
+    CU_ASSERT_EQUAL(sb->rows[1].pid, 0);
     /* a gauge is the leaver's; a counter carries on for the next holder */
     CU_ASSERT_EQUAL(sb->rows[1].engine.in_flight, 0);
     CU_ASSERT_EQUAL(sb->rows[1].engine.answered, 7);
+    CU_ASSERT_EQUAL(scoreboard_reserve(sb, 99), 1);
     scoreboard_claim(sb, 1, 103, 1);
     scoreboard_row_begin(sb, 1);
     CU_ASSERT_EQUAL(sb->rows[1].pid, 103);
@@ -56,7 +59,11 @@ static void test_shared_across_fork_and_attach(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(again);
     CU_ASSERT_EQUAL(again->nrows, 2);
     CU_ASSERT_EQUAL(again->rows[1].engine.answered, 1000);
-    CU_ASSERT_PTR_NULL(scoreboard_attach(0)); /* not a scoreboard */
+    {
+        int other = dup(0);
+
+        CU_ASSERT_PTR_NULL(scoreboard_attach(other)); /* not a scoreboard (closed) */
+    }
 }
 
 static void test_histogram_buckets(void)
