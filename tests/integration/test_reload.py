@@ -14,7 +14,7 @@ import pytest
 
 import fcgi_client
 import servers
-from httpc import http_request, wait_for_log
+from httpc import wait_for_log
 
 
 class Reloadable(servers.Springfield):
