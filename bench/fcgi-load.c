@@ -248,7 +248,8 @@ static void usage(FILE *f)
         "  -t, --duration S        seconds measured (default 10; fractions allowed)\n"
         "  -w, --warmup S          seconds of load before measuring (default 1)\n"
         "  -n, --requests N        send N requests after the warm-up, then stop when all\n"
-        "                          are answered (instead of --duration)\n"
+        "                          are answered (instead of --duration; given up when\n"
+        "                          nothing is answered for --timeout)\n"
         "      --timeout S         an answer slower than this is a timeout error and its\n"
         "                          connection is closed (default 5)\n"
         "\n"
@@ -706,6 +707,7 @@ static struct {
     uint64_t window_from, window_to;
     uint64_t sent_measured, inflight, stderr_bytes, stdout_bytes, answers_measured;
     uint64_t answers_total, connects, late_at_end;
+    uint64_t last_answer; /* --requests: with no answer for --timeout, the run gives up */
     uint64_t sched_k; /* open loop: the next request number to schedule */
     double period_ns; /* open loop: nanoseconds between two requests */
     struct rusage ru_from, ru_to;
@@ -1037,6 +1039,7 @@ static void answer_done(struct conn *c, uint16_t id, uint64_t now)
     uint8_t proto = c->end_body[4];
 
     run.answers_total++;
+    run.last_answer = now;
     run.stdout_bytes += s->out_bytes;
     if (proto != 0) {
         errs.by_fcgi_status[proto]++;
@@ -1366,6 +1369,10 @@ static void report(void)
         if (opt.rate > 0)
             printf("not sent at end    %llu (scheduled, no free request slot)\n",
                    (unsigned long long)run.late_at_end);
+        if (opt.requests && run.sent_measured < opt.requests)
+            printf("not sent           %llu of the %llu asked for (no answer for %.1f s: "
+                   "given up)\n", (unsigned long long)(opt.requests - run.sent_measured),
+                   (unsigned long long)opt.requests, opt.timeout_s);
         printf("cancelled          %llu (in flight on a connection that failed)\n",
                (unsigned long long)errs.cancelled);
         printf("connects           %llu\n", (unsigned long long)run.connects);
@@ -1484,6 +1491,7 @@ int main(int argc, char **argv)
     run.t_end = opt.requests ? UINT64_MAX : run.t_warm + (uint64_t)(opt.duration_s * 1e9);
     run.period_ns = opt.rate > 0 ? 1e9 / opt.rate : 0;
     run.server_cpu_from = run.server_cpu_to = -1;
+    run.last_answer = now;
     if (opt.warmup_s == 0)
         open_window(now);
     for (i = 0; i < opt.connections; i++) {
@@ -1506,8 +1514,10 @@ int main(int argc, char **argv)
                 open_window(now);
         }
         if (!run.stopping &&
-            (now >= run.t_end || (opt.requests && run.measuring &&
-                                  run.sent_measured >= opt.requests && run.inflight == 0))) {
+            (now >= run.t_end ||
+             (opt.requests && run.measuring && run.sent_measured >= opt.requests &&
+              run.inflight == 0) ||
+             (opt.requests && now - run.last_answer > (uint64_t)(opt.timeout_s * 1e9)))) {
             run.stopping = true;
             drain_until = now + (uint64_t)(opt.timeout_s * 1e9);
             close_window(now);

@@ -172,6 +172,10 @@ def test_refused_when_nobody_listens(workdir):
     finally:
         s.close()
     assert rc == 1 and rep["errors"]["refused"] > 0, (rep, err)
+    # --requests gives up when nothing answers for --timeout (it never hangs)
+    rc, rep, err = fcgi_load(path, "-c", "2", "-n", "10", "-w", "0", "--timeout", "0.3",
+                             timeout=10)
+    assert rc == 1 and rep["errors"]["refused"] > 0 and rep["requests"] == 0, (rep, err)
 
 
 def test_floor_answers_like_springfield(launch):
