@@ -1,0 +1,154 @@
+#!/bin/sh
+# springfield without a front server: bench/fcgi-load drives it over its
+# unix socket, and drives bench/floor (the canned-answer responder, the
+# floor of this syscall pattern) the same way, in interleaved rounds.
+#
+#   bench/app.sh [--rounds N] [--seconds S] [--warmup S] [--case NAME]...
+#                (default 3 rounds of 10 s after 1 s of warm-up, every case)
+#
+# Cases (GET /api/v1/flanders with nginx's 21 params):
+#   d1     64 connections, 1 request in flight on each
+#   d8     64 connections, 8 in flight on each (multiplexed request ids)
+#   d32    64 connections, 32 in flight on each
+#   cpr    64 connections at a time, a new connection for every request
+#   c1000  1,000 connections, 1 request in flight on each
+# springfield and the floor run on CPU 0 (--app-cpu), fcgi-load on CPU 1
+# (--load-cpu).  Each round measures every case on the floor and on
+# springfield, the order alternating from round to round; the table gives
+# the median of the rounds: requests/s, their ratio to the floor, p99
+# latency, the server's CPU time per request and its share of its CPU, and
+# the most fcgi-load used of its own CPU (near 100 %, the generator would
+# be the bottleneck).  Any error in any run fails the script.  The machines
+# are shared and noisy: read the ratios, not the absolutes.
+. "$(dirname "$0")/lib.sh"
+rounds=3 secs=10 warm=1 app_cpu=0 load_cpu=1 cases=""
+while [ $# -gt 0 ]; do
+    case $1 in
+    --rounds) rounds=$2; shift 2 ;;
+    --seconds) secs=$2; shift 2 ;;
+    --warmup) warm=$2; shift 2 ;;
+    --case) cases="$cases $2"; shift 2 ;;
+    --app-cpu) app_cpu=$2; shift 2 ;;
+    --load-cpu) load_cpu=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^\. /{/^\. /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    *) echo "bench/app.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
+    esac
+done
+cases=${cases:-d1 d8 d32 cpr c1000}
+for p in bench/fcgi-load bench/floor; do
+    [ -x $p ] || { echo "build $p first (make)" >&2; exit 1; }
+done
+
+case_args() {
+    case $1 in
+    d1) echo "-c 64 -d 1" ;;
+    d8) echo "-c 64 -d 8" ;;
+    d32) echo "-c 64 -d 32" ;;
+    cpr) echo "-c 64 -1" ;;
+    c1000) echo "-c 1000 -d 1" ;;
+    *) echo "bench/app.sh: unknown case $1" >&2; exit 2 ;;
+    esac
+}
+case_label() {
+    case $1 in
+    d1) echo "depth 1" ;;
+    d8) echo "depth 8" ;;
+    d32) echo "depth 32" ;;
+    cpr) echo "conn per request" ;;
+    c1000) echo "1000 conns" ;;
+    esac
+}
+for c in $cases; do case_args "$c" >/dev/null; done
+
+ulimit -n 4096 2>/dev/null || true
+taskset -c "$app_cpu" ./springfield --listen "unix:$run/app.sock" --no-access-log 2>"$run/app.log" &
+started $!
+app_pid=$!
+taskset -c "$app_cpu" bench/floor --listen "unix:$run/floor.sock" 2>"$run/floor.log" &
+started $!
+floor_pid=$!
+for s in app floor; do
+    for _ in $(seq 50); do
+        bench/fcgi-load -c 1 -w 0 -n 1 "unix:$run/$s.sock" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    bench/fcgi-load -c 1 -w 0 -n 1 "unix:$run/$s.sock" >/dev/null ||
+        { echo "$s does not answer; logs in $run" >&2; exit 1; }
+done
+
+# one_run CASE SYSTEM ROUND: the output in $run/CASE.SYSTEM.ROUND
+one_run() {
+    pid=$app_pid
+    [ "$2" = floor ] && pid=$floor_pid
+    # shellcheck disable=SC2046
+    if ! taskset -c "$load_cpu" bench/fcgi-load $(case_args "$1") -t "$secs" -w "$warm" \
+            --server-pid "$pid" "unix:$run/$2.sock" >"$run/$1.$2.$3" 2>"$run/$1.$2.$3.err"; then
+        cat "$run/$1.$2.$3" "$run/$1.$2.$3.err" >&2
+        echo "bench/app.sh: errors in case $1 on $2 (round $3)" >&2
+        exit 1
+    fi
+    echo "round $3/$rounds $1 $2: $(awk '/^requests\/s/ {printf "%.0f req/s", $2}' "$run/$1.$2.$3")" >&2
+}
+
+n_cases=$(echo $cases | wc -w)
+echo "bench/app.sh: $rounds rounds x $n_cases cases x 2, $secs s each after $warm s warm-up:" \
+    "about $((rounds * n_cases * 2 * (${secs%.*} + ${warm%.*} + 1))) s" >&2
+r=1
+while [ $r -le "$rounds" ]; do
+    for c in $cases; do
+        if [ $((r % 2)) -eq 1 ]; then order="floor app"; else order="app floor"; fi
+        for s in $order; do one_run "$c" "$s" "$r"; done
+    done
+    r=$((r + 1))
+done
+
+# median CASE SYSTEM AWK-PROGRAM: the median over the rounds of what the
+# program prints for each run's output
+median() {
+    for f in "$run/$1.$2".[0-9]*; do
+        case $f in *.err) continue ;; esac
+        awk "$3" "$f"
+    done | sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+rps='/^requests\/s/ {print $2}'
+p99='/^latency p99 / {print $3}'
+cpu_req='/^server CPU/ {print $3}'
+cpu_pct='/^server CPU/ {print $7}'
+load_pct='/^generator CPU/ {print $9}'
+load_req='/^generator CPU/ {print $3}'
+bytes='/^answer bytes/ {print $3}'
+waits='/^(generator|server) waited/ {print $3}'
+
+echo
+echo "springfield and bench/floor driven by bench/fcgi-load over unix sockets, no front server"
+echo "GET /api/v1/flanders with nginx's params; $rounds round(s) of $secs s after $warm s warm-up, medians"
+echo "servers on CPU $app_cpu, fcgi-load on CPU $load_cpu; $(nproc) CPUs, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "each run: taskset -c $load_cpu bench/fcgi-load OPTIONS -t $secs -w $warm --server-pid PID unix:SOCKET"
+fmt='%-30s %9s %9s %6s %8s %8s %7s %7s %7s %5s %5s %5s %5s\n'
+printf "\n$fmt" "" app floor "" app floor app floor load app floor load max
+printf "$fmt" "case (fcgi-load options)" "req/s" "req/s" ratio "p99 us" "p99 us" "us/req" \
+    "us/req" "us/req" "CPU%" "CPU%" "CPU%" "wait%"
+for c in $cases; do
+    a=$(median "$c" app "$rps"); f=$(median "$c" floor "$rps")
+    outs=$(ls "$run/$c".*.[0-9]* | grep -v '\.err$')
+    lp=$(for x in $outs; do awk "$load_pct" "$x"; done | sort -g | tail -1)
+    wp=$(for x in $outs; do awk "$waits" "$x"; done | sort -g | tail -1)
+    printf '%-30s %9.0f %9.0f %6.3f %8.0f %8.0f %7.2f %7.2f %7.2f %5.0f %5.0f %5.0f %5.0f\n' \
+        "$(case_label "$c") ($(case_args "$c"))" "$a" "$f" "$(echo "$a / $f" | bc -l)" \
+        "$(median "$c" app "$p99")" "$(median "$c" floor "$p99")" \
+        "$(median "$c" app "$cpu_req")" "$(median "$c" floor "$cpu_req")" \
+        "$(median "$c" floor "$load_req")" \
+        "$(median "$c" app "$cpu_pct")" "$(median "$c" floor "$cpu_pct")" "$lp" "$wp"
+    ab=$(median "$c" app "$bytes"); fb=$(median "$c" floor "$bytes")
+    [ "$ab" = "$fb" ] || echo "  note: springfield answers $ab bytes, the floor $fb: update bench/floor.c"
+done
+cat <<'EOF'
+
+ratio: springfield's req/s over the floor's.  us/req, CPU%: a server's CPU time (utime +
+stime) per request and its share of one CPU.  load us/req: fcgi-load's own CPU time per
+request against the floor, about the floor's own (the same syscalls, one read and one
+write per batch): on a CPU of its own it keeps up with the floor on another.  load CPU%:
+the most fcgi-load used of its CPU in any run.  max wait%: the longest any server or
+fcgi-load was runnable but waiting for a CPU (other processes on it), in any run: above
+a few %, the machine was busy with something else and req/s and p99 show it.
+EOF
