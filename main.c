@@ -552,6 +552,7 @@ int main(int argc, char **argv)
     int listen_fd, keep_fd, rc;
     bool successor;
 
+    fcgi_signals_early();
     handover_init(argc, argv);
     if (load_options(&o, argc, argv) < 0 || check_environment(&allowed) < 0)
         return 2;

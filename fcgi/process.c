@@ -195,6 +195,41 @@ bool fcgi_process_handed_over(const struct fcgi_process *p)
     return p->handed_over;
 }
 
+/* ---- signals before the loop ------------------------------------------ */
+
+static volatile sig_atomic_t early_stop, early_hangup;
+
+static void remember(int sig)
+{
+    if (sig == SIGHUP)
+        early_hangup = sig;
+    else
+        early_stop = sig;
+}
+
+void fcgi_signals_early(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remember;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+int fcgi_signal_early_take(void)
+{
+    int sig = early_stop ? early_stop : early_hangup;
+
+    if (early_stop)
+        early_stop = 0;
+    else
+        early_hangup = 0;
+    return sig;
+}
+
 /* ---- the loop --------------------------------------------------------- */
 
 static void on_socket_check(struct ev_loop *loop, ev_timer *w, int revents)
@@ -229,6 +264,16 @@ void fcgi_process_run(struct fcgi_process *p)
         supervisor_worker_serving();
     else
         handover_ready();
+    for (int sig; (sig = fcgi_signal_early_take()) != 0;) {
+        if (sig == SIGHUP) {
+            on_hangup(p->loop, &p->sighup, 0);
+        } else {
+            sf_info("signal %d (during start-up): no new connections; finishing requests in "
+                    "flight", sig);
+            stop_serving(p);
+            break;
+        }
+    }
 
     ev_run(p->loop, 0);
 

@@ -54,6 +54,16 @@ struct fcgi_process {
     ev_child child_w;
 };
 
+/* From the start of main: SIGTERM, SIGINT and SIGHUP that arrive before a
+ * loop (or the supervisor) watches them are remembered instead of ending
+ * the process half started; fcgi_process_run and supervisor_run act on
+ * them as they begin. */
+void fcgi_signals_early(void);
+
+/* The signal remembered since fcgi_signals_early (a stop before a reload),
+ * and forgotten; 0 for none. */
+int fcgi_signal_early_take(void);
+
 /* Says it serves (to the supervisor, or to the predecessor of a reload),
  * runs the loop until the server has drained, and returns. */
 void fcgi_process_run(struct fcgi_process *p);

@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "fcgi/handover.h"
+#include "fcgi/process.h"
 
 /* How long a reload's new supervisor may take until all its workers serve. */
 #define RELOAD_TIMEOUT_S 30
@@ -402,6 +403,14 @@ int supervisor_run(const struct supervisor_config *cfg)
     for (unsigned i = 0; i < cfg->workers; i++)
         spawn(&s, &s.places[i].now);
     sf_info("supervising %u worker processes", cfg->workers);
+    for (int sig; (sig = fcgi_signal_early_take()) != 0;) { /* came during start-up */
+        if (sig != SIGHUP) {
+            sf_info("signal %d (during start-up): stopping the workers", sig);
+            stop_all(&s);
+            break;
+        }
+        sf_info("SIGHUP during start-up: ignored (this generation is still starting)");
+    }
     while (!s.stopping || alive(&s) > 0) {
         struct pollfd fds[3] = {{s.sigfd, POLLIN, 0}, {s.msg[0], POLLIN, 0},
                                 {s.ready_fd, POLLIN, 0}};
