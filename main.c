@@ -37,6 +37,7 @@ struct options {
     struct backend_options backends;
     double shutdown_timeout;
     int access_log;
+    enum fcgi_access_log_format access_log_format;
     enum sf_log_level log_level;
 };
 
@@ -76,6 +77,10 @@ static void usage(FILE *out)
 "  --backend-timeout MS      timeout of each backend operation (default 5000)\n"
 "  --access-log, --no-access-log\n"
 "                            one line per request on stderr (default on)\n"
+"  --access-log-format FORMAT\n"
+"                            text (\"GET /api/v1/flanders 200 25 18us\") or json\n"
+"                            (one object per line: time, method, path, route,\n"
+"                            status, bytes, us, backend_us) (default text)\n"
 "  --log-level LEVEL         debug, info, warn or error (default info)\n"
 "  -h, --help                this text\n"
 "  -V, --version             the version\n"
@@ -96,7 +101,7 @@ enum {
     OPT_LISTEN = 256, OPT_SOCKET_MODE, OPT_WORKERS, OPT_THREADS, OPT_MAX_CONNS, OPT_MAX_REQS,
     OPT_MAX_PARAMS, OPT_MAX_BODY, OPT_MAX_BUFFERED, OPT_MAX_BUFFERED_PARAMS, OPT_MAX_OUTPUT,
     OPT_MAX_CONN_OUTPUT, OPT_RECEIVE, OPT_IDLE, OPT_SHUTDOWN, OPT_BACKEND_TIMEOUT,
-    OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL
+    OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL, OPT_ACCESS_LOG_FORMAT
 };
 
 static const struct option long_options[] = {
@@ -118,6 +123,7 @@ static const struct option long_options[] = {
     {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
     {"access-log", no_argument, NULL, OPT_ACCESS_LOG},
     {"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
+    {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -159,6 +165,7 @@ static int refuse(const char *why)
 static int apply(struct options *o, int opt, const char *name, const char *v)
 {
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    static const char *const formats[] = {"text", "json", NULL}; /* enum fcgi_access_log_format */
     char why[SETTING_WHY_MAX];
     unsigned long long n = 0;
     bool on;
@@ -232,6 +239,11 @@ static int apply(struct options *o, int opt, const char *name, const char *v)
         return 0;
     case OPT_NO_ACCESS_LOG:
         o->access_log = 0;
+        return 0;
+    case OPT_ACCESS_LOG_FORMAT:
+        if (setting_word(name, v, formats, &level, why) < 0)
+            return refuse(why);
+        o->access_log_format = (enum fcgi_access_log_format)level;
         return 0;
     case OPT_LOG_LEVEL:
         if (setting_word(name, v, levels, &level, why) < 0)
@@ -380,6 +392,7 @@ static int serve(const struct options *o, int listen_fd, const struct fcgi_addr_
         .limits = o->limits,
         .handler = router_dispatch,
         .access_log = o->access_log,
+        .access_log_format = o->access_log_format,
         .allowed = allowed,
     };
     struct serving sv = {.shutdown_timeout = o->shutdown_timeout, .file = file};

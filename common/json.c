@@ -33,15 +33,12 @@ static bool plain(unsigned char c)
     return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
 }
 
-int json_append_string(struct buf *b, const char *s, size_t len)
+int json_append_escaped(struct buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     size_t i = 0, start = 0;
     int rc = 0;
 
-    if (!s)
-        return buf_append(b, "null", 4);
-    rc |= buf_append(b, "\"", 1);
     while (i < len) {
         unsigned char c = (unsigned char)s[i];
         char esc[6] = {'\\', 0, 0, 0, 0, 0};
@@ -71,6 +68,17 @@ int json_append_string(struct buf *b, const char *s, size_t len)
         start = ++i;
     }
     rc |= buf_append(b, s + start, i - start);
+    return rc ? -1 : 0;
+}
+
+int json_append_string(struct buf *b, const char *s, size_t len)
+{
+    int rc = 0;
+
+    if (!s)
+        return buf_append(b, "null", 4);
+    rc |= buf_append(b, "\"", 1);
+    rc |= json_append_escaped(b, s, len);
     rc |= buf_append(b, "\"", 1);
     return rc ? -1 : 0;
 }

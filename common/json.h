@@ -20,4 +20,8 @@
  * when memory ran out (the buffer may then hold part of the string). */
 int json_append_string(struct buf *b, const char *s, size_t len);
 
+/* The same without the quotes: the inside of a string, so that a string
+ * can be written in parts. */
+int json_append_escaped(struct buf *b, const char *s, size_t len);
+
 #endif

@@ -50,11 +50,15 @@ int fcgi_addr_list_parse(const char *name, const char *list, struct fcgi_addr_li
                          char *why);
 void fcgi_addr_list_free(struct fcgi_addr_list *l);
 
+/* The shape of an access-log line (fcgi/access_log.c says both). */
+enum fcgi_access_log_format { FCGI_ACCESS_LOG_TEXT, FCGI_ACCESS_LOG_JSON };
+
 struct fcgi_server_config {
     struct fcgi_limits limits;
     fcgi_handler_fn handler;
     void *app;                /* returned by fcgi_request_app() */
     bool access_log;          /* one line per request on stderr */
+    enum fcgi_access_log_format access_log_format;
     const struct fcgi_addr_list *allowed; /* NULL or empty: any peer */
 };
 
