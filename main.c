@@ -39,6 +39,7 @@ struct options {
     int access_log;
     enum fcgi_access_log_format access_log_format;
     enum sf_log_level log_level;
+    const char *log_file;
 };
 
 static void usage(FILE *out)
@@ -82,6 +83,8 @@ static void usage(FILE *out)
 "                            (one object per line: time, method, path, route,\n"
 "                            status, bytes, us, backend_us) (default text)\n"
 "  --log-level LEVEL         debug, info, warn or error (default info)\n"
+"  --log-file PATH           write the log and the access log to PATH (absolute)\n"
+"                            instead of stderr; SIGUSR1 reopens it\n"
 "  -h, --help                this text\n"
 "  -V, --version             the version\n"
 "\n"
@@ -94,14 +97,15 @@ static void usage(FILE *out)
 "commas and/or blanks.\n"
 "\n"
 "Signals: SIGTERM/SIGINT finish requests in flight and exit (0, or 3 when some\n"
-"had to be dropped at the deadline); SIGHUP is logged and ignored.\n");
+"had to be dropped at the deadline); SIGHUP is logged and ignored; SIGUSR1 reopens\n"
+"the --log-file.\n");
 }
 
 enum {
     OPT_LISTEN = 256, OPT_SOCKET_MODE, OPT_WORKERS, OPT_THREADS, OPT_MAX_CONNS, OPT_MAX_REQS,
     OPT_MAX_PARAMS, OPT_MAX_BODY, OPT_MAX_BUFFERED, OPT_MAX_BUFFERED_PARAMS, OPT_MAX_OUTPUT,
     OPT_MAX_CONN_OUTPUT, OPT_RECEIVE, OPT_IDLE, OPT_SHUTDOWN, OPT_BACKEND_TIMEOUT,
-    OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL, OPT_ACCESS_LOG_FORMAT
+    OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL, OPT_ACCESS_LOG_FORMAT, OPT_LOG_FILE
 };
 
 static const struct option long_options[] = {
@@ -125,6 +129,7 @@ static const struct option long_options[] = {
     {"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
     {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -250,6 +255,14 @@ static int apply(struct options *o, int opt, const char *name, const char *v)
             return refuse(why);
         o->log_level = (enum sf_log_level)level;
         return 0;
+    case OPT_LOG_FILE:
+        /* absolute: SIGUSR1 opens the same file again, wherever that is from */
+        if (v[0] != '/') {
+            snprintf(why, sizeof why, "%s: '%.128s' is not an absolute path", name, v);
+            return refuse(why);
+        }
+        o->log_file = v;
+        return 0;
     }
     return -1;
 }
@@ -335,7 +348,7 @@ struct serving {
     struct fcgi_server *server;
     double shutdown_timeout;
     bool stopping;
-    ev_signal sigterm, sigint, sighup;
+    ev_signal sigterm, sigint, sighup, sigusr1;
     ev_timer socket_check;
     struct listen_file *file; /* NULL when another process watches it */
 };
@@ -374,6 +387,18 @@ static void on_hangup(struct ev_loop *loop, ev_signal *w, int revents)
     (void)w;
     (void)revents;
     sf_info("SIGHUP: ignored (springfield has no reload; restart it to apply changes)");
+}
+
+/* SIGUSR1: the --log-file was moved away (logrotate); open it again. */
+static void on_reopen_log(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    if (sf_log_to_file())
+        sf_log_reopen();
+    else
+        sf_info("SIGUSR1: ignored (no --log-file to reopen)");
 }
 
 static void on_socket_check(struct ev_loop *loop, ev_timer *w, int revents)
@@ -419,6 +444,8 @@ static int serve(const struct options *o, int listen_fd, const struct fcgi_addr_
     ev_signal_start(sv.loop, &sv.sigterm);
     ev_signal_start(sv.loop, &sv.sigint);
     ev_signal_start(sv.loop, &sv.sighup);
+    ev_signal_init(&sv.sigusr1, on_reopen_log, SIGUSR1);
+    ev_signal_start(sv.loop, &sv.sigusr1);
     ev_timer_init(&sv.socket_check, on_socket_check, SOCKET_CHECK_S, SOCKET_CHECK_S);
     sv.socket_check.data = &sv;
     if (file && file->path) {
@@ -456,8 +483,10 @@ struct worker_args {
 static int serve_worker(void *arg)
 {
     const struct worker_args *w = arg;
+    int rc = serve(w->o, w->listen_fd, w->allowed, NULL); /* the supervisor watches the file */
 
-    return serve(w->o, w->listen_fd, w->allowed, NULL); /* the supervisor watches the file */
+    sf_log_drain(2.0); /* a worker ends with _exit: no atexit to write the last lines */
+    return rc;
 }
 
 /* FCGI_WEB_SERVER_ADDRS, and every backend's settings, checked before the
@@ -486,6 +515,12 @@ int main(int argc, char **argv)
     if (load_options(&o, argc, argv) < 0 || check_environment(&allowed) < 0)
         return 2;
     sf_log_set_level(o.log_level);
+    if (o.log_file && sf_log_open_file(o.log_file) < 0) {
+        fprintf(stderr, "springfield: cannot open the --log-file %s: %s\n", o.log_file,
+                strerror(errno));
+        fcgi_addr_list_free(&allowed);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN); /* a closed peer is an error return, never a death */
     fit_descriptor_limit(o.limits.max_conns);
     if (http_global_init() < 0) { /* once, before any fork or thread */

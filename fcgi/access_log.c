@@ -17,15 +17,15 @@
  * Lines are gathered and written with one write() before the loop sleeps,
  * so logging costs no system call per request under load.
  *
- * stderr may be a pipe that its reader drains slowly (or not at all), and
- * it is blocking (shared with other processes, so it stays that way): the
- * lines are written only as far as poll() says the pipe has room, at most
- * PIPE_BUF bytes a write, so a write never blocks the loop.  What cannot be
- * written waits, up to HOLD_MAX bytes; beyond that lines are dropped and
- * counted.
+ * They go out through sf_log_output (common/log.h), to stderr or the
+ * --log-file, which never blocks: stderr may be a pipe that its reader
+ * drains slowly (or not at all), and it is blocking (shared with other
+ * processes, so it stays that way), so lines are written only as far as
+ * poll() says the pipe has room, at most PIPE_BUF bytes a write; the file
+ * has a writer thread and a bounded queue.  What cannot be written waits,
+ * up to HOLD_MAX bytes; beyond that lines are dropped and counted.
  */
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -125,7 +125,7 @@ void access_log_add(struct fcgi_server *s, const struct fcgi_request *r, int sta
             buf_append(&s->access, tail, (size_t)n);
         s->access_dropped = 0;
     } else if (s->access_dropped) {
-        n = snprintf(tail, sizeof tail, "access log: %lu line(s) dropped, stderr was full\n",
+        n = snprintf(tail, sizeof tail, "access log: %lu line(s) dropped, the log had no room\n",
                      s->access_dropped);
         if (n > 0)
             buf_append(&s->access, tail, (size_t)n);
@@ -159,20 +159,19 @@ void access_log_flush(struct fcgi_server *s)
     size_t off = 0;
 
     while (off < s->access.len) {
-        struct pollfd pfd = {.fd = STDERR_FILENO, .events = POLLOUT};
         size_t chunk = s->access.len - off < PIPE_BUF ? s->access.len - off : PIPE_BUF;
         const uint8_t *nl;
-        ssize_t n;
+        long n;
 
         /* whole lines only, so lines of several workers do not interleave */
         if (chunk < s->access.len - off &&
             (nl = memrchr(s->access.data + off, '\n', chunk)) != NULL)
             chunk = (size_t)(nl - (s->access.data + off)) + 1;
-        if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
+        n = sf_log_output(s->access.data + off, chunk);
+        if (n == 0)
             break; /* no room now: keep the rest for the next turn */
-        n = write(STDERR_FILENO, s->access.data + off, chunk);
-        if (n <= 0) {
-            off = s->access.len; /* stderr is gone: drop the lines */
+        if (n < 0) {
+            off = s->access.len; /* the log is gone: drop the lines */
             break;
         }
         off += (size_t)n;

@@ -34,6 +34,22 @@ static pid_t start_worker(const struct supervisor_config *cfg, const sigset_t *o
     return pid;
 }
 
+/* SIGUSR1: each worker has the log file open on its own, and reopens it
+ * itself (a signal to the whole group reaches it twice: harmless). */
+static void reopen_logs(const pid_t *pids, unsigned n)
+{
+    unsigned i;
+
+    if (!sf_log_to_file()) {
+        sf_info("SIGUSR1: ignored (no --log-file to reopen)");
+        return;
+    }
+    sf_log_reopen();
+    for (i = 0; i < n; i++)
+        if (pids[i] > 0)
+            kill(pids[i], SIGUSR1);
+}
+
 int supervisor_run(const struct supervisor_config *cfg)
 {
     pid_t *pids = calloc(cfg->workers, sizeof *pids);
@@ -54,6 +70,7 @@ int supervisor_run(const struct supervisor_config *cfg)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
     sigprocmask(SIG_BLOCK, &mask, &oldmask);
     for (i = 0; i < cfg->workers; i++) {
         pids[i] = start_worker(cfg, &oldmask);
@@ -69,6 +86,8 @@ int supervisor_run(const struct supervisor_config *cfg)
 
         if (sig == SIGHUP)
             sf_info("SIGHUP: ignored (springfield has no reload; restart it to apply changes)");
+        if (sig == SIGUSR1) /* the --log-file: reopened here and by every worker */
+            reopen_logs(pids, cfg->workers);
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping) {
                 sf_info("signal %d: stopping the workers", sig);

@@ -5,7 +5,9 @@
  * The supervisor serves nothing itself.  SIGTERM/SIGINT: it closes its
  * copy of the socket (so the kernel queues no connection nobody will
  * accept), signals the workers, waits for them up to the shutdown timeout
- * plus 2 s, then kills the rest.  SIGHUP is logged and ignored.  Workers
+ * plus 2 s, then kills the rest.  SIGHUP is logged and ignored.  SIGUSR1
+ * reopens the --log-file, in the supervisor and (passed on) in every
+ * worker.  Workers
  * stop gracefully on their own when the supervisor dies (SIGKILL, OOM):
  * they are forked with PR_SET_PDEATHSIG = SIGTERM.
  */
