@@ -48,12 +48,14 @@ static void usage(FILE *out)
 "Usage: springfield [OPTIONS]\n"
 "\n"
 "An asynchronous FastCGI service (responder role) for nginx, lighttpd or Apache.\n"
-"Serves fd 0 when it is a listening socket (spawn-fcgi, mod_fcgid), else --listen.\n"
+"Serves --listen; else the socket systemd passes (LISTEN_FDS); else fd 0 when it\n"
+"is a listening socket (spawn-fcgi, mod_fcgid); else the default address.\n"
 "\n"
 "Options (each has an environment twin SPRINGFIELD_<NAME>, flags win; a twin\n"
 "that is empty counts as unset, any other value must be valid or springfield\n"
 "does not start):\n"
-"  --listen ADDR             unix:PATH or HOST:PORT (default: fd 0 if listening, else %s)\n"
+"  --listen ADDR             unix:PATH or HOST:PORT (default: the socket systemd\n"
+"                            passed, or fd 0 if listening, else %s)\n"
 "  --socket-mode MODE        octal mode of the unix socket file (default 0660)\n"
 "  --workers N               fork N worker processes sharing the socket, restarted\n"
 "                            when they die (default 0: serve in this process)\n"
@@ -528,7 +530,14 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    if (!o.listen && listen_inherited()) {
+    /* --listen, else the socket systemd passed, else fd 0, else the default */
+    listen_fd = listen_activated(o.listen == NULL);
+    if (listen_fd == -2)
+        return 1;
+    if (listen_fd >= 0) {
+        sf_info("springfield %s serving the listening socket systemd passed (LISTEN_FDS, "
+                "fd %d)", PACKAGE_VERSION, listen_fd);
+    } else if (!o.listen && listen_inherited()) {
         listen_fd = 0;
         sf_info("springfield %s serving the listening socket inherited on fd 0", PACKAGE_VERSION);
     } else {
@@ -537,7 +546,8 @@ int main(int argc, char **argv)
         listen_fd = listen_open(addr, o.socket_mode, 1024, &file);
         if (listen_fd < 0)
             return 1;
-        sf_info("springfield %s listening on %s", PACKAGE_VERSION, addr);
+        sf_info("springfield %s listening on %s%s", PACKAGE_VERSION, addr,
+                o.listen ? "" : " (the default: no --listen, no socket passed)");
     }
     if (o.workers > 0) {
         struct worker_args w = {&o, listen_fd, &allowed};
