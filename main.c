@@ -20,10 +20,12 @@
 #include "common/setting.h"
 #include "fcgi/listen.h"
 #include "common/log.h"
+#include "fcgi/notify.h"
 #include "fcgi/server.h"
 #include "fcgi/supervisor.h"
 #include "routes/app.h"
 #include "routes/backends.h"
+#include "routes/readiness.h"
 #include "routes/router.h"
 #include "store/http.h"
 
@@ -376,6 +378,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     sv->stopping = true;
+    sf_notify_stopping();
     ev_timer_stop(sv->loop, &sv->socket_check);
     sf_info("signal %d: no new connections; finishing requests in flight", w->signum);
     fcgi_server_shutdown(sv->server, sv->shutdown_timeout, on_drained, sv);
@@ -424,6 +427,7 @@ static int serve(const struct options *o, int listen_fd, const struct fcgi_addr_
     };
     struct serving sv = {.shutdown_timeout = o->shutdown_timeout, .file = file};
     struct app app;
+    struct readiness ready;
     unsigned long dropped;
 
     sv.loop = ev_default_loop(EVFLAG_AUTO);
@@ -455,7 +459,9 @@ static int serve(const struct options *o, int listen_fd, const struct fcgi_addr_
         ev_unref(sv.loop); /* the check alone must not keep the loop running */
     }
 
+    readiness_start(&ready, sv.loop, sv.server, &app); /* serving: READY=1 */
     ev_run(sv.loop, 0);
+    readiness_stop(&ready);
 
     if (ev_is_active(&sv.socket_check)) {
         ev_ref(sv.loop);
@@ -514,6 +520,7 @@ int main(int argc, char **argv)
     struct listen_file file = {NULL, 0, 0, false};
     int listen_fd, rc;
 
+    sf_notify_init(); /* NOTIFY_SOCKET, read and unset before any thread or fork */
     if (load_options(&o, argc, argv) < 0 || check_environment(&allowed) < 0)
         return 2;
     sf_log_set_level(o.log_level);

@@ -87,4 +87,9 @@ unsigned fcgi_server_connections(const struct fcgi_server *s);
 /* Requests left unanswered when the shutdown deadline closed their connections. */
 unsigned long fcgi_server_dropped(const struct fcgi_server *s);
 
+/* Requests begun (BEGIN_REQUEST) on a live connection and not answered
+ * yet: what the status tells systemd.  Counted when asked, over every
+ * connection: for a status every few seconds, not for every request. */
+unsigned long fcgi_server_in_flight(const struct fcgi_server *s);
+
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "fcgi/notify.h"
 
 static pid_t start_worker(const struct supervisor_config *cfg, const sigset_t *oldmask)
 {
@@ -24,6 +25,7 @@ static pid_t start_worker(const struct supervisor_config *cfg, const sigset_t *o
             sf_warn("cannot ask to be told of the supervisor's death: %s", strerror(errno));
         if (getppid() != parent)
             _exit(0); /* it died before the request took effect */
+        sf_notify_pool_child(); /* it reports to this supervisor, never to systemd */
         sigprocmask(SIG_SETMASK, oldmask, NULL);
         _exit(cfg->serve(cfg->arg));
     }
@@ -71,7 +73,9 @@ int supervisor_run(const struct supervisor_config *cfg)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
     sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGIO); /* a worker's report (fcgi/notify.h) */
     sigprocmask(SIG_BLOCK, &mask, &oldmask);
+    sf_notify_pool_open(cfg->workers);
     for (i = 0; i < cfg->workers; i++) {
         pids[i] = start_worker(cfg, &oldmask);
         started[i] = time(NULL);
@@ -91,6 +95,7 @@ int supervisor_run(const struct supervisor_config *cfg)
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping) {
                 sf_info("signal %d: stopping the workers", sig);
+                sf_notify_stopping();
                 stopping = 1;
                 /* The workers close their copies; this one must go too, or
                  * the kernel keeps queueing connections nobody will accept. */
@@ -103,7 +108,9 @@ int supervisor_run(const struct supervisor_config *cfg)
         }
         if (!stopping && cfg->file)
             listen_file_check(cfg->file);
+        sf_notify_pool_read(); /* READY=1 once every worker serves; STATUS= */
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            sf_notify_pool_gone(pid);
             for (i = 0; i < cfg->workers; i++) {
                 if (pids[i] != pid)
                     continue;

@@ -10,6 +10,12 @@
  * worker.  Workers
  * stop gracefully on their own when the supervisor dies (SIGKILL, OOM):
  * they are forked with PR_SET_PDEATHSIG = SIGTERM.
+ *
+ * systemd (fcgi/notify.h): the supervisor is the main PID and the only
+ * process that speaks to systemd.  Each worker reports to it through a
+ * pipe once it serves and when its status changes; the supervisor sends
+ * READY=1 once every worker serves, STATUS= summed over them, and
+ * STOPPING=1 at SIGTERM/SIGINT.
  */
 #ifndef SPRINGFIELD_FCGI_SUPERVISOR_H
 #define SPRINGFIELD_FCGI_SUPERVISOR_H
