@@ -391,3 +391,26 @@ def test_a_passed_descriptor_that_is_not_listening_is_refused(workdir):
         b.close()
     assert rc == 1, open(log).read()
     assert "not a listening socket" in open(log).read()
+
+
+# ---------------------------------------------------------------- the units
+
+
+def unit_lines(name):
+    with open(os.path.join(servers.REPO, "deploy", name)) as f:
+        return [l.strip() for l in f if l.strip() and not l.lstrip().startswith("#")]
+
+
+def test_the_units_use_what_is_tested_here():
+    """springfield.service is what these tests simulate: Type=notify with
+    only the main process heard, the socket through LISTEN_FDS (not on
+    stdin), a reload as SIGHUP to the main process.  (test_install.py and
+    tests/debian-package.sh run systemd-analyze verify and security.)"""
+    service = unit_lines("springfield.service")
+    for want in ("Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAINPID",
+                 "Requires=springfield.socket"):
+        assert want in service, "springfield.service lacks %s" % want
+    assert not any(l.startswith("StandardInput=") for l in service), service
+    socket_unit = unit_lines("springfield.socket")
+    assert "Accept=no" in socket_unit and any(l.startswith("ListenStream=")
+                                              for l in socket_unit), socket_unit
