@@ -42,7 +42,9 @@
  *                           another (a re-exec, a new supervisor): systemd
  *                           then takes pid as the main PID, the only one it
  *                           hears (NotifyAccess=main).
- *   sf_notify_status(...)   any time; a free-form STATUS= line.
+ *   sf_notify_status(...)   any time; a free-form STATUS= line ("reloading:
+ *                           1 of 2 new workers serving"), which the next
+ *                           sample of sf_notify_serving() may replace.
  *
  * In a worker (after sf_notify_pool_child()), every function that speaks
  * to systemd does nothing: the supervisor speaks for the pool.
