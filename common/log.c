@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,11 @@
 
 #define FILE_QUEUE_MAX (1024 * 1024)
 
-static enum sf_log_level min_level = SF_LOG_INFO;
-static unsigned long dropped; /* lines not written: the log had no room */
+/* Any thread may log (mongo-c-driver logs from its own threads): the
+ * level and the count of dropped lines are atomic, the file's queue has
+ * its mutex, the rest is on the caller's stack. */
+static _Atomic int min_level = SF_LOG_INFO;
+static atomic_ulong dropped; /* lines not written: the log had no room */
 
 /* The --log-file and its writer thread; mu guards all but path. */
 static struct {
@@ -63,7 +67,7 @@ static struct {
 
 void sf_log_set_level(enum sf_log_level level)
 {
-    min_level = level;
+    atomic_store_explicit(&min_level, (int)level, memory_order_relaxed);
 }
 
 static int open_file(const char *path)
@@ -286,10 +290,11 @@ void sf_log(enum sf_log_level level, const char *fmt, ...)
     char line[2048];
     struct tm tm;
     time_t now;
+    unsigned long told;
     va_list ap;
     int n, m;
 
-    if (level < min_level)
+    if ((int)level < atomic_load_explicit(&min_level, memory_order_relaxed))
         return;
     now = time(NULL);
     gmtime_r(&now, &tm);
@@ -307,19 +312,18 @@ void sf_log(enum sf_log_level level, const char *fmt, ...)
     /* One write of under PIPE_BUF bytes per line, so lines from several
      * workers never interleave; a line the log has no room for is dropped
      * and counted, and the count said with the next line that fits. */
-    if (dropped) { /* said in the same write: one write never blocks */
+    told = atomic_exchange_explicit(&dropped, 0, memory_order_relaxed);
+    if (told) { /* said in the same write: one write never blocks */
         char out[sizeof line + 96];
-        int k = snprintf(out, 96, "(%lu log line(s) dropped: the log had no room)\n", dropped);
+        int k = snprintf(out, 96, "(%lu log line(s) dropped: the log had no room)\n", told);
 
         memcpy(out + k, line, (size_t)(n + m + 1));
-        if (sf_log_output(out, (size_t)k + (size_t)(n + m + 1)) > 0)
-            dropped = 0;
-        else
-            dropped++;
+        if (sf_log_output(out, (size_t)k + (size_t)(n + m + 1)) <= 0) /* told later */
+            atomic_fetch_add_explicit(&dropped, told + 1, memory_order_relaxed);
         return;
     }
     if (sf_log_output(line, (size_t)(n + m + 1)) == 0)
-        dropped++;
+        atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
 }
 
 bool log_limit_pass(struct log_limit *l, double now, unsigned long *suppressed)
