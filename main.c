@@ -520,7 +520,7 @@ int main(int argc, char **argv)
     struct listen_file file = {NULL, 0, 0, false};
     int listen_fd, rc;
 
-    sf_notify_init(); /* NOTIFY_SOCKET, read and unset before any thread or fork */
+    sf_notify_init(); /* NOTIFY_SOCKET, read before any thread or fork */
     if (load_options(&o, argc, argv) < 0 || check_environment(&allowed) < 0)
         return 2;
     sf_log_set_level(o.log_level);

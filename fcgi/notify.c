@@ -22,7 +22,7 @@
  * written whole (under PIPE_BUF, so reports of several workers never mix). */
 #define REPORT_MAX 512
 
-enum notify_state { NT_STARTING, NT_READY, NT_RELOADING, NT_STOPPING };
+enum notify_state { NT_STARTING, NT_READY, NT_RELOADING, NT_STOPPING, NT_HANDED_OVER };
 
 struct pool_entry {
     pid_t pid;
@@ -37,6 +37,7 @@ static struct {
     socklen_t addr_len;
     char name[sizeof(((struct sockaddr_un *)0)->sun_path) + 1]; /* for the log */
     bool failure_logged;
+    bool successor; /* started by a reload: the predecessor announces it */
     enum notify_state state;
     char status[REPORT_MAX]; /* the last STATUS= sent */
     double status_at;        /* when (monotonic seconds) */
@@ -65,21 +66,21 @@ void sf_notify_init(void)
     size_t len;
     int fd;
 
-    if (!v || !*v) {
-        unsetenv("NOTIFY_SOCKET");
+    /* NOTIFY_SOCKET stays in the environment: the one program springfield
+     * executes is itself, at a reload, and that successor speaks to systemd
+     * once it is the main process.  Forked workers are muted instead
+     * (sf_notify_pool_child). */
+    if (!v || !*v)
         return;
-    }
     len = strlen(v);
     if ((v[0] != '/' && v[0] != '@') || len < 2 || len >= sizeof nt.addr.sun_path) {
         sf_warn("NOTIFY_SOCKET '%.120s' is neither a socket path nor an abstract name; "
                 "systemd is not told how springfield is doing", v);
-        unsetenv("NOTIFY_SOCKET");
         return;
     }
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         sf_warn("cannot make a socket to notify systemd: %s", strerror(errno));
-        unsetenv("NOTIFY_SOCKET");
         return;
     }
     memset(&nt.addr, 0, sizeof nt.addr);
@@ -91,7 +92,6 @@ void sf_notify_init(void)
                               (v[0] == '@' ? 0 : 1));
     snprintf(nt.name, sizeof nt.name, "%s", v);
     nt.fd = fd;
-    unsetenv("NOTIFY_SOCKET");
 }
 
 bool sf_notify_enabled(void)
@@ -102,7 +102,7 @@ bool sf_notify_enabled(void)
 /* One datagram; false when it could not go (the first failure logged). */
 static bool send_message(const char *msg)
 {
-    if (nt.fd < 0 || nt.worker)
+    if (nt.fd < 0 || nt.worker || nt.state == NT_HANDED_OVER)
         return false;
     if (sendto(nt.fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL,
                (const struct sockaddr *)&nt.addr, nt.addr_len) >= 0)
@@ -119,10 +119,16 @@ static void send_ready(const char *status)
 {
     char msg[REPORT_MAX + 64];
 
-    if (nt.fd < 0 || nt.worker || nt.state == NT_STOPPING)
+    if (nt.fd < 0 || nt.worker || nt.state == NT_STOPPING || nt.state == NT_HANDED_OVER)
         return;
     if (status)
         snprintf(nt.status, sizeof nt.status, "%s", status);
+    if (nt.successor && nt.state == NT_STARTING) {
+        /* not the main process yet: the predecessor says READY=1 for it */
+        nt.state = NT_READY;
+        nt.status_at = monotonic();
+        return;
+    }
     snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s\nMAINPID=%d", nt.status[0] ? nt.status :
              "serving", (int)getpid());
     if (send_message(msg)) { /* else tried again on the next turn */
@@ -156,7 +162,7 @@ void sf_notify_reloading(void)
     char msg[128];
     struct timespec ts;
 
-    if (nt.fd < 0 || nt.worker || nt.state == NT_STOPPING)
+    if (nt.fd < 0 || nt.worker || nt.state == NT_STOPPING || nt.state == NT_HANDED_OVER)
         return;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     nt.generation++; /* the pool is ready again once the new workers serve */
@@ -168,12 +174,29 @@ void sf_notify_reloading(void)
 
 void sf_notify_stopping(void)
 {
-    if (nt.fd < 0 || nt.worker || nt.state == NT_STOPPING)
+    if (nt.fd < 0 || nt.worker || nt.state == NT_STOPPING || nt.state == NT_HANDED_OVER)
         return;
     nt.state = NT_STOPPING;
     send_message("STOPPING=1\nSTATUS=stopping: finishing the requests in flight");
     snprintf(nt.status, sizeof nt.status, "stopping: finishing the requests in flight");
     nt.status_at = monotonic();
+}
+
+void sf_notify_successor(void)
+{
+    nt.successor = true;
+}
+
+void sf_notify_handed_over(pid_t successor)
+{
+    char msg[128];
+
+    if (nt.fd < 0 || nt.worker || nt.state == NT_HANDED_OVER)
+        return;
+    snprintf(msg, sizeof msg, "MAINPID=%d\nREADY=1\nSTATUS=reloaded: process %d serves",
+             (int)successor, (int)successor);
+    send_message(msg);
+    nt.state = NT_HANDED_OVER; /* silent from now on: its drain is not the service's stop */
 }
 
 void sf_notify_mainpid(pid_t pid)

@@ -23,25 +23,41 @@
  *
  *   starting --READY=1--> ready --RELOADING=1--> reloading --READY=1--> ready
  *      \______________________\______STOPPING=1_____\____________> stopping
+ *                                                   \--MAINPID=,READY=1--> handed over
  *
  *   sf_notify_init()        main(), first thing, before any thread or fork.
+ *                           NOTIFY_SOCKET stays in the environment: a
+ *                           reload's successor (the one program springfield
+ *                           executes: itself) needs it once it is the main
+ *                           process.  Forked workers are muted instead.
  *   READY=1, at start       sent by itself: without --workers, at the first
  *                           sf_notify_serving() (the server accepts and the
  *                           backends are open); with --workers, once every
  *                           worker has called sf_notify_serving().
  *   sf_notify_reloading()   whoever begins a reload (SIGHUP), in the main
  *                           process, before the new workers are forked.
- *   READY=1, after a reload with --workers: sent by itself once as many
- *                           workers forked after sf_notify_reloading() as
- *                           sf_notify_pool_expect() says serve.  Without
- *                           workers, the reload code calls sf_notify_ready()
- *                           when it is done.
+ *   READY=1, after a reload in the same supervisor: sent by itself once as
+ *                           many workers forked after sf_notify_reloading()
+ *                           as sf_notify_pool_expect() says serve.  A reload
+ *                           within one serving process calls
+ *                           sf_notify_ready() when it is done; so does a
+ *                           reload that failed (the old process serves on).
+ *   A reload that replaces the main process (a successor executed from the
+ *   binary on disk takes the socket over, then the predecessor drains):
+ *     predecessor, at SIGHUP           sf_notify_reloading()
+ *     successor, at start, before it serves   sf_notify_successor(): it does
+ *                           not say READY=1 itself (systemd would refuse it
+ *                           from a process that is not the main one yet)
+ *     predecessor, once the successor serves  sf_notify_handed_over(pid):
+ *                           "MAINPID=pid\nREADY=1" in one message, then
+ *                           silence (its drain is not the service stopping;
+ *                           STOPPING=1 is the successor's to say, later).
  *   sf_notify_stopping()    SIGTERM/SIGINT, when the stop begins.  Final:
  *                           nothing but STATUS= is sent after it.
- *   sf_notify_mainpid(pid)  before the main process hands its role to
- *                           another (a re-exec, a new supervisor): systemd
- *                           then takes pid as the main PID, the only one it
- *                           hears (NotifyAccess=main).
+ *   sf_notify_mainpid(pid)  MAINPID=pid alone: systemd takes pid as the main
+ *                           PID, the only one it hears from then on
+ *                           (NotifyAccess=main); pid must be in the unit's
+ *                           cgroup (a process springfield started).
  *   sf_notify_status(...)   any time; a free-form STATUS= line ("reloading:
  *                           1 of 2 new workers serving"), which the next
  *                           sample of sf_notify_serving() may replace.
@@ -55,9 +71,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* Reads NOTIFY_SOCKET and unsets it (nothing this process starts is told
- * to speak to systemd in its name).  A value that is not a path or an
- * abstract name is logged and ignored. */
+/* Reads NOTIFY_SOCKET.  A value that is not a path or an abstract name
+ * is logged and ignored. */
 void sf_notify_init(void);
 
 /* True when somebody listens: systemd (the main process, NOTIFY_SOCKET
@@ -77,6 +92,13 @@ void sf_notify_stopping(void);
 
 /* MAINPID=pid. */
 void sf_notify_mainpid(pid_t pid);
+
+/* A reload's successor, at start: see above. */
+void sf_notify_successor(void);
+
+/* A reload's predecessor, once its successor serves: MAINPID=successor and
+ * READY=1, then nothing more from this process. */
+void sf_notify_handed_over(pid_t successor);
 
 /* STATUS=<printf>, sent as it is (a line of its own). */
 void sf_notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
