@@ -50,6 +50,8 @@ struct fcgi_request {
     bool linger;    /* answered early: the peer may still be sending its records */
     bool has_content_length;
     bool content_length_bad; /* CONTENT_LENGTH is not a plain number */
+    uint16_t backend_waits; /* fcgi_request_add_backend_time calls (saturating) */
+    uint32_t backend_us;    /* their sum, in microseconds (saturating) */
     struct buf params; /* raw pairs, then decoded in place as name\0value\0... */
     struct buf body;
     struct buf headers; /* extra response headers */
@@ -60,6 +62,7 @@ struct fcgi_request {
     double started;        /* ev_now() at BEGIN_REQUEST */
     void *user;
     uint8_t tag;           /* fcgi_request_set_tag */
+    const char *label; /* fcgi_request_set_label: the route, borrowed */
 };
 
 struct fcgi_conn {

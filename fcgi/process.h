@@ -11,6 +11,7 @@
  *                    successor that fails leaves this one serving.
  *                    (a supervisor's worker) ignored: reloads are the
  *                    supervisor's.
+ *   SIGUSR1          reopens the --log-file (logrotate moved it).
  *   fcgi_process_retire  the same as SIGHUP, asked by the process itself
  *                    (--max-requests, --max-rss-mib); a worker asks its
  *                    supervisor to replace it instead.
@@ -48,7 +49,7 @@ struct fcgi_process {
     pid_t successor;
     int ready_fd;
     double retry_at;
-    ev_signal sigterm, sigint, sighup;
+    ev_signal sigterm, sigint, sighup, sigusr1;
     ev_timer socket_check, ready_timeout;
     ev_io ready_w;
     ev_child child_w;

@@ -281,6 +281,33 @@ void *fcgi_request_user(const struct fcgi_request *r)
     return r->user;
 }
 
+void fcgi_request_set_label(struct fcgi_request *r, const char *label)
+{
+    r->label = label;
+}
+
+const char *fcgi_request_label(const struct fcgi_request *r)
+{
+    return r->label;
+}
+
+void fcgi_request_add_backend_time(struct fcgi_request *r, double seconds)
+{
+    double us = seconds > 0 ? seconds * 1e6 + 0.5 : 0;
+    uint64_t sum = (uint64_t)r->backend_us + (us < (double)UINT32_MAX ? (uint64_t)us : UINT32_MAX);
+
+    r->backend_us = sum < UINT32_MAX ? (uint32_t)sum : UINT32_MAX;
+    if (r->backend_waits < UINT16_MAX)
+        r->backend_waits++;
+}
+
+double fcgi_request_backend_time(const struct fcgi_request *r, unsigned *waits)
+{
+    if (waits)
+        *waits = r->backend_waits;
+    return r->backend_us / 1e6;
+}
+
 /* A header name is an HTTP token; a value holds no line break (which
  * would let it add headers of its own) and no other control byte but tab. */
 static bool header_name_ok(const char *s)

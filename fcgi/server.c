@@ -371,3 +371,14 @@ unsigned long fcgi_server_dropped(const struct fcgi_server *s)
 {
     return s->dropped;
 }
+
+unsigned long fcgi_server_in_flight(const struct fcgi_server *s)
+{
+    const struct fcgi_conn *c;
+    unsigned long n = 0;
+
+    for (c = list_first(&s->conns, struct fcgi_conn, link); c;
+         c = list_next(&s->conns, c, struct fcgi_conn, link))
+        n += unanswered(c);
+    return n;
+}

@@ -115,6 +115,13 @@ __attribute__((weak)) void status_page_get(struct fcgi_request *r)
     abort();
 }
 
+__attribute__((weak)) void fcgi_request_set_label(struct fcgi_request *r, const char *label)
+{
+    (void)r;
+    (void)label;
+    abort();
+}
+
 /* ---- the target --------------------------------------------------------- */
 
 static void h_a(struct fcgi_request *r, const struct route_match *m) { (void)r, (void)m; }
