@@ -91,6 +91,8 @@ static void usage(FILE *out)
 "  --idle-timeout SEC        close connections idle this long (default 300)\n"
 "  --request-timeout-ms MS   time from a request's BEGIN_REQUEST to its answer,\n"
 "                            whatever its backends do (default 0: none; over: 504)\n"
+"  --slow-request-ms MS      log every request slower than this, with its route and\n"
+"                            each backend operation's time (default 0: none)\n"
 "  --shutdown-timeout SEC    on SIGTERM/SIGINT, time for requests in flight (default 10)\n"
 "  --max-requests N          a process that answered N requests (each draws its own\n"
 "                            limit up to 10 %% above) is replaced by a new one, then\n"
@@ -140,7 +142,8 @@ enum {
     OPT_MAX_PARAMS, OPT_MAX_BODY, OPT_MAX_BUFFERED, OPT_MAX_BUFFERED_PARAMS, OPT_MAX_OUTPUT,
     OPT_MAX_CONN_OUTPUT, OPT_RECEIVE, OPT_IDLE, OPT_SHUTDOWN, OPT_BACKEND_TIMEOUT,
     OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL, OPT_STATUS_PATH, OPT_PID_FILE,
-    OPT_MAX_REQUESTS, OPT_MAX_RSS, OPT_REQUEST_TIMEOUT, OPT_ACCESS_LOG_FORMAT, OPT_LOG_FILE
+    OPT_MAX_REQUESTS, OPT_MAX_RSS, OPT_REQUEST_TIMEOUT, OPT_ACCESS_LOG_FORMAT, OPT_LOG_FILE,
+    OPT_SLOW_REQUEST
 };
 
 static const struct option long_options[] = {
@@ -159,6 +162,7 @@ static const struct option long_options[] = {
     {"receive-timeout", required_argument, NULL, OPT_RECEIVE},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"request-timeout-ms", required_argument, NULL, OPT_REQUEST_TIMEOUT},
+    {"slow-request-ms", required_argument, NULL, OPT_SLOW_REQUEST},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
     {"access-log", no_argument, NULL, OPT_ACCESS_LOG},
@@ -201,6 +205,7 @@ static const struct number_option number_options[] = {
     {OPT_MAX_REQUESTS, 10, 0, 1ULL << 40},
     {OPT_MAX_RSS, 10, 0, 1ULL << 30},
     {OPT_REQUEST_TIMEOUT, 10, 0, 3600000},
+    {OPT_SLOW_REQUEST, 10, 0, 3600000},
 };
 
 static int refuse(const char *why)
@@ -272,6 +277,9 @@ static int apply(struct options *o, int opt, const char *name, const char *v)
         return 0;
     case OPT_REQUEST_TIMEOUT:
         o->limits.request_timeout = (double)n / 1000.0;
+        return 0;
+    case OPT_SLOW_REQUEST:
+        o->limits.slow_request = (double)n / 1000.0;
         return 0;
     case OPT_SHUTDOWN:
         o->shutdown_timeout = (double)n;

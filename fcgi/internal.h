@@ -63,6 +63,8 @@ struct fcgi_request {
     void *user;
     uint8_t tag;           /* fcgi_request_set_tag */
     const char *label; /* fcgi_request_set_label: the route, borrowed */
+    struct backend_note *notes; /* fcgi_request_note_backend, with a slow-request log */
+    uint8_t nnotes;
 };
 
 struct fcgi_conn {
@@ -124,6 +126,9 @@ struct fcgi_server {
     struct fcgi_addr_list allowed; /* FCGI_WEB_SERVER_ADDRS (a copy) */
     struct log_limit refusal_log, budget_log, output_log;
     struct fcgi_stats own_stats;
+    struct log_limit slow_log; /* its "N more slow requests" summary */
+    double slow_window;        /* the second the slow-request log counts lines in */
+    unsigned slow_in_window;
     struct fcgi_stats *stats; /* cfg.stats, or own_stats */
 };
 
@@ -173,6 +178,18 @@ void request_receiving_end(struct fcgi_request *r);
 void request_timing_end(struct fcgi_request *r);
 /* The server's request_timer: answers 504 to every request past it. */
 void request_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* One backend operation a request waited for, for the slow-request log. */
+struct backend_note {
+    const char *what; /* borrowed: "redis", "weather", "marges redis" */
+    double seconds;
+};
+#define BACKEND_NOTES_MAX 8
+
+/* slow_log.c: logs r (answered with status after seconds) when it was
+ * slower than --slow-request-ms. */
+void slow_log_check(struct fcgi_server *s, const struct fcgi_request *r, int status,
+                    double seconds);
 
 /* access_log.c */
 void access_log_add(struct fcgi_server *s, const struct fcgi_request *r, int status,

@@ -103,6 +103,7 @@ void request_unref(struct fcgi_request *r)
     if (!r->answered)
         STAT_DEC(r->srv, in_flight);
     buf_free(&r->headers);
+    free(r->notes);
     free(r);
 }
 
@@ -301,6 +302,20 @@ void fcgi_request_add_backend_time(struct fcgi_request *r, double seconds)
         r->backend_waits++;
 }
 
+void fcgi_request_note_backend(struct fcgi_request *r, const char *what, double seconds)
+{
+    if (r->srv->cfg.limits.slow_request <= 0 || r->nnotes >= BACKEND_NOTES_MAX)
+        return;
+    if (!r->notes) {
+        r->notes = malloc(BACKEND_NOTES_MAX * sizeof *r->notes);
+        if (!r->notes)
+            return; /* the log line says less */
+    }
+    r->notes[r->nnotes].what = what;
+    r->notes[r->nnotes].seconds = seconds;
+    r->nnotes++;
+}
+
 double fcgi_request_backend_time(const struct fcgi_request *r, unsigned *waits)
 {
     if (waits)
@@ -370,8 +385,14 @@ static void send_answer(struct fcgi_request *r, int status, const char *content_
     STAT_DEC(r->srv, in_flight);
     if (sent >= 0 && r->srv->cfg.access_log)
         access_log_add(r->srv, r, resp.status, (size_t)sent);
-    if (r->srv->cfg.on_answer)
-        r->srv->cfg.on_answer(r->srv->cfg.app, r, resp.status, fcgi_request_elapsed(r));
+    if (r->srv->cfg.on_answer || r->srv->cfg.limits.slow_request > 0) {
+        double seconds = fcgi_request_elapsed(r);
+
+        if (r->srv->cfg.on_answer)
+            r->srv->cfg.on_answer(r->srv->cfg.app, r, resp.status, seconds);
+        if (seconds >= r->srv->cfg.limits.slow_request && r->srv->cfg.limits.slow_request > 0)
+            slow_log_check(r->srv, r, resp.status, seconds);
+    }
     if (!r->keep_conn)
         conn_close_when_done(r->conn);
 }

@@ -85,6 +85,16 @@ void fcgi_request_add_backend_time(struct fcgi_request *r, double seconds);
  * one was added: 0 when the request used no backend. */
 double fcgi_request_backend_time(const struct fcgi_request *r, unsigned *waits);
 
+/*
+ * One backend operation the request waited for, by name (borrowed: a
+ * constant, or the store's kind, which outlives the request), for the
+ * slow-request log (--slow-request-ms): a request slower than that is
+ * logged with its route and each operation noted.  Unlike the backend
+ * time above, operations run in parallel are each noted.  Does nothing
+ * when the slow-request log is off; at most 8 per request are kept.
+ */
+void fcgi_request_note_backend(struct fcgi_request *r, const char *what, double seconds);
+
 /* Adds a response header ("Allow", "GET, HEAD") before the answer.
  * Returns -1 when the extra headers would exceed their limit, or when the
  * name is not an HTTP token or the value holds CR, LF or another control

@@ -30,6 +30,7 @@ void fcgi_limits_default(struct fcgi_limits *l)
     l->receive_timeout = 60;
     l->idle_timeout = 300;
     l->request_timeout = 0; /* none */
+    l->slow_request = 0;    /* none */
     l->out_high_water = 256 * 1024;
 }
 

@@ -29,6 +29,7 @@ struct fcgi_limits {
     size_t max_conn_output_bytes; /* unsent answers of one connection; over -> 503 */
     double receive_timeout;    /* seconds from BEGIN_REQUEST to the end of its body */
     double request_timeout;    /* seconds from BEGIN_REQUEST to the answer (504); 0: none */
+    double slow_request;       /* seconds: answers slower are logged; 0: none */
     double idle_timeout;       /* seconds a connection without requests may stay */
     size_t out_high_water;     /* unsent bytes at which a connection stops reading */
 };
