@@ -72,6 +72,24 @@ def unix_ready(path):
             return False
 
 
+def fcgi_ready(address):
+    """A FastCGI application answers FCGI_GET_VALUES on address (a unix
+    socket path or (host, port)) within half a second."""
+    family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
+    if family == socket.AF_UNIX and not os.path.exists(address):
+        return False
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect(address)
+            # FCGI_GET_VALUES (type 9) asking for FCGI_MAX_CONNS, request id 0
+            s.sendall(b"\x01\x09\x00\x00\x00\x10\x00\x00"
+                      b"\x0e\x00FCGI_MAX_CONNS")
+            return s.recv(8)[1:2] == b"\x0a"  # FCGI_GET_VALUES_RESULT
+        except OSError:
+            return False
+
+
 def http_ready(port, path="/"):
     """Any HTTP status line counts: the server parses and answers."""
     try:
@@ -266,9 +284,10 @@ class Springfield(Server):
         return [self.binary, "--listen", "127.0.0.1:%d" % self.port] + self.extra_args
 
     def ready(self):
-        if self.listen == "tcp":
-            return tcp_ready(self.port)
-        return unix_ready(self.sock)
+        """springfield answers FCGI_GET_VALUES: its loop runs, its backends
+        are open and logged (it listens before that, so a connect alone
+        could come before them)."""
+        return fcgi_ready(self.address)
 
     # What a sanitizer build (./configure --enable-sanitizers) or valgrind
     # (tests/valgrind-springfield, with --errors-for-leak-kinds=definite)
