@@ -28,6 +28,7 @@ void fcgi_limits_default(struct fcgi_limits *l)
     l->max_output_bytes = 256 * 1024 * 1024;
     l->max_conn_output_bytes = 16 * 1024 * 1024;
     l->receive_timeout = 60;
+    l->request_timeout = 0; /* none */
     l->idle_timeout = 300;
     l->out_high_water = 256 * 1024;
 }
