@@ -50,14 +50,14 @@ void access_log_add(struct fcgi_server *s, const struct fcgi_request *r, int sta
             buf_append(&s->access, tail, (size_t)n);
         s->access_dropped = 0;
     }
-    append_clean(&s->access, r->method);
+    append_clean(&s->access, r->known[KNOWN_REQUEST_METHOD].s);
     buf_append(&s->access, " ", 1);
-    if (r->request_uri) {
-        append_clean(&s->access, r->request_uri);
+    if (r->known[KNOWN_REQUEST_URI].s) {
+        append_clean(&s->access, r->known[KNOWN_REQUEST_URI].s);
     } else {
-        append_clean(&s->access, r->script_name);
-        if (r->path_info)
-            append_clean(&s->access, r->path_info);
+        append_clean(&s->access, r->known[KNOWN_SCRIPT_NAME].s);
+        if (r->known[KNOWN_PATH_INFO].s)
+            append_clean(&s->access, r->known[KNOWN_PATH_INFO].s);
     }
     n = snprintf(tail, sizeof tail, " %d %zu %.0fus\n", status, bytes,
                  (ev_time() - r->started) * 1e6);

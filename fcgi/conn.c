@@ -620,28 +620,6 @@ static void drain_request(struct fcgi_request *r)
     request_release_input(r);
 }
 
-/*
- * Makes room for `more` bytes in b, charging the memory it allocates to
- * *held against budget (the buffer grows to at most `limit` when that is
- * enough).  False when the budget or the memory is short.
- */
-static bool grow_charged(struct buf *b, size_t more, size_t limit, size_t *held, size_t budget,
-                         size_t *charged)
-{
-    size_t cap = buf_next_cap(b, more, limit), extra;
-
-    if (cap == 0)
-        return false;
-    extra = cap - b->cap;
-    if (extra == 0)
-        return true;
-    if (*held + extra > budget || buf_grow_to(b, cap) < 0)
-        return false;
-    *held += extra;
-    *charged += extra;
-    return true;
-}
-
 /* What a request's params and its body are each held to. */
 struct input_limits {
     const char *what;    /* "params", "body" */
@@ -653,6 +631,16 @@ struct input_limits {
     size_t *held;        /* the server's count for all requests */
     size_t budget;       /* the limit of that count */
 };
+
+/* The budget l counts is short for r: 503, and r is drained. */
+static void refuse_over_budget(struct fcgi_request *r, const struct input_limits *l)
+{
+    STAT(r->srv, limits[l->short_budget]);
+    request_answer(r, 503, "busy: %zu bytes of request %s are held already (limit %zu)",
+                   *l->held, l->all, l->budget);
+    log_budget(r->srv, l->all, r->id, *l->held, l->budget);
+    drain_request(r);
+}
 
 /*
  * Appends data to b for r, charged as it arrives for what is allocated (a
@@ -671,24 +659,27 @@ static void take_input(struct fcgi_request *r, struct buf *b, size_t *charged,
         drain_request(r);
         return;
     }
-    if (!grow_charged(b, len, l->grow_limit, l->held, l->budget, charged)) {
-        STAT(r->srv, limits[l->short_budget]);
-        request_answer(r, 503, "busy: %zu bytes of request %s are held already (limit %zu)",
-                       *l->held, l->all, l->budget);
-        log_budget(r->srv, l->all, r->id, *l->held, l->budget);
-        drain_request(r);
+    if (!request_grow_charged(b, len, l->grow_limit, l->held, l->budget, charged)) {
+        refuse_over_budget(r, l);
         return;
     }
     memcpy(b->data + b->len, data, len);
     b->len += len;
 }
 
+static struct input_limits params_limits(struct fcgi_server *s)
+{
+    const struct fcgi_limits *lim = &s->cfg.limits;
+    struct input_limits l = {"params", "params", FCGI_LIMIT_PARAMS, FCGI_LIMIT_PARAMS_BUDGET, 431, lim->max_params_bytes, lim->max_params_bytes,
+                             &s->params_bytes, lim->max_buffered_params_bytes};
+
+    return l;
+}
+
 static void on_params_content(struct fcgi_conn *c, struct fcgi_request *r, const uint8_t *data,
                               size_t len)
 {
-    const struct fcgi_limits *lim = &c->srv->cfg.limits;
-    struct input_limits l = {"params", "params", FCGI_LIMIT_PARAMS, FCGI_LIMIT_PARAMS_BUDGET, 431, lim->max_params_bytes, lim->max_params_bytes,
-                             &c->srv->params_bytes, lim->max_buffered_params_bytes};
+    struct input_limits l = params_limits(c->srv);
 
     if (r->state == REQ_DRAIN)
         return;
@@ -722,12 +713,19 @@ static void params_done(struct fcgi_conn *c, struct fcgi_request *r)
 {
     const struct fcgi_limits *lim = &c->srv->cfg.limits;
     const char *why;
+    int rc = request_decode_params(r, &why);
 
-    if (request_decode_params(r, &why) < 0) {
+    if (rc == -1) {
         protocol_error(c, why);
         return;
     }
     r->state = REQ_STDIN;
+    if (rc == -2) { /* the index of many params did not fit the budget */
+        struct input_limits l = params_limits(c->srv);
+
+        refuse_over_budget(r, &l);
+        return;
+    }
     if (r->content_length_bad) {
         request_answer(r, 400, "CONTENT_LENGTH is not a number of bytes");
         drain_request(r);

@@ -36,6 +36,34 @@ enum request_state {
     REQ_DRAIN    /* answered early: records for it are read and dropped */
 };
 
+/*
+ * The params the engine and the router read on every request, found while
+ * decoding: looking them up costs no scan.  (When a name comes twice, the
+ * last one counts for these; fcgi_param gives the first for others.)
+ */
+enum request_known {
+    KNOWN_REQUEST_METHOD,
+    KNOWN_SCRIPT_NAME,
+    KNOWN_PATH_INFO,
+    KNOWN_REQUEST_URI,
+    KNOWN_COUNT
+};
+
+struct param_str {
+    const char *s; /* NUL-terminated; NULL when absent */
+    size_t len;
+};
+
+/* One decoded param: where its name is in params.data (the value follows
+ * the name, and is NUL-terminated in place). */
+struct param_ref {
+    uint32_t name, name_len, value_len;
+};
+
+/* Pairs indexed in the request itself: what front servers send (nginx's
+ * fastcgi_params and a browser's headers); more go after the raw pairs. */
+#define REQUEST_PAIRS_INLINE 32
+
 struct fcgi_request {
     struct fcgi_conn *conn; /* NULL once the connection is gone */
     struct fcgi_server *srv;
@@ -50,16 +78,22 @@ struct fcgi_request {
     bool linger;    /* answered early: the peer may still be sending its records */
     bool has_content_length;
     bool content_length_bad; /* CONTENT_LENGTH is not a plain number */
-    struct buf params; /* raw pairs, then decoded in place as name\0value\0... */
+    /* The pairs as received; once decoded, every value is NUL-terminated in
+     * place (over the first length byte of the pair after it: nothing is
+     * moved), and indexed in pairs_inline or, for more pairs than fit
+     * there, after the raw pairs at pairs_off (request.c). */
+    struct buf params;
+    uint32_t npairs, pairs_off;
+    struct param_str known[KNOWN_COUNT];
     struct buf body;
     struct buf headers; /* extra response headers */
-    const char *method, *script_name, *path_info, *request_uri;
     size_t content_length;
     size_t body_charged;   /* body bytes counted in the server's buffered_bytes */
     size_t params_charged; /* params bytes counted in the server's params_bytes */
     double started;        /* ev_now() at BEGIN_REQUEST */
     void *user;
     uint8_t tag;           /* fcgi_request_set_tag */
+    struct param_ref pairs_inline[REQUEST_PAIRS_INLINE];
 };
 
 struct fcgi_conn {
@@ -158,6 +192,16 @@ void conn_request_too_slow(struct fcgi_request *r);
 /* A request in REQ_PARAMS; NULL when out of memory or of params budget. */
 struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_conn);
 void request_unref(struct fcgi_request *r);
+/*
+ * Makes room for `more` bytes in b, charging the memory it allocates to
+ * *held against budget, and to *charged (the buffer grows to at most
+ * `limit` when that is enough).  False when the budget or the memory is
+ * short.
+ */
+bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held, size_t budget,
+                          size_t *charged);
+/* Decodes r's params (request.c): 0, -1 for malformed pairs (*why says
+ * which), -2 when the index would not fit the params budget. */
 int request_decode_params(struct fcgi_request *r, const char **why);
 /* Writes a complete answer for a request the handler does not hold. */
 void request_answer(struct fcgi_request *r, int status, const char *fmt, ...)

@@ -90,7 +90,8 @@ void request_release_input(struct fcgi_request *r)
     r->body_charged = r->params_charged = 0;
     buf_free(&r->body);
     buf_free(&r->params);
-    r->method = r->script_name = r->path_info = r->request_uri = NULL;
+    r->npairs = 0;
+    memset(r->known, 0, sizeof r->known);
 }
 
 void request_unref(struct fcgi_request *r)
@@ -104,6 +105,23 @@ void request_unref(struct fcgi_request *r)
         STAT_DEC(r->srv, in_flight);
     buf_free(&r->headers);
     free(r);
+}
+
+bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held, size_t budget,
+                          size_t *charged)
+{
+    size_t cap = buf_next_cap(b, more, limit), extra;
+
+    if (cap == 0)
+        return false;
+    extra = cap - b->cap;
+    if (extra == 0)
+        return true;
+    if (*held + extra > budget || buf_grow_to(b, cap) < 0)
+        return false;
+    *held += extra;
+    *charged += extra;
+    return true;
 }
 
 /* CONTENT_LENGTH: decimal digits; empty means no body, as CGI has it, and
@@ -127,107 +145,184 @@ static void note_content_length(struct fcgi_request *r, const char *value)
     r->content_length = n;
 }
 
-/* Remembers the parameters the engine and router read on every request. */
-static void note_param(struct fcgi_request *r, const char *name, size_t name_len,
-                       const char *value)
+/* Which of the params noted while decoding name is, or -1. */
+static int known_slot(const char *name, size_t len)
 {
-    switch (name_len) {
+    switch (len) {
     case 9:
-        if (!memcmp(name, "PATH_INFO", 9))
-            r->path_info = value;
-        break;
+        return memcmp(name, "PATH_INFO", 9) ? -1 : KNOWN_PATH_INFO;
     case 11:
         if (!memcmp(name, "SCRIPT_NAME", 11))
-            r->script_name = value;
-        else if (!memcmp(name, "REQUEST_URI", 11))
-            r->request_uri = value;
-        break;
+            return KNOWN_SCRIPT_NAME;
+        return memcmp(name, "REQUEST_URI", 11) ? -1 : KNOWN_REQUEST_URI;
     case 14:
-        if (!memcmp(name, "REQUEST_METHOD", 14))
-            r->method = value;
-        else if (!memcmp(name, "CONTENT_LENGTH", 14))
-            note_content_length(r, value);
-        break;
+        return memcmp(name, "REQUEST_METHOD", 14) ? -1 : KNOWN_REQUEST_METHOD;
+    default:
+        return -1;
     }
 }
 
+/* Where the index of more pairs than fit in the request goes: past the
+ * NUL of the last value, aligned for its fields. */
+static size_t index_offset(size_t raw_len)
+{
+    return (raw_len + 1 + _Alignof(struct param_ref) - 1) & ~(_Alignof(struct param_ref) - 1);
+}
+
+static const struct param_ref *pairs_of(const struct fcgi_request *r)
+{
+    if (r->npairs <= REQUEST_PAIRS_INLINE)
+        return r->pairs_inline;
+    return (const struct param_ref *)(const void *)(r->params.data + r->pairs_off);
+}
+
+/* Zero bytes in p[0..n), found with memchr (fast, and there are few). */
+static size_t count_zeros(const uint8_t *p, size_t n)
+{
+    const uint8_t *end = p + n, *z;
+    size_t zeros = 0;
+
+    while (p < end && (z = memchr(p, 0, (size_t)(end - p)))) {
+        zeros++;
+        p = z + 1;
+    }
+    return zeros;
+}
+
+/* Whether a name or value of the n pairs in pr holds a NUL byte. */
+static bool nul_in_pairs(const uint8_t *data, const struct param_ref *pr, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (memchr(data + pr[i].name, 0, (size_t)pr[i].name_len + pr[i].value_len))
+            return true;
+    return false;
+}
+
 /*
- * Rewrites the raw pairs in place as "name\0value\0"...: each pair has at
- * least two length bytes, so the output never overtakes the input.
+ * Room for the index of n + 1 pairs after the raw ones (more than fit in
+ * the request), charged to the params budget like the params themselves;
+ * the index so far is moved there from the request when it first spills.
+ * Returns where the index is now, or NULL when the budget is short.
+ */
+static struct param_ref *index_room(struct fcgi_request *r, struct param_ref *pr, uint32_t n)
+{
+    struct fcgi_server *s = r->srv;
+    size_t off = index_offset(r->params.len), need = off + (n + 1) * sizeof *pr;
+
+    if (need > r->params.cap &&
+        !request_grow_charged(&r->params, need - r->params.len, s->cfg.limits.max_params_bytes,
+                              &s->params_bytes, s->cfg.limits.max_buffered_params_bytes,
+                              &r->params_charged))
+        return NULL;
+    r->pairs_off = (uint32_t)off;
+    if (pr == r->pairs_inline)
+        memcpy(r->params.data + off, pr, n * sizeof *pr);
+    return (struct param_ref *)(void *)(r->params.data + off);
+}
+
+/*
+ * One pass over the pairs indexes them and counts the zero bytes of their
+ * length fields; one memchr pass over the whole buffer counts all its zero
+ * bytes: any beyond those of the lengths are inside a name or a value,
+ * which as C strings would be cut short.  Only then is each value
+ * NUL-terminated, over the first length byte of the pair after it (or in
+ * the byte after the last one): nothing is moved.
  */
 int request_decode_params(struct fcgi_request *r, const char **why)
 {
-    uint8_t *p = r->params.data;
-    size_t pos = 0, w = 0, len = r->params.len;
+    size_t len = r->params.len, pos = 0, zeros, length_zeros = 0;
+    struct param_ref *pr = r->pairs_inline;
+    uint32_t n = 0;
     struct fcgi_nv nv;
     int rc;
 
-    while ((rc = fcgi_nv_next(p, len, &pos, &nv, why)) == 1) {
-        const char *name = (const char *)p + w;
+    r->npairs = 0;
+    if (len == 0)
+        return 0; /* no params at all (and possibly no buffer) */
+    zeros = count_zeros(r->params.data, len);
+    for (;;) {
+        size_t start = pos;
 
-        /* Names and values become C strings: a NUL inside would cut one
-         * and shift every pair after it. */
-        if (memchr(nv.name, 0, nv.name_len) || memchr(nv.value, 0, nv.value_len)) {
-            *why = "NUL byte inside a param name or value";
-            return -1;
-        }
-
-        memmove(p + w, nv.name, nv.name_len);
-        w += nv.name_len;
-        p[w++] = '\0';
-        memmove(p + w, nv.value, nv.value_len);
-        p[w + nv.value_len] = '\0'; /* before note_param reads the value as a string */
-        note_param(r, name, nv.name_len, (const char *)p + w);
-        w += nv.value_len + 1;
+        rc = fcgi_nv_next(r->params.data, len, &pos, &nv, why);
+        if (rc <= 0)
+            break;
+        for (const uint8_t *q = r->params.data + start; q < nv.name; q++)
+            length_zeros += *q == 0;
+        /* the index spills, or grows, past the raw pairs (which may move:
+         * nv's pointers are not used below) */
+        if (n >= REQUEST_PAIRS_INLINE && !(pr = index_room(r, pr, n)))
+            return -2;
+        pr[n].name = (uint32_t)(pos - nv.name_len - nv.value_len);
+        pr[n].name_len = nv.name_len;
+        pr[n].value_len = nv.value_len;
+        n++;
     }
-    if (rc < 0)
+    if (rc < 0) {
+        /* what was wrong first, in the order of the pairs */
+        if (nul_in_pairs(r->params.data, pr, n))
+            *why = "NUL byte inside a param name or value";
         return -1;
-    r->params.len = w;
+    }
+    if (zeros != length_zeros) {
+        *why = "NUL byte inside a param name or value";
+        return -1;
+    }
+    /* the NUL after the last value needs a byte past the pairs */
+    if (n <= REQUEST_PAIRS_INLINE && len == r->params.cap &&
+        !request_grow_charged(&r->params, 1, r->srv->cfg.limits.max_params_bytes,
+                              &r->srv->params_bytes,
+                              r->srv->cfg.limits.max_buffered_params_bytes, &r->params_charged))
+        return -2;
+    r->npairs = n;
+    pr = (struct param_ref *)pairs_of(r);
+    for (uint32_t i = 0; i < n; i++) {
+        const char *name = (const char *)r->params.data + pr[i].name;
+        char *value = (char *)r->params.data + pr[i].name + pr[i].name_len;
+        int k;
+
+        value[pr[i].value_len] = '\0';
+        k = known_slot(name, pr[i].name_len);
+        if (k >= 0) {
+            r->known[k].s = value;
+            r->known[k].len = pr[i].value_len;
+        } else if (pr[i].name_len == 14 && !memcmp(name, "CONTENT_LENGTH", 14)) {
+            note_content_length(r, value);
+        }
+    }
     return 0;
 }
 
 const char *fcgi_param(const struct fcgi_request *r, const char *name)
 {
-    const char *p = (const char *)r->params.data, *end;
+    size_t len = strlen(name);
+    int k = known_slot(name, len);
+    const struct param_ref *pr;
 
     /* The parameters every request asks for were noted while decoding:
      * no scan (a NULL noted means absent). */
-    if (!strcmp(name, "SCRIPT_NAME"))
-        return r->script_name;
-    if (!strcmp(name, "PATH_INFO"))
-        return r->path_info;
-    if (!strcmp(name, "REQUEST_METHOD"))
-        return r->method;
-    if (!strcmp(name, "REQUEST_URI"))
-        return r->request_uri;
-
-    if (!p) /* no params at all (and NULL + 0 would be undefined) */
+    if (k >= 0)
+        return r->known[k].s;
+    if (r->npairs == 0) /* (and maybe no buffer: NULL + offset would be undefined) */
         return NULL;
-    end = p + r->params.len;
-    while (p < end) {
-        const char *value = p + strlen(p) + 1;
-
-        if (!strcmp(p, name))
-            return value;
-        p = value + strlen(value) + 1;
-    }
+    pr = pairs_of(r);
+    for (uint32_t i = 0; i < r->npairs; i++)
+        if (pr[i].name_len == len && !memcmp(r->params.data + pr[i].name, name, len))
+            return (const char *)r->params.data + pr[i].name + len;
     return NULL;
 }
 
 void fcgi_param_each(const struct fcgi_request *r,
-                     void (*fn)(void *arg, const char *name, const char *value), void *arg)
+                     void (*fn)(void *arg, const char *name, size_t name_len, const char *value),
+                     void *arg)
 {
-    const char *p = (const char *)r->params.data, *end;
+    const struct param_ref *pr;
 
-    if (!p) /* no params at all (and NULL + 0 would be undefined) */
+    if (r->npairs == 0) /* (and maybe no buffer) */
         return;
-    end = p + r->params.len;
-    while (p < end) {
-        const char *value = p + strlen(p) + 1;
-
-        fn(arg, p, value);
-        p = value + strlen(value) + 1;
-    }
+    pr = pairs_of(r);
+    for (uint32_t i = 0; i < r->npairs; i++)
+        fn(arg, (const char *)r->params.data + pr[i].name, pr[i].name_len,
+           (const char *)r->params.data + pr[i].name + pr[i].name_len);
 }
 
 const uint8_t *fcgi_body(const struct fcgi_request *r, size_t *len)

@@ -23,9 +23,11 @@ struct ev_loop;
 /* The value of a CGI parameter (NUL-terminated), or NULL when absent. */
 const char *fcgi_param(const struct fcgi_request *r, const char *name);
 
-/* Calls fn for every parameter in the order received. */
+/* Calls fn for every parameter in the order received: the name is
+ * name_len bytes, not NUL-terminated; the value is NUL-terminated. */
 void fcgi_param_each(const struct fcgi_request *r,
-                     void (*fn)(void *arg, const char *name, const char *value), void *arg);
+                     void (*fn)(void *arg, const char *name, size_t name_len, const char *value),
+                     void *arg);
 
 /* The request body (STDIN); *len is set; never NULL (empty body: ""). */
 const uint8_t *fcgi_body(const struct fcgi_request *r, size_t *len);
