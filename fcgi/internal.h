@@ -93,6 +93,8 @@ struct fcgi_request {
     double started;        /* ev_now() at BEGIN_REQUEST */
     void *user;
     uint8_t tag;           /* fcgi_request_set_tag */
+    /* last: not cleared when a spare request is reused (npairs says what
+     * is valid) */
     struct param_ref pairs_inline[REQUEST_PAIRS_INLINE];
 };
 
@@ -154,6 +156,8 @@ struct fcgi_server {
     unsigned long access_dropped; /* lines dropped while stderr was full */
     struct fcgi_addr_list allowed; /* FCGI_WEB_SERVER_ADDRS (a copy) */
     struct log_limit refusal_log, budget_log, output_log;
+    struct fcgi_request *spare;  /* requests kept for reuse (request.c), linked by user */
+    unsigned nspare;
     struct fcgi_stats own_stats;
     struct fcgi_stats *stats; /* cfg.stats, or own_stats */
 };
@@ -192,6 +196,8 @@ void conn_request_too_slow(struct fcgi_request *r);
 /* A request in REQ_PARAMS; NULL when out of memory or of params budget. */
 struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_conn);
 void request_unref(struct fcgi_request *r);
+/* Frees the spare requests (fcgi_server_free). */
+void request_spares_free(struct fcgi_server *s);
 /*
  * Makes room for `more` bytes in b, charging the memory it allocates to
  * *held against budget, and to *charged (the buffer grows to at most

@@ -354,6 +354,7 @@ void fcgi_server_free(struct fcgi_server *s)
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     fcgi_addr_list_free(&s->allowed);
+    request_spares_free(s);
     free(s);
 }
 

@@ -469,6 +469,37 @@ static void test_inactive_ids_ignored(void)
     stop();
 }
 
+/* A request made from a spare one (the last request's, reused) knows
+ * nothing of that one: its params, its CONTENT_LENGTH. */
+static void test_spare_request_starts_clean(void)
+{
+    start(NULL);
+    reset_answers();
+    send_begin(1, FCGI_RESPONDER, true);
+    send_params(1, "/now", 5);
+    send_record(FCGI_STDIN, 1, "hello", 5);
+    send_record(FCGI_STDIN, 1, NULL, 0);
+    read_until(1);
+    CU_ASSERT(ended(1));
+    CU_ASSERT_EQUAL(srv->nspare, 1);
+    /* no params at all, no body: kept by the stub (no SCRIPT_NAME) */
+    send_begin(2, FCGI_RESPONDER, true);
+    send_record(FCGI_PARAMS, 2, NULL, 0);
+    send_record(FCGI_STDIN, 2, NULL, 0);
+    spin();
+    CU_ASSERT_EQUAL(srv->nspare, 0);
+    CU_ASSERT_EQUAL(handled, 2);
+    CU_ASSERT_EQUAL_FATAL(nkept, 1);
+    CU_ASSERT(!ended(2));
+    CU_ASSERT_PTR_NULL(fcgi_param(kept[0], "SCRIPT_NAME"));
+    CU_ASSERT_PTR_NULL(fcgi_param(kept[0], "REQUEST_METHOD"));
+    CU_ASSERT_PTR_NULL(fcgi_param(kept[0], "CONTENT_LENGTH"));
+    answer_later();
+    read_until(2);
+    CU_ASSERT(ended(2));
+    stop();
+}
+
 /* A header that would add headers of its own is refused. */
 static void test_response_header_refuses_line_breaks(void)
 {
@@ -494,6 +525,7 @@ int main(void)
         {"the peer leaves before the answer", test_late_answer_after_the_peer_left},
         {"records for inactive ids are ignored", test_inactive_ids_ignored},
         {"response headers with line breaks refused", test_response_header_refuses_line_breaks},
+        {"a spare request starts clean", test_spare_request_starts_clean},
         {NULL, NULL},
     };
     int rc;
