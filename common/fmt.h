@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The most digits fmt_u64 writes (UINT64_MAX has 20). */
 #define FMT_U64_MAX 20
@@ -18,5 +19,20 @@
 /* Writes v in decimal (no sign, no leading zeros, no NUL) to out, which
  * has room for FMT_U64_MAX bytes; returns the number of digits. */
 size_t fmt_u64(char *out, uint64_t v);
+
+/* The same for a signed number: a '-' first when it is negative
+ * (FMT_U64_MAX + 1 bytes of room). */
+size_t fmt_i64(char *out, int64_t v);
+
+/* Copies n bytes to p and returns the end: pieces of a line or a header
+ * block written one after the other. */
+static inline char *fmt_put(char *p, const void *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* fmt_put of a string literal (its length known when compiling). */
+#define FMT_PUT_LIT(p, lit) fmt_put((p), (lit), sizeof(lit) - 1)
 
 #endif

@@ -156,6 +156,8 @@ struct fcgi_server {
     unsigned long access_dropped; /* lines dropped while stderr was full */
     struct fcgi_addr_list allowed; /* FCGI_WEB_SERVER_ADDRS (a copy) */
     struct log_limit refusal_log, budget_log, output_log;
+    double answer_clock;        /* the clock at the first answer of... */
+    unsigned answer_iteration;  /* ...this loop iteration + 1 (0: none yet) */
     struct fcgi_request *spare;  /* requests kept for reuse (request.c), linked by user */
     unsigned nspare;
     struct fcgi_stats own_stats;
@@ -196,6 +198,10 @@ void conn_request_too_slow(struct fcgi_request *r);
 /* A request in REQ_PARAMS; NULL when out of memory or of params budget. */
 struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_conn);
 void request_unref(struct fcgi_request *r);
+/* The time of the answers made now: the clock read at the first answer
+ * of this loop iteration, shared by all of them (a clock read per answer
+ * cost more than formatting it). */
+double request_answer_clock(struct fcgi_server *s);
 /* Frees the spare requests (fcgi_server_free). */
 void request_spares_free(struct fcgi_server *s);
 /*
@@ -222,8 +228,10 @@ void request_timing_end(struct fcgi_request *r);
 void request_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* access_log.c */
+/* One line for r, answered status with bytes of body, seconds after its
+ * BEGIN_REQUEST. */
 void access_log_add(struct fcgi_server *s, const struct fcgi_request *r, int status,
-                    size_t bytes);
+                    size_t bytes, double seconds);
 void access_log_flush(struct fcgi_server *s);
 
 #endif

@@ -396,9 +396,22 @@ unsigned fcgi_request_tag(const struct fcgi_request *r)
     return r->tag;
 }
 
+double request_answer_clock(struct fcgi_server *s)
+{
+    /* the iteration number is below any reads within it: the loop sleeps
+     * only between iterations */
+    unsigned it = ev_iteration(s->loop) + 1;
+
+    if (s->answer_iteration != it) {
+        s->answer_iteration = it;
+        s->answer_clock = ev_time();
+    }
+    return s->answer_clock;
+}
+
 double fcgi_request_elapsed(const struct fcgi_request *r)
 {
-    return ev_time() - r->started;
+    return request_answer_clock(r->srv) - r->started;
 }
 
 void fcgi_request_set_user(struct fcgi_request *r, void *user)
@@ -466,15 +479,16 @@ static void send_answer(struct fcgi_request *r, int status, const char *content_
         .head_only = r->head_only,
     };
     long sent = conn_queue_response(r->conn, r->id, &resp);
+    double seconds = fcgi_request_elapsed(r);
 
     r->answered = true;
     request_timing_end(r);
     STAT(r->srv, answered);
     STAT_DEC(r->srv, in_flight);
     if (sent >= 0 && r->srv->cfg.access_log)
-        access_log_add(r->srv, r, resp.status, (size_t)sent);
+        access_log_add(r->srv, r, resp.status, (size_t)sent, seconds);
     if (r->srv->cfg.on_answer)
-        r->srv->cfg.on_answer(r->srv->cfg.app, r, resp.status, fcgi_request_elapsed(r));
+        r->srv->cfg.on_answer(r->srv->cfg.app, r, resp.status, seconds);
     if (!r->keep_conn)
         conn_close_when_done(r->conn);
 }

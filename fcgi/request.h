@@ -54,7 +54,10 @@ void *fcgi_request_user(const struct fcgi_request *r);
 void fcgi_request_set_tag(struct fcgi_request *r, unsigned tag);
 unsigned fcgi_request_tag(const struct fcgi_request *r);
 
-/* Seconds since the request's BEGIN_REQUEST. */
+/* Seconds from the request's BEGIN_REQUEST to now, as the answers of this
+ * loop iteration see it: the clock is read once, at the first answer of
+ * the iteration (later ones are off by the work done since, a few
+ * microseconds a request). */
 double fcgi_request_elapsed(const struct fcgi_request *r);
 
 /* Adds a response header ("Allow", "GET, HEAD") before the answer.

@@ -51,12 +51,7 @@ size_t fcgi_format_error_v(char *out, size_t size, int status, const char *fmt, 
     int n, m;
 
     /* "<status> <reason>: " by hand; only the message needs printf */
-    if (status < 0) {
-        digits[0] = '-';
-        ndigits = 1 + fmt_u64(digits + 1, -(uint64_t)(int64_t)status);
-    } else {
-        ndigits = fmt_u64(digits, (uint64_t)status);
-    }
+    ndigits = fmt_i64(digits, status);
     if (ndigits + 1 + reason_len + 2 + 2 > size)
         return 0;
     memcpy(out, digits, ndigits);
@@ -133,15 +128,6 @@ size_t fcgi_response_bound(const struct fcgi_response *r)
     return stream + (stream / FCGI_MAX_LENGTH + 1) * FCGI_HEADER_LEN + 3 * FCGI_HEADER_LEN + 8;
 }
 
-/* Copies n bytes to p; returns the end. */
-static char *put(char *p, const void *s, size_t n)
-{
-    memcpy(p, s, n);
-    return p + n;
-}
-
-#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
-
 /*
  * "Status: 200 OK\r\n", then for a status with a body its Content-Type
  * (when there is one) and Content-Length lines, into head (HEAD_MAX
@@ -168,20 +154,20 @@ static size_t format_head(char *head, const struct fcgi_response *r)
     }
     if (need >= HEAD_MAX)
         return 0;
-    p = PUT_LIT(p, "Status: ");
+    p = FMT_PUT_LIT(p, "Status: ");
     p += fmt_u64(p, (unsigned)r->status);
     *p++ = ' ';
-    p = put(p, reason, reason_len);
-    p = PUT_LIT(p, "\r\n");
+    p = fmt_put(p, reason, reason_len);
+    p = FMT_PUT_LIT(p, "\r\n");
     if (body) {
         if (r->content_type) {
-            p = PUT_LIT(p, "Content-Type: ");
-            p = put(p, r->content_type, ct_len);
-            p = PUT_LIT(p, "\r\n");
+            p = FMT_PUT_LIT(p, "Content-Type: ");
+            p = fmt_put(p, r->content_type, ct_len);
+            p = FMT_PUT_LIT(p, "\r\n");
         }
-        p = PUT_LIT(p, "Content-Length: ");
-        p = put(p, digits, ndigits);
-        p = PUT_LIT(p, "\r\n");
+        p = FMT_PUT_LIT(p, "Content-Length: ");
+        p = fmt_put(p, digits, ndigits);
+        p = FMT_PUT_LIT(p, "\r\n");
     }
     return (size_t)(p - head);
 }

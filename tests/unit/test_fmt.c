@@ -10,19 +10,44 @@
 
 #include "common/fmt.h"
 
+/* n bytes were written to got (size bytes, filled with '#' before): they
+ * are want, and nothing past them was touched. */
+static void expect_written(const char *want, const char *got, size_t n, size_t size)
+{
+    CU_ASSERT_EQUAL(n, strlen(want));
+    CU_ASSERT_EQUAL(memcmp(got, want, strlen(want)), 0);
+    for (size_t i = n; i < size; i++)
+        CU_ASSERT_EQUAL(got[i], '#');
+}
+
 /* fmt_u64(v) writes what snprintf writes, and not one byte more. */
 static void expect_like_printf(uint64_t v)
 {
     char want[32], got[FMT_U64_MAX + 4];
-    int wn = snprintf(want, sizeof want, "%" PRIu64, v);
-    size_t n;
 
+    snprintf(want, sizeof want, "%" PRIu64, v);
     memset(got, '#', sizeof got);
-    n = fmt_u64(got, v);
-    CU_ASSERT_EQUAL(n, (size_t)wn);
-    CU_ASSERT_EQUAL(memcmp(got, want, (size_t)wn), 0);
-    for (size_t i = n; i < sizeof got; i++)
-        CU_ASSERT_EQUAL(got[i], '#');
+    expect_written(want, got, fmt_u64(got, v), sizeof got);
+}
+
+static void expect_signed_like_printf(int64_t v)
+{
+    char want[32], got[FMT_U64_MAX + 5];
+
+    snprintf(want, sizeof want, "%" PRId64, v);
+    memset(got, '#', sizeof got);
+    expect_written(want, got, fmt_i64(got, v), sizeof got);
+}
+
+static void test_signed(void)
+{
+    for (int64_t v = -100000; v <= 100000; v++)
+        expect_signed_like_printf(v);
+    expect_signed_like_printf(INT64_MIN);
+    expect_signed_like_printf(INT64_MIN + 1);
+    expect_signed_like_printf(INT64_MAX);
+    expect_signed_like_printf(INT32_MIN);
+    expect_signed_like_printf((int64_t)INT32_MIN - 1);
 }
 
 static void test_small_numbers(void)
@@ -68,6 +93,7 @@ int main(void)
         {"0..100000 as printf writes them", test_small_numbers},
         {"10^k - 1, 10^k, 10^k + 1 and UINT64_MAX", test_digit_edges},
         {"numbers of every size", test_spread},
+        {"signed numbers, INT64_MIN and INT64_MAX", test_signed},
         {NULL, NULL},
     };
     return unit_run("fmt", tests, 60);
