@@ -153,46 +153,6 @@ void fcgi_header_encode(uint8_t out[FCGI_HEADER_LEN], uint8_t type, uint16_t req
     out[7] = 0;
 }
 
-/* Reads a 1- or 4-byte length (high bit of the first byte selects). */
-static int read_length(const uint8_t *buf, size_t len, size_t *pos, uint32_t *out)
-{
-    if (*pos >= len)
-        return -1;
-    if (!(buf[*pos] & 0x80)) {
-        *out = buf[*pos];
-        *pos += 1;
-        return 0;
-    }
-    if (len - *pos < 4)
-        return -1;
-    *out = (uint32_t)(buf[*pos] & 0x7f) << 24 | (uint32_t)buf[*pos + 1] << 16 |
-           (uint32_t)buf[*pos + 2] << 8 | buf[*pos + 3];
-    *pos += 4;
-    return 0;
-}
-
-int fcgi_nv_next(const uint8_t *buf, size_t len, size_t *pos, struct fcgi_nv *nv,
-                 const char **why)
-{
-    size_t p = *pos;
-
-    if (p >= len)
-        return 0;
-    if (read_length(buf, len, &p, &nv->name_len) < 0 ||
-        read_length(buf, len, &p, &nv->value_len) < 0) {
-        *why = "name-value pair length cut short";
-        return -1;
-    }
-    if (nv->name_len > len - p || nv->value_len > len - p - nv->name_len) {
-        *why = "name-value pair longer than its record";
-        return -1;
-    }
-    nv->name = buf + p;
-    nv->value = buf + p + nv->name_len;
-    *pos = p + nv->name_len + nv->value_len;
-    return 1;
-}
-
 size_t fcgi_nv_size(size_t name_len, size_t value_len)
 {
     return (name_len < 128 ? 1 : 4) + (value_len < 128 ? 1 : 4) + name_len + value_len;
