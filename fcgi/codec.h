@@ -119,8 +119,12 @@ static inline int fcgi_nv_next(const uint8_t *buf, size_t len, size_t *pos,
 
     if (p >= len)
         return 0;
-    if (fcgi_nv_read_length(buf, len, &p, &nv->name_len) < 0 ||
-        fcgi_nv_read_length(buf, len, &p, &nv->value_len) < 0) {
+    if (len - p >= 2 && !((buf[p] | buf[p + 1]) & 0x80)) { /* two 1-byte lengths: most pairs */
+        nv->name_len = buf[p];
+        nv->value_len = buf[p + 1];
+        p += 2;
+    } else if (fcgi_nv_read_length(buf, len, &p, &nv->name_len) < 0 ||
+               fcgi_nv_read_length(buf, len, &p, &nv->value_len) < 0) {
         *why = "name-value pair length cut short";
         return -1;
     }

@@ -162,26 +162,25 @@ bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held
 /* CONTENT_LENGTH: decimal digits; empty means no body, as CGI has it, and
  * -1 (Caddy's word for a chunked body) a body of unknown length, bounded
  * by --max-body-bytes like any. */
-static void note_content_length(struct fcgi_request *r, const char *value)
+static void note_content_length(struct fcgi_request *r, const uint8_t *value, size_t len)
 {
     size_t n = 0;
-    const char *p;
 
-    if (!*value || !strcmp(value, "-1"))
+    if (len == 0 || (len == 2 && !memcmp(value, "-1", 2)))
         return;
     r->has_content_length = true;
-    for (p = value; *p; p++) {
-        if (*p < '0' || *p > '9' || n > (SIZE_MAX - 9) / 10) {
+    for (size_t i = 0; i < len; i++) {
+        if (value[i] < '0' || value[i] > '9' || n > (SIZE_MAX - 9) / 10) {
             r->content_length_bad = true;
             return;
         }
-        n = n * 10 + (size_t)(*p - '0');
+        n = n * 10 + (size_t)(value[i] - '0');
     }
     r->content_length = n;
 }
 
 /* Which of the params noted while decoding name is, or -1. */
-static int known_slot(const char *name, size_t len)
+static inline int known_slot(const char *name, size_t len)
 {
     switch (len) {
     case 9:
@@ -256,18 +255,19 @@ static struct param_ref *index_room(struct fcgi_request *r, struct param_ref *pr
 }
 
 /*
- * One pass over the pairs indexes them and counts the zero bytes of their
- * length fields; one memchr pass over the whole buffer counts all its zero
- * bytes: any beyond those of the lengths are inside a name or a value,
- * which as C strings would be cut short.  Only then is each value
- * NUL-terminated, over the first length byte of the pair after it (or in
- * the byte after the last one): nothing is moved.
+ * One pass over the pairs indexes them, notes the engine's own, counts
+ * the zero bytes of their length fields, and NUL-terminates each value
+ * over the first length byte of the pair after it (once that is read; the
+ * last one in the byte after the pairs): nothing is moved.  One memchr
+ * pass over the whole buffer, before, counted all its zero bytes: any
+ * beyond those of the lengths are inside a name or a value, which as C
+ * strings would be cut short.
  */
 int request_decode_params(struct fcgi_request *r, const char **why)
 {
     size_t len = r->params.len, pos = 0, zeros, length_zeros = 0;
     struct param_ref *pr = r->pairs_inline;
-    uint32_t n = 0;
+    uint32_t n = 0, known_at[KNOWN_COUNT] = {0}; /* pair + 1 */
     struct fcgi_nv nv;
     int rc;
 
@@ -277,12 +277,23 @@ int request_decode_params(struct fcgi_request *r, const char **why)
     zeros = count_zeros(r->params.data, len);
     for (;;) {
         size_t start = pos;
+        int k;
 
         rc = fcgi_nv_next(r->params.data, len, &pos, &nv, why);
         if (rc <= 0)
             break;
-        for (const uint8_t *q = r->params.data + start; q < nv.name; q++)
-            length_zeros += *q == 0;
+        if (nv.name == r->params.data + start + 2) /* 1-byte lengths: zero when empty */
+            length_zeros += (nv.name_len == 0) + (nv.value_len == 0);
+        else
+            for (const uint8_t *q = r->params.data + start; q < nv.name; q++)
+                length_zeros += *q == 0;
+        if (n > 0)
+            r->params.data[start] = '\0'; /* ends the value before */
+        k = known_slot((const char *)nv.name, nv.name_len);
+        if (k >= 0)
+            known_at[k] = n + 1;
+        else if (nv.name_len == 14 && !memcmp(nv.name, "CONTENT_LENGTH", 14))
+            note_content_length(r, nv.value, nv.value_len);
         /* the index spills, or grows, past the raw pairs (which may move:
          * nv's pointers are not used below) */
         if (n >= REQUEST_PAIRS_INLINE && !(pr = index_room(r, pr, n)))
@@ -302,28 +313,23 @@ int request_decode_params(struct fcgi_request *r, const char **why)
         *why = "NUL byte inside a param name or value";
         return -1;
     }
-    /* the NUL after the last value needs a byte past the pairs */
-    if (n <= REQUEST_PAIRS_INLINE && len == r->params.cap &&
+    /* the NUL after the last value needs a byte past the pairs (an index
+     * there has made room) */
+    if (len == r->params.cap &&
         !request_grow_charged(&r->params, 1, r->srv->cfg.limits.max_params_bytes,
                               &r->srv->params_bytes,
                               r->srv->cfg.limits.max_buffered_params_bytes, &r->params_charged))
         return -2;
+    r->params.data[len] = '\0';
     r->npairs = n;
     pr = (struct param_ref *)pairs_of(r);
-    for (uint32_t i = 0; i < n; i++) {
-        const char *name = (const char *)r->params.data + pr[i].name;
-        char *value = (char *)r->params.data + pr[i].name + pr[i].name_len;
-        int k;
+    for (int k = 0; k < KNOWN_COUNT; k++)
+        if (known_at[k]) {
+            const struct param_ref *p = &pr[known_at[k] - 1];
 
-        value[pr[i].value_len] = '\0';
-        k = known_slot(name, pr[i].name_len);
-        if (k >= 0) {
-            r->known[k].s = value;
-            r->known[k].len = pr[i].value_len;
-        } else if (pr[i].name_len == 14 && !memcmp(name, "CONTENT_LENGTH", 14)) {
-            note_content_length(r, value);
+            r->known[k].s = (const char *)r->params.data + p->name + p->name_len;
+            r->known[k].len = p->value_len;
         }
-    }
     return 0;
 }
 
