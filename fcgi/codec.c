@@ -22,6 +22,7 @@ static enum fcgi_event_kind fail(struct fcgi_parser *p, struct fcgi_event *ev, c
 enum fcgi_event_kind fcgi_parser_next(struct fcgi_parser *p, const uint8_t **buf, size_t *len,
                                       struct fcgi_event *ev)
 {
+    const uint8_t *h;
     size_t n;
 
     ev->data = NULL;
@@ -37,22 +38,29 @@ enum fcgi_event_kind fcgi_parser_next(struct fcgi_parser *p, const uint8_t **buf
                 ev->kind = FCGI_EV_NEED_MORE;
                 return FCGI_EV_NEED_MORE;
             }
-            n = FCGI_HEADER_LEN - p->header_have;
-            if (n > *len)
-                n = *len;
-            memcpy(p->header + p->header_have, *buf, n);
-            p->header_have += (uint8_t)n;
-            *buf += n;
-            *len -= n;
-            if (p->header_have < FCGI_HEADER_LEN)
-                continue;
-            p->header_have = 0;
-            if (p->header[0] != FCGI_VERSION_1)
+            if (p->header_have == 0 && *len >= FCGI_HEADER_LEN) {
+                h = *buf; /* a whole header in the input: read where it is */
+                *buf += FCGI_HEADER_LEN;
+                *len -= FCGI_HEADER_LEN;
+            } else {
+                n = FCGI_HEADER_LEN - p->header_have;
+                if (n > *len)
+                    n = *len;
+                memcpy(p->header + p->header_have, *buf, n);
+                p->header_have += (uint8_t)n;
+                *buf += n;
+                *len -= n;
+                if (p->header_have < FCGI_HEADER_LEN)
+                    continue;
+                p->header_have = 0;
+                h = p->header;
+            }
+            if (h[0] != FCGI_VERSION_1)
                 return fail(p, ev, "unsupported FastCGI version");
-            p->record.type = p->header[1];
-            p->record.request_id = (uint16_t)(p->header[2] << 8 | p->header[3]);
-            p->record.content_length = (uint16_t)(p->header[4] << 8 | p->header[5]);
-            p->record.padding_length = p->header[6];
+            p->record.type = h[1];
+            p->record.request_id = (uint16_t)(h[2] << 8 | h[3]);
+            p->record.content_length = (uint16_t)(h[4] << 8 | h[5]);
+            p->record.padding_length = h[6];
             p->content_left = p->record.content_length;
             p->padding_left = p->record.padding_length;
             p->state = ST_CONTENT;
