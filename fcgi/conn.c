@@ -630,6 +630,7 @@ struct input_limits {
     size_t grow_limit;   /* the most the buffer needs (a known CONTENT_LENGTH) */
     size_t *held;        /* the server's count for all requests */
     size_t budget;       /* the limit of that count */
+    struct buf_spares *spares; /* buffers to take, or NULL */
 };
 
 /* The budget l counts is short for r: 503, and r is drained. */
@@ -659,7 +660,7 @@ static void take_input(struct fcgi_request *r, struct buf *b, size_t *charged,
         drain_request(r);
         return;
     }
-    if (!request_grow_charged(b, len, l->grow_limit, l->held, l->budget, charged)) {
+    if (!request_grow_charged(b, len, l->grow_limit, l->held, l->budget, charged, l->spares)) {
         refuse_over_budget(r, l);
         return;
     }
@@ -671,7 +672,7 @@ static struct input_limits params_limits(struct fcgi_server *s)
 {
     const struct fcgi_limits *lim = &s->cfg.limits;
     struct input_limits l = {"params", "params", FCGI_LIMIT_PARAMS, FCGI_LIMIT_PARAMS_BUDGET, 431, lim->max_params_bytes, lim->max_params_bytes,
-                             &s->params_bytes, lim->max_buffered_params_bytes};
+                             &s->params_bytes, lim->max_buffered_params_bytes, &s->params_spares};
 
     return l;
 }
@@ -696,7 +697,7 @@ static void on_stdin_content(struct fcgi_conn *c, struct fcgi_request *r, const 
     const struct fcgi_limits *lim = &c->srv->cfg.limits;
     struct input_limits l = {"body", "bodies", FCGI_LIMIT_BODY, FCGI_LIMIT_BODY_BUDGET, 413, lim->max_body_bytes,
                              r->has_content_length ? r->content_length : lim->max_body_bytes,
-                             &c->srv->buffered_bytes, lim->max_buffered_bytes};
+                             &c->srv->buffered_bytes, lim->max_buffered_bytes, NULL};
 
     if (r->state == REQ_DRAIN)
         return;

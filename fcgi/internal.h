@@ -98,6 +98,16 @@ struct fcgi_request {
     struct param_ref pairs_inline[REQUEST_PAIRS_INLINE];
 };
 
+/* Buffers kept for reuse (a server's params buffers): a buffer's first
+ * allocation takes one of exactly the size it would allocate, so the
+ * budgets count what they counted without them (request.c). */
+#define SPARE_BUFS 16
+#define SPARE_BUF_MAX_BYTES 2048
+struct buf_spares {
+    struct buf b[SPARE_BUFS];
+    unsigned n;
+};
+
 struct fcgi_conn {
     ev_io rio, wio;
     ev_timer linger; /* closing, but records of early answers are still on their way */
@@ -160,6 +170,7 @@ struct fcgi_server {
     unsigned answer_iteration;  /* ...this loop iteration + 1 (0: none yet) */
     struct fcgi_request *spare;  /* requests kept for reuse (request.c), linked by user */
     unsigned nspare;
+    struct buf_spares params_spares;
     struct fcgi_stats own_stats;
     struct fcgi_stats *stats; /* cfg.stats, or own_stats */
 };
@@ -202,16 +213,17 @@ void request_unref(struct fcgi_request *r);
  * of this loop iteration, shared by all of them (a clock read per answer
  * cost more than formatting it). */
 double request_answer_clock(struct fcgi_server *s);
-/* Frees the spare requests (fcgi_server_free). */
+/* Frees the spare requests and buffers (fcgi_server_free). */
 void request_spares_free(struct fcgi_server *s);
 /*
  * Makes room for `more` bytes in b, charging the memory it allocates to
  * *held against budget, and to *charged (the buffer grows to at most
- * `limit` when that is enough).  False when the budget or the memory is
- * short.
+ * `limit` when that is enough; a first allocation takes a buffer of
+ * spares when it has one of that size; spares may be NULL).  False when
+ * the budget or the memory is short.
  */
 bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held, size_t budget,
-                          size_t *charged);
+                          size_t *charged, struct buf_spares *spares);
 /* Decodes r's params (request.c): 0, -1 for malformed pairs (*why says
  * which), -2 when the index would not fit the params budget. */
 int request_decode_params(struct fcgi_request *r, const char **why);

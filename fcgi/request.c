@@ -47,6 +47,32 @@ void request_spares_free(struct fcgi_server *s)
         free(r);
     }
     s->nspare = 0;
+    while (s->params_spares.n)
+        buf_free(&s->params_spares.b[--s->params_spares.n]);
+}
+
+/* b's memory goes to spares when it is small and there is room, else it
+ * is freed; b is empty after. */
+static void buf_give_back(struct buf *b, struct buf_spares *spares)
+{
+    if (b->cap && b->cap <= SPARE_BUF_MAX_BYTES && spares->n < SPARE_BUFS) {
+        spares->b[spares->n++] = (struct buf){b->data, 0, b->cap};
+        *b = (struct buf){NULL, 0, 0};
+        return;
+    }
+    buf_free(b);
+}
+
+/* A spare buffer of exactly cap bytes into the empty b: true if there was one. */
+static bool buf_take_spare(struct buf *b, size_t cap, struct buf_spares *spares)
+{
+    for (unsigned i = spares->n; i-- > 0;)
+        if (spares->b[i].cap == cap) {
+            *b = spares->b[i];
+            spares->b[i] = spares->b[--spares->n];
+            return true;
+        }
+    return false;
 }
 
 struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_conn)
@@ -118,7 +144,7 @@ void request_release_input(struct fcgi_request *r)
     r->srv->params_bytes -= r->params_charged;
     r->body_charged = r->params_charged = 0;
     buf_free(&r->body);
-    buf_free(&r->params);
+    buf_give_back(&r->params, &r->srv->params_spares);
     r->npairs = 0;
     memset(r->known, 0, sizeof r->known);
 }
@@ -143,7 +169,7 @@ void request_unref(struct fcgi_request *r)
 }
 
 bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held, size_t budget,
-                          size_t *charged)
+                          size_t *charged, struct buf_spares *spares)
 {
     size_t cap = buf_next_cap(b, more, limit), extra;
 
@@ -152,7 +178,9 @@ bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held
     extra = cap - b->cap;
     if (extra == 0)
         return true;
-    if (*held + extra > budget || buf_grow_to(b, cap) < 0)
+    if (*held + extra > budget)
+        return false;
+    if (!(b->cap == 0 && spares && buf_take_spare(b, cap, spares)) && buf_grow_to(b, cap) < 0)
         return false;
     *held += extra;
     *charged += extra;
@@ -232,6 +260,16 @@ static bool nul_in_pairs(const uint8_t *data, const struct param_ref *pr, uint32
     return false;
 }
 
+/* More room in r's params buffer, charged to the params budget. */
+static bool grow_params(struct fcgi_request *r, size_t more)
+{
+    struct fcgi_server *s = r->srv;
+
+    return request_grow_charged(&r->params, more, s->cfg.limits.max_params_bytes,
+                                &s->params_bytes, s->cfg.limits.max_buffered_params_bytes,
+                                &r->params_charged, &s->params_spares);
+}
+
 /*
  * Room for the index of n + 1 pairs after the raw ones (more than fit in
  * the request), charged to the params budget like the params themselves;
@@ -240,13 +278,9 @@ static bool nul_in_pairs(const uint8_t *data, const struct param_ref *pr, uint32
  */
 static struct param_ref *index_room(struct fcgi_request *r, struct param_ref *pr, uint32_t n)
 {
-    struct fcgi_server *s = r->srv;
     size_t off = index_offset(r->params.len), need = off + (n + 1) * sizeof *pr;
 
-    if (need > r->params.cap &&
-        !request_grow_charged(&r->params, need - r->params.len, s->cfg.limits.max_params_bytes,
-                              &s->params_bytes, s->cfg.limits.max_buffered_params_bytes,
-                              &r->params_charged))
+    if (need > r->params.cap && !grow_params(r, need - r->params.len))
         return NULL;
     r->pairs_off = (uint32_t)off;
     if (pr == r->pairs_inline)
@@ -315,10 +349,7 @@ int request_decode_params(struct fcgi_request *r, const char **why)
     }
     /* the NUL after the last value needs a byte past the pairs (an index
      * there has made room) */
-    if (len == r->params.cap &&
-        !request_grow_charged(&r->params, 1, r->srv->cfg.limits.max_params_bytes,
-                              &r->srv->params_bytes,
-                              r->srv->cfg.limits.max_buffered_params_bytes, &r->params_charged))
+    if (len == r->params.cap && !grow_params(r, 1))
         return -2;
     r->params.data[len] = '\0';
     r->npairs = n;

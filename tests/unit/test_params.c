@@ -65,7 +65,8 @@ static int decode(const struct buf *raw, const char **why)
     reset();
     if (raw->len) {
         CU_ASSERT_FATAL(request_grow_charged(&req.params, raw->len, raw->len,
-                                             &srv.params_bytes, SIZE_MAX, &req.params_charged));
+                                             &srv.params_bytes, SIZE_MAX, &req.params_charged,
+                                             NULL));
         memcpy(req.params.data, raw->data, raw->len);
         req.params.len = raw->len;
     }
@@ -281,7 +282,7 @@ static void test_many_pairs(void)
     raw_charged = 0;
     reset();
     CU_ASSERT_FATAL(request_grow_charged(&req.params, raw.len, raw.len, &raw_charged, SIZE_MAX,
-                                         &req.params_charged));
+                                         &req.params_charged, NULL));
     memcpy(req.params.data, raw.data, raw.len);
     req.params.len = raw.len;
     srv.params_bytes = raw_charged;
@@ -349,6 +350,54 @@ static void test_content_length(void)
     }
 }
 
+/* A request's params buffer goes back to the server's spares and is taken
+ * again by a first allocation of exactly its size: charged as a new one. */
+static void test_spare_buffers(void)
+{
+    struct fcgi_request other;
+    uint8_t *kept;
+
+    reset();
+    CU_ASSERT_FATAL(request_grow_charged(&req.params, 300, 65536, &srv.params_bytes, SIZE_MAX,
+                                         &req.params_charged, &srv.params_spares));
+    CU_ASSERT_EQUAL(req.params.cap, 512);
+    kept = req.params.data;
+    request_release_input(&req);
+    CU_ASSERT_EQUAL(srv.params_bytes, 0);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 1);
+    CU_ASSERT_PTR_NULL(req.params.data);
+
+    /* 1000 bytes want 1024: a new buffer, the spare stays */
+    memset(&other, 0, sizeof other);
+    other.srv = &srv;
+    CU_ASSERT_FATAL(request_grow_charged(&other.params, 1000, 65536, &srv.params_bytes, SIZE_MAX,
+                                         &other.params_charged, &srv.params_spares));
+    CU_ASSERT(other.params.data != kept);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 1);
+    /* 400 bytes want 512: the spare, charged its 512 bytes */
+    CU_ASSERT_FATAL(request_grow_charged(&req.params, 400, 65536, &srv.params_bytes, SIZE_MAX,
+                                         &req.params_charged, &srv.params_spares));
+    CU_ASSERT_PTR_EQUAL(req.params.data, kept);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 0);
+    CU_ASSERT_EQUAL(req.params_charged, 512);
+    CU_ASSERT_EQUAL(srv.params_bytes, 512 + 1024);
+    /* refused by the budget: nothing taken */
+    request_release_input(&req);
+    request_release_input(&other);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 2);
+    CU_ASSERT_FALSE(request_grow_charged(&req.params, 400, 65536, &srv.params_bytes, 100,
+                                         &req.params_charged, &srv.params_spares));
+    CU_ASSERT_EQUAL(srv.params_spares.n, 2);
+    CU_ASSERT_EQUAL(srv.params_bytes, 0);
+    /* a large buffer is not kept */
+    CU_ASSERT_FATAL(request_grow_charged(&req.params, 5000, 65536, &srv.params_bytes, SIZE_MAX,
+                                         &req.params_charged, &srv.params_spares));
+    request_release_input(&req);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 2);
+    request_spares_free(&srv);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 0);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -361,6 +410,7 @@ int main(void)
         {"pairs filling their buffer", test_pairs_fill_the_buffer},
         {"no params", test_no_params},
         {"CONTENT_LENGTH", test_content_length},
+        {"params buffers kept for reuse, charged as new ones", test_spare_buffers},
         {NULL, NULL},
     };
     int rc = unit_run("params", tests, 60);
