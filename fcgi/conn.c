@@ -47,6 +47,22 @@
  * on (an idle connection holds well under 1 KiB). */
 #define OUT_KEEP_BYTES (16 * 1024)
 #define OUT_IDLE_KEEP_BYTES 1024
+
+/* A released output buffer (up to OUT_KEEP_BYTES) is kept by the server,
+ * one at a time, for the next connection that has answers to write: a
+ * batch of multiplexed answers then costs no reallocs and no free. */
+static void out_release(struct fcgi_conn *c)
+{
+    struct buf *spare = &c->srv->out_spare;
+
+    if (!spare->data && c->out.cap <= OUT_KEEP_BYTES) {
+        *spare = c->out;
+        spare->len = 0;
+        c->out = (struct buf){NULL, 0, 0};
+        return;
+    }
+    buf_free(&c->out);
+}
 /* How long a closing connection waits for the records of a request it
  * answered early (a body after a 413) before it closes anyway. */
 #define LINGER_S 5
@@ -115,7 +131,7 @@ void conn_destroy(struct fcgi_conn *c)
     free(c->reqs);
     buf_free(&c->rec);
     buf_free(&c->in);
-    buf_free(&c->out);
+    out_release(c);
     list_remove(&c->link);
     s->nconns--;
     STAT_DEC(s, connections);
@@ -192,7 +208,7 @@ static bool write_out(struct fcgi_conn *c)
     }
     c->out.len = c->out_off = 0;
     if (c->out.cap > OUT_KEEP_BYTES || (c->nreqs == 0 && c->out.cap > OUT_IDLE_KEEP_BYTES))
-        buf_free(&c->out);
+        out_release(c);
     return true;
 }
 
@@ -430,6 +446,10 @@ long conn_queue_response(struct fcgi_conn *c, uint16_t id, struct fcgi_response 
     char why[160], refusal[256];
     long sent;
 
+    if (!c->out.data && s->out_spare.data) { /* the server's spare output buffer */
+        c->out = s->out_spare;
+        s->out_spare = (struct buf){NULL, 0, 0};
+    }
     if (!output_room(c, fcgi_response_bound(resp), why, sizeof why)) {
         unsigned long more;
 

@@ -171,6 +171,7 @@ struct fcgi_server {
     struct fcgi_request *spare;  /* requests kept for reuse (request.c), linked by user */
     unsigned nspare;
     struct buf_spares params_spares;
+    struct buf out_spare;       /* an output buffer kept for the next connection (conn.c) */
     struct fcgi_stats own_stats;
     struct fcgi_stats *stats; /* cfg.stats, or own_stats */
 };

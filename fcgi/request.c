@@ -49,6 +49,7 @@ void request_spares_free(struct fcgi_server *s)
     s->nspare = 0;
     while (s->params_spares.n)
         buf_free(&s->params_spares.b[--s->params_spares.n]);
+    buf_free(&s->out_spare);
 }
 
 /* b's memory goes to spares when it is small and there is room, else it

@@ -500,6 +500,38 @@ static void test_spare_request_starts_clean(void)
     stop();
 }
 
+/* A batch of answers over 1 KiB: once written, the connection's output
+ * buffer goes to the server (an idle connection keeps under 1 KiB), and
+ * the next answer is formatted into it. */
+static void test_output_buffer_kept_by_the_server(void)
+{
+    uint8_t *spare;
+
+    start(NULL);
+    reset_answers();
+    for (uint16_t i = 1; i <= 30; i++)
+        send_request(i, "/now", true);
+    read_until(30);
+    CU_ASSERT_EQUAL(ans->nended, 30);
+    CU_ASSERT_PTR_NULL(the_conn()->out.data);
+    CU_ASSERT_FATAL(srv->out_spare.cap > 1024);
+    spare = srv->out_spare.data;
+    /* two kept; answering one leaves a request on the connection, so the
+     * buffer it took stays with it */
+    send_request(31, "/later", true);
+    send_request(32, "/later", true);
+    spin();
+    CU_ASSERT_EQUAL_FATAL(nkept, 2);
+    answer_later();
+    read_until(31);
+    CU_ASSERT_PTR_EQUAL(the_conn()->out.data, spare);
+    CU_ASSERT_PTR_NULL(srv->out_spare.data);
+    answer_later();
+    read_until(32);
+    CU_ASSERT_PTR_EQUAL(srv->out_spare.data, spare); /* back, once idle */
+    stop();
+}
+
 /* A header that would add headers of its own is refused. */
 static void test_response_header_refuses_line_breaks(void)
 {
@@ -526,6 +558,7 @@ int main(void)
         {"records for inactive ids are ignored", test_inactive_ids_ignored},
         {"response headers with line breaks refused", test_response_header_refuses_line_breaks},
         {"a spare request starts clean", test_spare_request_starts_clean},
+        {"an output buffer kept by the server", test_output_buffer_kept_by_the_server},
         {NULL, NULL},
     };
     int rc;
