@@ -22,7 +22,13 @@ size_t fmt_u64(char *out, uint64_t v);
 
 /* The same for a signed number: a '-' first when it is negative
  * (FMT_U64_MAX + 1 bytes of room). */
-size_t fmt_i64(char *out, int64_t v);
+static inline size_t fmt_i64(char *out, int64_t v)
+{
+    if (v >= 0)
+        return fmt_u64(out, (uint64_t)v);
+    out[0] = '-';
+    return 1 + fmt_u64(out + 1, -(uint64_t)v); /* INT64_MIN too */
+}
 
 /* Copies n bytes to p and returns the end: pieces of a line or a header
  * block written one after the other. */
