@@ -3,108 +3,10 @@
 
 #include <string.h>
 
-enum { ST_HEADER, ST_CONTENT, ST_PADDING, ST_END, ST_ERROR };
-
 void fcgi_parser_init(struct fcgi_parser *p)
 {
     memset(p, 0, sizeof *p);
-    p->state = ST_HEADER;
-}
-
-static enum fcgi_event_kind fail(struct fcgi_parser *p, struct fcgi_event *ev, const char *why)
-{
-    p->state = ST_ERROR;
-    p->error = why;
-    ev->kind = FCGI_EV_ERROR;
-    return FCGI_EV_ERROR;
-}
-
-enum fcgi_event_kind fcgi_parser_next(struct fcgi_parser *p, const uint8_t **buf, size_t *len,
-                                      struct fcgi_event *ev)
-{
-    const uint8_t *h;
-    size_t n;
-
-    ev->data = NULL;
-    ev->len = 0;
-    for (;;) {
-        switch (p->state) {
-        case ST_ERROR:
-            ev->kind = FCGI_EV_ERROR;
-            return FCGI_EV_ERROR;
-
-        case ST_HEADER:
-            if (*len == 0) {
-                ev->kind = FCGI_EV_NEED_MORE;
-                return FCGI_EV_NEED_MORE;
-            }
-            if (p->header_have == 0 && *len >= FCGI_HEADER_LEN) {
-                h = *buf; /* a whole header in the input: read where it is */
-                *buf += FCGI_HEADER_LEN;
-                *len -= FCGI_HEADER_LEN;
-            } else {
-                n = FCGI_HEADER_LEN - p->header_have;
-                if (n > *len)
-                    n = *len;
-                memcpy(p->header + p->header_have, *buf, n);
-                p->header_have += (uint8_t)n;
-                *buf += n;
-                *len -= n;
-                if (p->header_have < FCGI_HEADER_LEN)
-                    continue;
-                p->header_have = 0;
-                h = p->header;
-            }
-            if (h[0] != FCGI_VERSION_1)
-                return fail(p, ev, "unsupported FastCGI version");
-            p->record.type = h[1];
-            p->record.request_id = (uint16_t)(h[2] << 8 | h[3]);
-            p->record.content_length = (uint16_t)(h[4] << 8 | h[5]);
-            p->record.padding_length = h[6];
-            p->content_left = p->record.content_length;
-            p->padding_left = p->record.padding_length;
-            p->state = ST_CONTENT;
-            ev->kind = FCGI_EV_HEADER;
-            return FCGI_EV_HEADER;
-
-        case ST_CONTENT:
-            if (p->content_left == 0) {
-                p->state = ST_PADDING;
-                continue;
-            }
-            if (*len == 0) {
-                ev->kind = FCGI_EV_NEED_MORE;
-                return FCGI_EV_NEED_MORE;
-            }
-            n = p->content_left < *len ? p->content_left : *len;
-            ev->kind = FCGI_EV_CONTENT;
-            ev->data = *buf;
-            ev->len = n;
-            *buf += n;
-            *len -= n;
-            p->content_left -= (uint32_t)n;
-            return FCGI_EV_CONTENT;
-
-        case ST_PADDING:
-            if (p->padding_left > 0) {
-                if (*len == 0) {
-                    ev->kind = FCGI_EV_NEED_MORE;
-                    return FCGI_EV_NEED_MORE;
-                }
-                n = p->padding_left < *len ? p->padding_left : *len;
-                *buf += n;
-                *len -= n;
-                p->padding_left -= (uint16_t)n;
-                continue;
-            }
-            p->state = ST_HEADER;
-            ev->kind = FCGI_EV_END;
-            return FCGI_EV_END;
-
-        default:
-            return fail(p, ev, "parser state corrupted");
-        }
-    }
+    p->state = FCGI_ST_HEADER;
 }
 
 const char *fcgi_record_check(const struct fcgi_record *r)
