@@ -688,10 +688,12 @@ static void take_input(struct fcgi_request *r, struct buf *b, size_t *charged,
     b->len += len;
 }
 
+/* What params are held to (taking their input, and their index). */
 static struct input_limits params_limits(struct fcgi_server *s)
 {
     const struct fcgi_limits *lim = &s->cfg.limits;
-    struct input_limits l = {"params", "params", FCGI_LIMIT_PARAMS, FCGI_LIMIT_PARAMS_BUDGET, 431, lim->max_params_bytes, lim->max_params_bytes,
+    struct input_limits l = {"params", "params", FCGI_LIMIT_PARAMS, FCGI_LIMIT_PARAMS_BUDGET,
+                             431, lim->max_params_bytes, lim->max_params_bytes,
                              &s->params_bytes, lim->max_buffered_params_bytes, &s->params_spares};
 
     return l;
@@ -715,7 +717,8 @@ static void on_stdin_content(struct fcgi_conn *c, struct fcgi_request *r, const 
                              size_t len)
 {
     const struct fcgi_limits *lim = &c->srv->cfg.limits;
-    struct input_limits l = {"body", "bodies", FCGI_LIMIT_BODY, FCGI_LIMIT_BODY_BUDGET, 413, lim->max_body_bytes,
+    struct input_limits l = {"body", "bodies", FCGI_LIMIT_BODY, FCGI_LIMIT_BODY_BUDGET,
+                             413, lim->max_body_bytes,
                              r->has_content_length ? r->content_length : lim->max_body_bytes,
                              &c->srv->buffered_bytes, lim->max_buffered_bytes, NULL};
 
