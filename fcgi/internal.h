@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "common/buf.h"
 #include "fcgi/codec.h"
+#include "fcgi/fd_reserve.h"
 #include "fcgi/response.h"
 #include "fcgi/server.h"
 
@@ -165,7 +166,8 @@ struct fcgi_server {
     struct buf access; /* access-log lines waiting for one write() */
     unsigned long access_dropped; /* lines dropped while stderr was full */
     struct fcgi_addr_list allowed; /* FCGI_WEB_SERVER_ADDRS (a copy) */
-    struct log_limit refusal_log, budget_log, output_log;
+    struct log_limit refusal_log, budget_log, output_log, no_fds_log;
+    struct fd_reserve reserve;  /* for refusing at the open-file limit (server.c) */
     double answer_clock;        /* the clock at the first answer of... */
     unsigned answer_iteration;  /* ...this loop iteration + 1 (0: none yet) */
     struct fcgi_request *spare;  /* requests kept for reuse (request.c), linked by user */
