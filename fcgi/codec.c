@@ -50,19 +50,6 @@ const char *fcgi_record_check(const struct fcgi_record *r)
     }
 }
 
-void fcgi_header_encode(uint8_t out[FCGI_HEADER_LEN], uint8_t type, uint16_t request_id,
-                        uint16_t content_length, uint8_t padding_length)
-{
-    out[0] = FCGI_VERSION_1;
-    out[1] = type;
-    out[2] = (uint8_t)(request_id >> 8);
-    out[3] = (uint8_t)request_id;
-    out[4] = (uint8_t)(content_length >> 8);
-    out[5] = (uint8_t)content_length;
-    out[6] = padding_length;
-    out[7] = 0;
-}
-
 size_t fcgi_nv_size(size_t name_len, size_t value_len)
 {
     return (name_len < 128 ? 1 : 4) + (value_len < 128 ? 1 : 4) + name_len + value_len;

@@ -174,9 +174,20 @@ static inline enum fcgi_event_kind fcgi_parser_next(struct fcgi_parser *p, const
  */
 const char *fcgi_record_check(const struct fcgi_record *r);
 
-/* Writes an 8-byte record header. */
-void fcgi_header_encode(uint8_t out[FCGI_HEADER_LEN], uint8_t type, uint16_t request_id,
-                        uint16_t content_length, uint8_t padding_length);
+/* Writes an 8-byte record header (inline: three a response). */
+static inline void fcgi_header_encode(uint8_t out[FCGI_HEADER_LEN], uint8_t type,
+                                      uint16_t request_id, uint16_t content_length,
+                                      uint8_t padding_length)
+{
+    out[0] = FCGI_VERSION_1;
+    out[1] = type;
+    out[2] = (uint8_t)(request_id >> 8);
+    out[3] = (uint8_t)request_id;
+    out[4] = (uint8_t)(content_length >> 8);
+    out[5] = (uint8_t)content_length;
+    out[6] = padding_length;
+    out[7] = 0;
+}
 
 /* --- name-value pairs ---------------------------------------------------- */
 

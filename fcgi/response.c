@@ -204,8 +204,12 @@ long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcg
         out->len += chunk;
         off += chunk;
     }
-    /* Room was reserved above: these two cannot fail. */
-    fcgi_format_record(out, FCGI_STDOUT, request_id, NULL, 0);
-    fcgi_format_end_request(out, request_id, 0, FCGI_REQUEST_COMPLETE);
+    /* the empty STDOUT, and END_REQUEST (appStatus 0, REQUEST_COMPLETE),
+     * in the room reserved above */
+    fcgi_header_encode(out->data + out->len, FCGI_STDOUT, request_id, 0, 0);
+    fcgi_header_encode(out->data + out->len + 8, FCGI_END_REQUEST, request_id, 8, 0);
+    memset(out->data + out->len + 16, 0, 8);
+    out->data[out->len + 20] = FCGI_REQUEST_COMPLETE;
+    out->len += 24;
     return (long)body_len;
 }
