@@ -25,10 +25,12 @@
 #include "fcgi/process.h"
 #include "fcgi/recycle.h"
 #include "common/log.h"
+#include "fcgi/notify.h"
 #include "fcgi/server.h"
 #include "fcgi/supervisor.h"
 #include "routes/app.h"
 #include "routes/backends.h"
+#include "routes/readiness.h"
 #include "routes/router.h"
 #include "routes/scoreboard.h"
 #include "routes/stats.h"
@@ -44,7 +46,9 @@ struct options {
     struct backend_options backends;
     double shutdown_timeout;
     int access_log;
+    enum fcgi_access_log_format access_log_format;
     enum sf_log_level log_level;
+    const char *log_file;
     const char *status_path;
     const char *pid_file;
     unsigned long max_requests;
@@ -57,12 +61,14 @@ static void usage(FILE *out)
 "Usage: springfield [OPTIONS]\n"
 "\n"
 "An asynchronous FastCGI service (responder role) for nginx, lighttpd or Apache.\n"
-"Serves fd 0 when it is a listening socket (spawn-fcgi, mod_fcgid), else --listen.\n"
+"Serves --listen; else the socket systemd passes (LISTEN_FDS); else fd 0 when it\n"
+"is a listening socket (spawn-fcgi, mod_fcgid); else the default address.\n"
 "\n"
 "Options (each has an environment twin SPRINGFIELD_<NAME>, flags win; a twin\n"
 "that is empty counts as unset, any other value must be valid or springfield\n"
 "does not start):\n"
-"  --listen ADDR             unix:PATH or HOST:PORT (default: fd 0 if listening, else %s)\n"
+"  --listen ADDR             unix:PATH or HOST:PORT (default: the socket systemd\n"
+"                            passed, or fd 0 if listening, else %s)\n"
 "  --socket-mode MODE        octal mode of the unix socket file (default 0660)\n"
 "  --workers N               fork N worker processes sharing the socket, restarted\n"
 "                            when they die (default 0: serve in this process)\n"
@@ -85,6 +91,8 @@ static void usage(FILE *out)
 "  --idle-timeout SEC        close connections idle this long (default 300)\n"
 "  --request-timeout-ms MS   time from a request's BEGIN_REQUEST to its answer,\n"
 "                            whatever its backends do (default 0: none; over: 504)\n"
+"  --slow-request-ms MS      log every request slower than this, with its route and\n"
+"                            each backend operation's time (default 0: none)\n"
 "  --shutdown-timeout SEC    on SIGTERM/SIGINT, time for requests in flight (default 10)\n"
 "  --max-requests N          a process that answered N requests (each draws its own\n"
 "                            limit up to 10 %% above) is replaced by a new one, then\n"
@@ -97,7 +105,13 @@ static void usage(FILE *out)
 "  --backend-timeout MS      timeout of each backend operation (default 5000)\n"
 "  --access-log, --no-access-log\n"
 "                            one line per request on stderr (default on)\n"
+"  --access-log-format FORMAT\n"
+"                            text (\"GET /api/v1/flanders 200 25 18us\") or json\n"
+"                            (one object per line: time, method, path, route,\n"
+"                            status, bytes, us, backend_us) (default text)\n"
 "  --log-level LEVEL         debug, info, warn or error (default info)\n"
+"  --log-file PATH           write the log and the access log to PATH (absolute)\n"
+"                            instead of stderr; SIGUSR1 reopens it\n"
 "  --status-path PATH        serve the pool's status and metrics at PATH, e.g.\n"
 "                            /status (default: none, off): text; OpenMetrics\n"
 "                            (Accept: application/openmetrics-text or\n"
@@ -120,7 +134,7 @@ static void usage(FILE *out)
 "had to be dropped at the deadline).  SIGHUP reloads: a new springfield from the\n"
 "binary on disk (same arguments and environment) takes the socket over, and once\n"
 "it serves the old processes finish their requests and exit; if it fails, the\n"
-"old ones serve on.\n");
+"old ones serve on.  SIGUSR1 reopens the --log-file.\n");
 }
 
 enum {
@@ -128,7 +142,8 @@ enum {
     OPT_MAX_PARAMS, OPT_MAX_BODY, OPT_MAX_BUFFERED, OPT_MAX_BUFFERED_PARAMS, OPT_MAX_OUTPUT,
     OPT_MAX_CONN_OUTPUT, OPT_RECEIVE, OPT_IDLE, OPT_SHUTDOWN, OPT_BACKEND_TIMEOUT,
     OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL, OPT_STATUS_PATH, OPT_PID_FILE,
-    OPT_MAX_REQUESTS, OPT_MAX_RSS, OPT_REQUEST_TIMEOUT
+    OPT_MAX_REQUESTS, OPT_MAX_RSS, OPT_REQUEST_TIMEOUT, OPT_ACCESS_LOG_FORMAT, OPT_LOG_FILE,
+    OPT_SLOW_REQUEST
 };
 
 static const struct option long_options[] = {
@@ -147,11 +162,14 @@ static const struct option long_options[] = {
     {"receive-timeout", required_argument, NULL, OPT_RECEIVE},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"request-timeout-ms", required_argument, NULL, OPT_REQUEST_TIMEOUT},
+    {"slow-request-ms", required_argument, NULL, OPT_SLOW_REQUEST},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
     {"access-log", no_argument, NULL, OPT_ACCESS_LOG},
     {"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
+    {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
     {"status-path", required_argument, NULL, OPT_STATUS_PATH},
     {"pid-file", required_argument, NULL, OPT_PID_FILE},
     {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
@@ -187,6 +205,7 @@ static const struct number_option number_options[] = {
     {OPT_MAX_REQUESTS, 10, 0, 1ULL << 40},
     {OPT_MAX_RSS, 10, 0, 1ULL << 30},
     {OPT_REQUEST_TIMEOUT, 10, 0, 3600000},
+    {OPT_SLOW_REQUEST, 10, 0, 3600000},
 };
 
 static int refuse(const char *why)
@@ -199,6 +218,7 @@ static int refuse(const char *why)
 static int apply(struct options *o, int opt, const char *name, const char *v)
 {
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    static const char *const formats[] = {"text", "json", NULL}; /* enum fcgi_access_log_format */
     char why[SETTING_WHY_MAX];
     unsigned long long n = 0;
     bool on;
@@ -258,6 +278,9 @@ static int apply(struct options *o, int opt, const char *name, const char *v)
     case OPT_REQUEST_TIMEOUT:
         o->limits.request_timeout = (double)n / 1000.0;
         return 0;
+    case OPT_SLOW_REQUEST:
+        o->limits.slow_request = (double)n / 1000.0;
+        return 0;
     case OPT_SHUTDOWN:
         o->shutdown_timeout = (double)n;
         return 0;
@@ -276,10 +299,23 @@ static int apply(struct options *o, int opt, const char *name, const char *v)
     case OPT_NO_ACCESS_LOG:
         o->access_log = 0;
         return 0;
+    case OPT_ACCESS_LOG_FORMAT:
+        if (setting_word(name, v, formats, &level, why) < 0)
+            return refuse(why);
+        o->access_log_format = (enum fcgi_access_log_format)level;
+        return 0;
     case OPT_LOG_LEVEL:
         if (setting_word(name, v, levels, &level, why) < 0)
             return refuse(why);
         o->log_level = (enum sf_log_level)level;
+        return 0;
+    case OPT_LOG_FILE:
+        /* absolute: SIGUSR1 opens the same file again, wherever that is from */
+        if (v[0] != '/') {
+            snprintf(why, sizeof why, "%s: '%.128s' is not an absolute path", name, v);
+            return refuse(why);
+        }
+        o->log_file = v;
         return 0;
     case OPT_STATUS_PATH:
         if (v[0] != '/' || strlen(v) > ROUTER_MAX_PATH || strpbrk(v, "?# \t\r\n")) {
@@ -422,11 +458,13 @@ static int serve(const struct start *st, int slot, bool worker)
         .limits = o->limits,
         .handler = router_dispatch,
         .access_log = o->access_log,
+        .access_log_format = o->access_log_format,
         .allowed = st->allowed,
         .stats = row ? &row->engine : NULL,
         .on_answer = on_answer,
     };
     struct serving sv;
+    struct readiness ready;
     struct fcgi_server *server;
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     unsigned long dropped;
@@ -460,7 +498,9 @@ static int serve(const struct start *st, int slot, bool worker)
     };
     recycle_start(&sv.recycle, &sv.proc, o->max_requests, o->max_rss_mib);
 
+    readiness_start(&ready, loop, server, &sv.app); /* serving: READY=1 (fcgi/notify.h) */
     fcgi_process_run(&sv.proc);
+    readiness_stop(&ready);
 
     recycle_stop(&sv.recycle);
     dropped = fcgi_server_dropped(server);
@@ -495,7 +535,10 @@ static void worker_replaced(void *arg, pid_t old, pid_t replacement)
 
 static int serve_worker(void *arg, int slot)
 {
-    return serve(arg, slot, true);
+    int rc = serve(arg, slot, true);
+
+    sf_log_drain(2.0); /* a worker ends with _exit: no atexit to write the last lines */
+    return rc;
 }
 
 /* The supervisor's side of the scoreboard: a slot per worker. */
@@ -552,10 +595,18 @@ int main(int argc, char **argv)
     int listen_fd, keep_fd, rc;
     bool successor;
 
+    fcgi_signals_early();
+    sf_notify_init(); /* NOTIFY_SOCKET, read before any thread or fork */
     handover_init(argc, argv);
     if (load_options(&o, argc, argv) < 0 || check_environment(&allowed) < 0)
         return 2;
     sf_log_set_level(o.log_level);
+    if (o.log_file && sf_log_open_file(o.log_file) < 0) {
+        fprintf(stderr, "springfield: cannot open the --log-file %s: %s\n", o.log_file,
+                strerror(errno));
+        fcgi_addr_list_free(&allowed);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN); /* a closed peer is an error return, never a death */
     fit_descriptor_limit(o.limits.max_conns);
     if (http_global_init() < 0) { /* once, before any fork or thread */
@@ -566,6 +617,7 @@ int main(int argc, char **argv)
     successor = handover_inherited(&listen_fd, &keep_fd);
     if (successor) {
         /* a reload: the socket (and its file) and the counters carry on */
+        sf_notify_successor(); /* READY=1 is the predecessor's to send, with MAINPID= */
         listen_file_adopt(o.listen, &file);
         sb = keep_fd >= 0 ? scoreboard_attach(keep_fd) : NULL;
         if (sb) {
@@ -574,6 +626,12 @@ int main(int argc, char **argv)
         }
         sf_info("springfield %s taking over the listening socket (fd %d) in a reload",
                 PACKAGE_VERSION, listen_fd);
+    } else if ((listen_fd = listen_activated(o.listen == NULL)) == -2) {
+        return 1;
+    } else if (listen_fd >= 0) {
+        /* --listen, else the socket systemd passed, else fd 0, else the default */
+        sf_info("springfield %s serving the listening socket systemd passed (LISTEN_FDS, "
+                "fd %d)", PACKAGE_VERSION, listen_fd);
     } else if (!o.listen && listen_inherited()) {
         listen_fd = 0;
         sf_info("springfield %s serving the listening socket inherited on fd 0", PACKAGE_VERSION);
@@ -583,7 +641,8 @@ int main(int argc, char **argv)
         listen_fd = listen_open(addr, o.socket_mode, 1024, &file);
         if (listen_fd < 0)
             return 1;
-        sf_info("springfield %s listening on %s", PACKAGE_VERSION, addr);
+        sf_info("springfield %s listening on %s%s", PACKAGE_VERSION, addr,
+                o.listen ? "" : " (the default: no --listen, no socket passed)");
     }
     if (!sb) {
         /* Rows for every worker, as many again for a reload's new ones, and

@@ -11,4 +11,10 @@
  * forms, surrogates, code points beyond U+10FFFF, cut sequences). */
 long utf8_chars(const void *s, size_t len);
 
+/* The length in bytes (1 to 4) of the valid UTF-8 character s[0..len)
+ * begins with, or 0 when it does not begin with one (len 0, a stray
+ * continuation byte, an overlong form, a surrogate, beyond U+10FFFF, a
+ * sequence cut short). */
+size_t utf8_next(const void *s, size_t len);
+
 #endif

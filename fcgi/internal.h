@@ -79,6 +79,8 @@ struct fcgi_request {
     bool linger;    /* answered early: the peer may still be sending its records */
     bool has_content_length;
     bool content_length_bad; /* CONTENT_LENGTH is not a plain number */
+    uint16_t backend_waits; /* fcgi_request_add_backend_time calls (saturating) */
+    uint32_t backend_us;    /* their sum, in microseconds (saturating) */
     /* The pairs as received; once decoded, every value is NUL-terminated in
      * place (over the first length byte of the pair after it: nothing is
      * moved), and indexed in pairs_inline or, for more pairs than fit
@@ -94,6 +96,9 @@ struct fcgi_request {
     double started;        /* ev_now() at BEGIN_REQUEST */
     void *user;
     uint8_t tag;           /* fcgi_request_set_tag */
+    const char *label; /* fcgi_request_set_label: the route, borrowed */
+    struct backend_note *notes; /* fcgi_request_note_backend, with a slow-request log */
+    uint8_t nnotes;
     /* last: not cleared when a spare request is reused (npairs says what
      * is valid) */
     struct param_ref pairs_inline[REQUEST_PAIRS_INLINE];
@@ -175,6 +180,9 @@ struct fcgi_server {
     struct buf_spares params_spares;
     struct buf out_spare;       /* an output buffer kept for the next connection (conn.c) */
     struct fcgi_stats own_stats;
+    struct log_limit slow_log; /* its "N more slow requests" summary */
+    double slow_window;        /* the second the slow-request log counts lines in */
+    unsigned slow_in_window;
     struct fcgi_stats *stats; /* cfg.stats, or own_stats */
 };
 
@@ -241,6 +249,18 @@ void request_receiving_end(struct fcgi_request *r);
 void request_timing_end(struct fcgi_request *r);
 /* The server's request_timer: answers 504 to every request past it. */
 void request_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* One backend operation a request waited for, for the slow-request log. */
+struct backend_note {
+    const char *what; /* borrowed: "redis", "weather", "marges redis" */
+    double seconds;
+};
+#define BACKEND_NOTES_MAX 8
+
+/* slow_log.c: logs r (answered with status after seconds) when it was
+ * slower than --slow-request-ms. */
+void slow_log_check(struct fcgi_server *s, const struct fcgi_request *r, int status,
+                    double seconds);
 
 /* access_log.c */
 /* One line for r, answered status with bytes of body, seconds after its

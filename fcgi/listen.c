@@ -1,6 +1,8 @@
 /* fcgi/listen.c — opening or inheriting the listening socket. */
 #include <errno.h>
 #include <fastcgi.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -13,15 +15,67 @@
 
 #include "fcgi/listen.h"
 #include "common/log.h"
+#include "common/setting.h"
+
+static bool is_listening(int fd);
 
 int listen_inherited(void)
+{
+    return is_listening(FCGI_LISTENSOCK_FILENO);
+}
+
+static bool is_listening(int fd)
 {
     int listening = 0;
     socklen_t len = sizeof listening;
 
-    if (getsockopt(FCGI_LISTENSOCK_FILENO, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
-        return 0;
-    return listening != 0;
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening;
+}
+
+int listen_activated(bool use)
+{
+    const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
+    unsigned long long pid = 0, fds = 0;
+    char why[SETTING_WHY_MAX];
+    int fd, rc = -1;
+
+    if (!pid_s && !fds_s)
+        return -1;
+    if (!pid_s || setting_number("LISTEN_PID", pid_s, 10, 1, INT_MAX, &pid, why) < 0 ||
+        pid != (unsigned long long)getpid()) {
+        /* not for this process (a parent's, left in the environment) */
+        goto out;
+    }
+    if (!fds_s || setting_number("LISTEN_FDS", fds_s, 10, 0, 4096, &fds, why) < 0) {
+        sf_error("socket activation: %s", fds_s ? why : "LISTEN_PID without LISTEN_FDS");
+        rc = -2;
+        goto out;
+    }
+    if (fds == 0)
+        goto out;
+    for (fd = LISTEN_FDS_START + (use ? 1 : 0); fd < LISTEN_FDS_START + (int)fds; fd++)
+        close(fd);
+    if (!use) {
+        sf_info("--listen given: the %llu socket(s) systemd passed (LISTEN_FDS) are closed",
+                fds);
+        goto out;
+    }
+    if (fds > 1)
+        sf_warn("systemd passed %llu sockets (LISTEN_FDS); serving the first, fd %d, and "
+                "closing the others", fds, LISTEN_FDS_START);
+    if (!is_listening(LISTEN_FDS_START)) {
+        sf_error("socket activation: fd %d, which systemd passed, is not a listening socket",
+                 LISTEN_FDS_START);
+        rc = -2;
+        goto out;
+    }
+    fcntl(LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
+    rc = LISTEN_FDS_START;
+out:
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return rc;
 }
 
 /*

@@ -1,8 +1,9 @@
 /*
  * fcgi/listen.h — where the listening socket comes from.
  *
- * Either inherited on fd 0 (spawn-fcgi, Apache mod_fcgid, systemd socket
- * activation: FCGI_LISTENSOCK_FILENO), or made from an address:
+ * Passed by systemd (socket activation: LISTEN_FDS, fd 3), inherited on
+ * fd 0 (spawn-fcgi, Apache mod_fcgid, lighttpd's bin-path, or systemd with
+ * StandardInput=socket: FCGI_LISTENSOCK_FILENO), or made from an address:
  * "unix:/path/to.sock" or "HOST:PORT" ("[::1]:9000" for IPv6).
  */
 #ifndef SPRINGFIELD_FCGI_LISTEN_H
@@ -22,6 +23,23 @@ struct listen_file {
 
 /* True when fd 0 is a listening socket. */
 int listen_inherited(void);
+
+/* The first descriptor systemd passes (SD_LISTEN_FDS_START). */
+#define LISTEN_FDS_START 3
+
+/*
+ * Socket activation (sd_listen_fds(3), read here without libsystemd):
+ * when LISTEN_PID is this process and LISTEN_FDS is 1 or more, systemd
+ * passed listening sockets from fd 3 on.  With use true, returns fd 3,
+ * checked to be a listening socket and made close-on-exec; any further
+ * ones are closed (springfield serves one socket; said in the log).  With
+ * use false (--listen wins), they are all closed and that is said.
+ * LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES are unset in every case, so no
+ * child takes them for its own.  Returns the fd, -1 when nothing was
+ * passed to this process, -2 on an error (logged: LISTEN_FDS is not a
+ * number, fd 3 is not a listening socket).
+ */
+int listen_activated(bool use);
 
 /*
  * Opens a listening socket on addr.  For unix sockets, a stale socket file

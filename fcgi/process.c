@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "fcgi/handover.h"
+#include "fcgi/notify.h"
 #include "fcgi/supervisor.h"
 
 /* How often the socket file is checked for removal. */
@@ -28,6 +29,8 @@ static void on_drained(void *arg)
 static void stop_serving(struct fcgi_process *p)
 {
     p->stopping = true;
+    if (!p->handed_over)
+        sf_notify_stopping();
     if (ev_is_active(&p->socket_check)) {
         ev_ref(p->loop);
         ev_timer_stop(p->loop, &p->socket_check);
@@ -86,6 +89,7 @@ static void on_successor_exit(struct ev_loop *loop, ev_child *w, int revents)
     forget_successor(p);
     p->successor = 0;
     p->retry_at = ev_now(loop) + RETIRE_RETRY_S;
+    sf_notify_ready(); /* readiness was owed since RELOADING=1: this one serves on */
 }
 
 static void hand_over(struct fcgi_process *p)
@@ -93,6 +97,7 @@ static void hand_over(struct fcgi_process *p)
     sf_info("reload: process %d serves now; finishing the requests in flight here",
             (int)p->successor);
     p->handed_over = true;
+    sf_notify_handed_over(p->successor);
     forget_successor(p);
     if (p->file)
         listen_file_forget(p->file); /* the successor's now */
@@ -144,6 +149,7 @@ static void start_successor(struct fcgi_process *p, const char *why)
         return;
     }
     p->successor = pid;
+    sf_notify_reloading();
     ev_child_init(&p->child_w, on_successor_exit, pid, 0);
     p->child_w.data = p;
     ev_child_start(p->loop, &p->child_w);
@@ -195,7 +201,54 @@ bool fcgi_process_handed_over(const struct fcgi_process *p)
     return p->handed_over;
 }
 
+/* ---- signals before the loop ------------------------------------------ */
+
+static volatile sig_atomic_t early_stop, early_hangup;
+
+static void remember(int sig)
+{
+    if (sig == SIGHUP)
+        early_hangup = sig;
+    else
+        early_stop = sig;
+}
+
+void fcgi_signals_early(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remember;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+int fcgi_signal_early_take(void)
+{
+    int sig = early_stop ? early_stop : early_hangup;
+
+    if (early_stop)
+        early_stop = 0;
+    else
+        early_hangup = 0;
+    return sig;
+}
+
 /* ---- the loop --------------------------------------------------------- */
+
+/* SIGUSR1: the --log-file was moved away (logrotate); open it again. */
+static void on_reopen_log(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    if (sf_log_to_file())
+        sf_log_reopen();
+    else
+        sf_info("SIGUSR1: ignored (no --log-file to reopen)");
+}
 
 static void on_socket_check(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -218,6 +271,8 @@ void fcgi_process_run(struct fcgi_process *p)
     ev_signal_start(p->loop, &p->sigterm);
     ev_signal_start(p->loop, &p->sigint);
     ev_signal_start(p->loop, &p->sighup);
+    ev_signal_init(&p->sigusr1, on_reopen_log, SIGUSR1);
+    ev_signal_start(p->loop, &p->sigusr1);
     ev_timer_init(&p->socket_check, on_socket_check, SOCKET_CHECK_S, SOCKET_CHECK_S);
     p->socket_check.data = p;
     if (p->file && p->file->path) {
@@ -229,6 +284,16 @@ void fcgi_process_run(struct fcgi_process *p)
         supervisor_worker_serving();
     else
         handover_ready();
+    for (int sig; (sig = fcgi_signal_early_take()) != 0;) {
+        if (sig == SIGHUP) {
+            on_hangup(p->loop, &p->sighup, 0);
+        } else {
+            sf_info("signal %d (during start-up): no new connections; finishing requests in "
+                    "flight", sig);
+            stop_serving(p);
+            break;
+        }
+    }
 
     ev_run(p->loop, 0);
 

@@ -11,6 +11,7 @@
  *                    successor that fails leaves this one serving.
  *                    (a supervisor's worker) ignored: reloads are the
  *                    supervisor's.
+ *   SIGUSR1          reopens the --log-file (logrotate moved it).
  *   fcgi_process_retire  the same as SIGHUP, asked by the process itself
  *                    (--max-requests, --max-rss-mib); a worker asks its
  *                    supervisor to replace it instead.
@@ -48,11 +49,21 @@ struct fcgi_process {
     pid_t successor;
     int ready_fd;
     double retry_at;
-    ev_signal sigterm, sigint, sighup;
+    ev_signal sigterm, sigint, sighup, sigusr1;
     ev_timer socket_check, ready_timeout;
     ev_io ready_w;
     ev_child child_w;
 };
+
+/* From the start of main: SIGTERM, SIGINT and SIGHUP that arrive before a
+ * loop (or the supervisor) watches them are remembered instead of ending
+ * the process half started; fcgi_process_run and supervisor_run act on
+ * them as they begin. */
+void fcgi_signals_early(void);
+
+/* The signal remembered since fcgi_signals_early (a stop before a reload),
+ * and forgotten; 0 for none. */
+int fcgi_signal_early_take(void);
 
 /* Says it serves (to the supervisor, or to the predecessor of a reload),
  * runs the loop until the server has drained, and returns. */

@@ -160,6 +160,7 @@ void request_unref(struct fcgi_request *r)
     if (!r->answered)
         STAT_DEC(r->srv, in_flight);
     buf_free(&r->headers);
+    free(r->notes);
     if (r->srv->nspare < SPARE_REQUESTS) {
         r->user = r->srv->spare;
         r->srv->spare = r;
@@ -462,6 +463,47 @@ void *fcgi_request_user(const struct fcgi_request *r)
     return r->user;
 }
 
+void fcgi_request_set_label(struct fcgi_request *r, const char *label)
+{
+    r->label = label;
+}
+
+const char *fcgi_request_label(const struct fcgi_request *r)
+{
+    return r->label;
+}
+
+void fcgi_request_add_backend_time(struct fcgi_request *r, double seconds)
+{
+    double us = seconds > 0 ? seconds * 1e6 + 0.5 : 0;
+    uint64_t sum = (uint64_t)r->backend_us + (us < (double)UINT32_MAX ? (uint64_t)us : UINT32_MAX);
+
+    r->backend_us = sum < UINT32_MAX ? (uint32_t)sum : UINT32_MAX;
+    if (r->backend_waits < UINT16_MAX)
+        r->backend_waits++;
+}
+
+void fcgi_request_note_backend(struct fcgi_request *r, const char *what, double seconds)
+{
+    if (r->srv->cfg.limits.slow_request <= 0 || r->nnotes >= BACKEND_NOTES_MAX)
+        return;
+    if (!r->notes) {
+        r->notes = malloc(BACKEND_NOTES_MAX * sizeof *r->notes);
+        if (!r->notes)
+            return; /* the log line says less */
+    }
+    r->notes[r->nnotes].what = what;
+    r->notes[r->nnotes].seconds = seconds;
+    r->nnotes++;
+}
+
+double fcgi_request_backend_time(const struct fcgi_request *r, unsigned *waits)
+{
+    if (waits)
+        *waits = r->backend_waits;
+    return r->backend_us / 1e6;
+}
+
 /* A header name is an HTTP token; a value holds no line break (which
  * would let it add headers of its own) and no other control byte but tab. */
 static bool header_name_ok(const char *s)
@@ -527,6 +569,8 @@ static void send_answer(struct fcgi_request *r, int status, const char *content_
         access_log_add(r->srv, r, resp.status, (size_t)sent, seconds);
     if (r->srv->cfg.on_answer)
         r->srv->cfg.on_answer(r->srv->cfg.app, r, resp.status, seconds);
+    if (seconds >= r->srv->cfg.limits.slow_request && r->srv->cfg.limits.slow_request > 0)
+        slow_log_check(r->srv, r, resp.status, seconds);
     if (!r->keep_conn)
         conn_close_when_done(r->conn);
 }

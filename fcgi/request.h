@@ -60,6 +60,46 @@ unsigned fcgi_request_tag(const struct fcgi_request *r);
  * microseconds a request). */
 double fcgi_request_elapsed(const struct fcgi_request *r);
 
+/*
+ * What the request was, for the access log and for metrics.
+ *
+ * The label names the route that took the request as the route table
+ * spells it, a pattern ("/api/v1/marges/NAME"), never the path that was
+ * asked for: there are as many labels as routes, whatever clients send.
+ * The string is borrowed and must outlive the request (a constant, the
+ * route table).  NULL until set: no route took the request (a 404, a 414,
+ * or an answer of the engine's own such as 408, 413 or 431).  Set it
+ * before the answer (the answer reads it); the last call wins.  The
+ * router sets it; a handler need not.
+ */
+void fcgi_request_set_label(struct fcgi_request *r, const char *label);
+const char *fcgi_request_label(const struct fcgi_request *r);
+
+/*
+ * Time the request spent waiting for its backends.  A handler adds the
+ * duration of each backend operation it waited for, once, when its result
+ * arrives (failures and timeouts count too: they were waited for).
+ * Operations run in parallel add the wall time of the whole fan-out once,
+ * not each duration, so the total never exceeds the request's own time.
+ * Add before answering: the answer reads it.  Kept in microseconds,
+ * saturating (at about 71 minutes, and 65535 additions).
+ */
+void fcgi_request_add_backend_time(struct fcgi_request *r, double seconds);
+
+/* The seconds added so far, and in *waits (may be NULL) how many times
+ * one was added: 0 when the request used no backend. */
+double fcgi_request_backend_time(const struct fcgi_request *r, unsigned *waits);
+
+/*
+ * One backend operation the request waited for, by name (borrowed: a
+ * constant, or the store's kind, which outlives the request), for the
+ * slow-request log (--slow-request-ms): a request slower than that is
+ * logged with its route and each operation noted.  Unlike the backend
+ * time above, operations run in parallel are each noted.  Does nothing
+ * when the slow-request log is off; at most 8 per request are kept.
+ */
+void fcgi_request_note_backend(struct fcgi_request *r, const char *what, double seconds);
+
 /* Adds a response header ("Allow", "GET, HEAD") before the answer.
  * Returns -1 when the extra headers would exceed their limit, or when the
  * name is not an HTTP token or the value holds CR, LF or another control

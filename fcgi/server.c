@@ -29,8 +29,9 @@ void fcgi_limits_default(struct fcgi_limits *l)
     l->max_output_bytes = 256 * 1024 * 1024;
     l->max_conn_output_bytes = 16 * 1024 * 1024;
     l->receive_timeout = 60;
-    l->request_timeout = 0; /* none */
     l->idle_timeout = 300;
+    l->request_timeout = 0; /* none */
+    l->slow_request = 0;    /* none */
     l->out_high_water = 256 * 1024;
 }
 
@@ -412,4 +413,15 @@ struct fcgi_stats *fcgi_server_stats(struct fcgi_server *s)
 unsigned long fcgi_server_dropped(const struct fcgi_server *s)
 {
     return s->dropped;
+}
+
+unsigned long fcgi_server_in_flight(const struct fcgi_server *s)
+{
+    const struct fcgi_conn *c;
+    unsigned long n = 0;
+
+    for (c = list_first(&s->conns, struct fcgi_conn, link); c;
+         c = list_next(&s->conns, c, struct fcgi_conn, link))
+        n += unanswered(c);
+    return n;
 }

@@ -29,6 +29,7 @@ struct fcgi_limits {
     size_t max_conn_output_bytes; /* unsent answers of one connection; over -> 503 */
     double receive_timeout;    /* seconds from BEGIN_REQUEST to the end of its body */
     double request_timeout;    /* seconds from BEGIN_REQUEST to the answer (504); 0: none */
+    double slow_request;       /* seconds: answers slower are logged; 0: none */
     double idle_timeout;       /* seconds a connection without requests may stay */
     size_t out_high_water;     /* unsent bytes at which a connection stops reading */
 };
@@ -88,11 +89,15 @@ int fcgi_addr_list_parse(const char *name, const char *list, struct fcgi_addr_li
                          char *why);
 void fcgi_addr_list_free(struct fcgi_addr_list *l);
 
+/* The shape of an access-log line (fcgi/access_log.c says both). */
+enum fcgi_access_log_format { FCGI_ACCESS_LOG_TEXT, FCGI_ACCESS_LOG_JSON };
+
 struct fcgi_server_config {
     struct fcgi_limits limits;
     fcgi_handler_fn handler;
     void *app;                /* returned by fcgi_request_app() */
     bool access_log;          /* one line per request on stderr */
+    enum fcgi_access_log_format access_log_format;
     const struct fcgi_addr_list *allowed; /* NULL or empty: any peer */
     struct fcgi_stats *stats; /* where to count (NULL: the server's own) */
     /* Called as each request is answered, with the status sent and the
@@ -127,5 +132,10 @@ struct fcgi_stats *fcgi_server_stats(struct fcgi_server *s);
 
 /* Requests left unanswered when the shutdown deadline closed their connections. */
 unsigned long fcgi_server_dropped(const struct fcgi_server *s);
+
+/* Requests begun (BEGIN_REQUEST) on a live connection and not answered
+ * yet: what the status tells systemd.  Counted when asked, over every
+ * connection: for a status every few seconds, not for every request. */
+unsigned long fcgi_server_in_flight(const struct fcgi_server *s);
 
 #endif

@@ -18,6 +18,8 @@
 
 #include "common/log.h"
 #include "fcgi/handover.h"
+#include "fcgi/notify.h"
+#include "fcgi/process.h"
 
 /* How long a reload's new supervisor may take until all its workers serve. */
 #define RELOAD_TIMEOUT_S 30
@@ -101,6 +103,7 @@ static void spawn(struct supervisor *s, struct worker *w)
         if (s->ready_fd >= 0)
             close(s->ready_fd);
         worker_pipe = s->msg[1];
+        sf_notify_pool_child(); /* it reports to this supervisor, never to systemd */
         sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
         _exit(cfg->serve(cfg->arg, slot));
     }
@@ -135,6 +138,8 @@ static void stop_all(struct supervisor *s)
     if (s->stopping)
         return;
     s->stopping = true;
+    if (!s->handed_over)
+        sf_notify_stopping();
     /* The workers close their copies; this one must go too, or the kernel
      * keeps queueing connections nobody will accept. */
     close(s->cfg->listen_fd);
@@ -158,6 +163,7 @@ static void successor_failed(struct supervisor *s, const char *why)
 {
     sf_error("reload failed: the new supervisor %d %s; this generation serves on",
              (int)s->successor, why);
+    sf_notify_ready(); /* readiness was owed since RELOADING=1: this one serves on */
     if (s->ready_fd >= 0)
         close(s->ready_fd);
     s->ready_fd = -1;
@@ -282,6 +288,7 @@ static void reload(struct supervisor *s)
         return;
     }
     s->successor_deadline = time(NULL) + RELOAD_TIMEOUT_S;
+    sf_notify_reloading();
     if (s->cfg->on_reload)
         s->cfg->on_reload(s->cfg->arg, s->successor);
 }
@@ -295,6 +302,7 @@ static void successor_readable(struct supervisor *s)
     sf_info("reload: the new supervisor %d serves; this generation finishes its requests",
             (int)s->successor);
     s->handed_over = true;
+    sf_notify_handed_over(s->successor);
     if (s->cfg->file)
         listen_file_forget(s->cfg->file); /* the successor's now */
     if (s->cfg->on_handed_over)
@@ -349,6 +357,18 @@ static unsigned alive(const struct supervisor *s)
     return n;
 }
 
+/* SIGUSR1: each worker has the log file open on its own, and reopens it
+ * itself (a signal to the whole group reaches it twice: harmless). */
+static void reopen_logs(struct supervisor *s)
+{
+    if (!sf_log_to_file()) {
+        sf_info("SIGUSR1: ignored (no --log-file to reopen)");
+        return;
+    }
+    sf_log_reopen();
+    signal_all(s, SIGUSR1);
+}
+
 static void read_signals(struct supervisor *s)
 {
     struct signalfd_siginfo si;
@@ -360,6 +380,8 @@ static void read_signals(struct supervisor *s)
             stop_all(s);
         } else if (si.ssi_signo == SIGHUP) {
             reload(s);
+        } else if (si.ssi_signo == SIGUSR1) {
+            reopen_logs(s);
         }
     }
 }
@@ -387,6 +409,8 @@ int supervisor_run(const struct supervisor_config *cfg)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGIO); /* a worker's report (fcgi/notify.h): polled, the signal unused */
     sigprocmask(SIG_BLOCK, &mask, &s.oldmask);
     if (s.places && s.draining)
         s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -399,22 +423,34 @@ int supervisor_run(const struct supervisor_config *cfg)
         sigprocmask(SIG_SETMASK, &s.oldmask, NULL);
         return 1;
     }
+    sf_notify_pool_open(cfg->workers);
     for (unsigned i = 0; i < cfg->workers; i++)
         spawn(&s, &s.places[i].now);
     sf_info("supervising %u worker processes", cfg->workers);
+    for (int sig; (sig = fcgi_signal_early_take()) != 0;) { /* came during start-up */
+        if (sig != SIGHUP) {
+            sf_info("signal %d (during start-up): stopping the workers", sig);
+            stop_all(&s);
+            break;
+        }
+        sf_info("SIGHUP during start-up: ignored (this generation is still starting)");
+    }
     while (!s.stopping || alive(&s) > 0) {
-        struct pollfd fds[3] = {{s.sigfd, POLLIN, 0}, {s.msg[0], POLLIN, 0},
-                                {s.ready_fd, POLLIN, 0}};
+        struct pollfd fds[4] = {{s.sigfd, POLLIN, 0}, {s.msg[0], POLLIN, 0},
+                                {sf_notify_pool_fd(), POLLIN, 0}, {s.ready_fd, POLLIN, 0}};
 
-        if (poll(fds, s.ready_fd >= 0 ? 3 : 2, TICK_MS) < 0 && errno != EINTR) {
+        if (poll(fds, s.ready_fd >= 0 ? 4 : 3, TICK_MS) < 0 && errno != EINTR) {
             sf_error("poll: %s", strerror(errno));
             break;
         }
         read_signals(&s);
         read_messages(&s);
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        sf_notify_pool_read(); /* READY=1 once every worker serves; STATUS= */
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            sf_notify_pool_gone(pid);
             reaped(&s, pid, status);
-        if (s.ready_fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP)))
+        }
+        if (s.ready_fd >= 0 && (fds[3].revents & (POLLIN | POLLHUP)))
             successor_readable(&s);
         tick(&s);
     }

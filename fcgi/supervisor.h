@@ -16,8 +16,17 @@
  *    --max-rss-mib) is replaced: its replacement starts in a slot of its
  *    own, and once it serves the old worker drains.  No request fails and
  *    the pool never has fewer workers than N.
+ *  - SIGUSR1 reopens the --log-file, in the supervisor and (passed on) in
+ *    every worker.
  * Workers stop gracefully on their own when the supervisor dies (SIGKILL,
  * OOM): they are forked with PR_SET_PDEATHSIG = SIGTERM.
+ *
+ * systemd (fcgi/notify.h): the supervisor is the main PID and the only
+ * process that speaks to systemd.  Each worker reports to it through a
+ * pipe once it serves and when its status changes; the supervisor sends
+ * READY=1 once every worker serves, STATUS= summed over them, and
+ * STOPPING=1 at SIGTERM/SIGINT.  At a reload it says RELOADING=1, and once
+ * the new supervisor serves, MAINPID= with READY=1 for it.
  */
 #ifndef SPRINGFIELD_FCGI_SUPERVISOR_H
 #define SPRINGFIELD_FCGI_SUPERVISOR_H

@@ -21,6 +21,8 @@ static void answer(struct fcgi_request *r, const struct store_result *res, int o
 {
     const struct kv_route *kr = fcgi_request_user(r);
 
+    fcgi_request_add_backend_time(r, res->elapsed);
+    fcgi_request_note_backend(r, store_of(r, kr)->be.kind, res->elapsed);
     switch (res->status) {
     case STORE_OK:
         if (ok_status == 204)

@@ -39,6 +39,8 @@ static void on_weather(void *privdata, const struct store_result *res)
 {
     struct fcgi_request *r = privdata;
 
+    fcgi_request_add_backend_time(r, res->elapsed);
+    fcgi_request_note_backend(r, "weather", res->elapsed);
     if (res->status == STORE_OK && res->len == sizeof(struct weather_report))
         answer(r, res->data);
     else if (res->status == STORE_OK)

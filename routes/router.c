@@ -2,6 +2,7 @@
 #include "routes/router.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "routes/app.h"
@@ -145,7 +146,10 @@ static bool status_path_is(struct fcgi_request *r, const char *path, size_t len)
 /* The status page is tagged as the row after the table's (metrics). */
 static void serve_status(struct fcgi_request *r, const char *method, size_t ntable)
 {
+    const struct app *app = fcgi_request_app(r);
+
     fcgi_request_set_tag(r, (unsigned)ntable + 1);
+    fcgi_request_set_label(r, app->status_path);
     if (method && !strcmp(method, "HEAD"))
         fcgi_request_set_head_only(r, true);
     else if (!method || strcmp(method, "GET") != 0) {
@@ -155,6 +159,37 @@ static void serve_status(struct fcgi_request *r, const char *method, size_t ntab
         return;
     }
     status_page_get(r);
+}
+
+/* The labels of routes with a tail, made the first time each is asked
+ * for and kept for the process's life (a handful: one per route). */
+struct tail_label {
+    const struct route *route;
+    struct tail_label *next;
+    char label[];
+};
+
+const char *route_label(const struct route *rt)
+{
+    static struct tail_label *labels;
+    struct tail_label *l;
+    size_t len;
+
+    if (!rt->has_tail)
+        return rt->path;
+    for (l = labels; l; l = l->next)
+        if (l->route == rt)
+            return l->label;
+    len = strlen(rt->path);
+    l = malloc(sizeof *l + len + sizeof "NAME");
+    if (!l)
+        return rt->path;
+    l->route = rt;
+    memcpy(l->label, rt->path, len);
+    memcpy(l->label + len, "NAME", sizeof "NAME");
+    l->next = labels;
+    labels = l;
+    return l->label;
 }
 
 void router_dispatch(struct fcgi_request *r)
@@ -175,8 +210,10 @@ void router_dispatch(struct fcgi_request *r)
         return;
     }
     router_match(table, n, method ? method : "", path, (size_t)len, &m);
-    if (m.route)
+    if (m.route) { /* matched, or 405: the route is known either way */
         fcgi_request_set_tag(r, (unsigned)(m.route - table) + 1);
+        fcgi_request_set_label(r, route_label(m.route));
+    }
     switch (m.status) {
     case 0:
         fcgi_request_set_head_only(r, m.head);

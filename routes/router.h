@@ -39,6 +39,14 @@ struct route {
     const void *arg;   /* handed to the handler in route_match.arg */
 };
 
+/*
+ * The route as logs and metrics name it (fcgi_request_set_label, which the
+ * dispatcher calls for every request a route takes, 405 included): its
+ * path, followed by NAME for a route with a tail ("/api/v1/marges/NAME").
+ * The string lives as long as the process.  Loop thread only.
+ */
+const char *route_label(const struct route *rt);
+
 
 struct route_match {
     int status;                /* 0 when matched; 404, 405 or 414 otherwise */

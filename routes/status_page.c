@@ -85,14 +85,15 @@ static void add_up(const struct scoreboard *sb, struct totals *t)
 
 /* ---- names ------------------------------------------------------------- */
 
-static const char *route_name(unsigned tag)
+/* The route's label, as the access log has it (router.h: route_label). */
+static const char *route_name(const struct app *app, unsigned tag)
 {
     size_t n;
     const struct route *table = route_table(&n);
 
     if (tag > 0 && tag <= n)
-        return table[tag - 1].path;
-    return tag == n + 1 ? "status" : "none";
+        return route_label(&table[tag - 1]);
+    return tag == n + 1 && app->status_path ? app->status_path : "none";
 }
 
 static bool route_shown(const struct totals *t, unsigned tag)
@@ -314,7 +315,7 @@ static void exposition(struct buf *b, enum format fmt, const struct scoreboard *
         if (!route_shown(t, r))
             continue;
         for (unsigned c = 2; c < 6; c++) { /* no 1xx: a responder sends none */
-            snprintf(l, sizeof l, "route=\"%s\",class=\"%s\"", route_name(r), class_names[c]);
+            snprintf(l, sizeof l, "route=\"%s\",class=\"%s\"", route_name(app, r), class_names[c]);
             sample(&e, "springfield_requests", total, l, (double)t->routes[r].by_class[c]);
         }
     }
@@ -323,7 +324,7 @@ static void exposition(struct buf *b, enum format fmt, const struct scoreboard *
     for (unsigned r = 0; r < SB_ROUTES; r++) {
         if (!route_shown(t, r))
             continue;
-        snprintf(l, sizeof l, "route=\"%s\"", route_name(r));
+        snprintf(l, sizeof l, "route=\"%s\"", route_name(app, r));
         histogram_samples(&e, "springfield_request_duration_seconds", l, &t->routes[r].latency);
     }
     family(&e, "springfield_requests_aborted", "counter", "Requests the front server aborted.");
@@ -413,7 +414,7 @@ static void text(struct buf *b, const struct scoreboard *sb, const struct app *a
 
         if (!route_shown(t, r))
             continue;
-        out(b, "  %-22s 2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu; mean %.2f ms\n", route_name(r),
+        out(b, "  %-22s 2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu; mean %.2f ms\n", route_name(app, r),
             (unsigned long long)rs->by_class[2], (unsigned long long)rs->by_class[3],
             (unsigned long long)rs->by_class[4], (unsigned long long)rs->by_class[5],
             rs->latency.count ? rs->latency.sum_us / 1e3 / (double)rs->latency.count : 0.0);
@@ -486,7 +487,7 @@ static char *json(const struct scoreboard *sb, const struct app *app, const stru
 
         if (!route_shown(t, r))
             continue;
-        x = cJSON_AddObjectToObject(routes, route_name(r));
+        x = cJSON_AddObjectToObject(routes, route_name(app, r));
         for (unsigned c = 0; c < 6; c++)
             cJSON_AddNumberToObject(x, class_names[c], (double)rs->by_class[c]);
         cJSON_AddNumberToObject(x, "count", (double)rs->latency.count);

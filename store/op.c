@@ -140,8 +140,9 @@ void store_op_carried(struct store_op *op)
 static void deliver(struct store_op *op, enum store_status status, const char *message,
                     const void *data, size_t len)
 {
-    struct store_result res = {status, message ? message : "", data, len};
     struct store_backend *b = op->be;
+    struct store_result res = {status, message ? message : "", data, len,
+                               ev_now(b->loop) - op->started};
 
     op->state = STORE_OP_DONE;
     b->delivering++;
@@ -368,7 +369,7 @@ void store_refuse(struct store_backend *b, store_cb cb, void *privdata, enum sto
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!op) {
-        struct store_result res = {status, msg, NULL, 0};
+        struct store_result res = {status, msg, NULL, 0, 0};
 
         sf_error("%s: out of memory: answering \"%s\" at once", b->kind, msg);
         if (cb)

@@ -29,6 +29,8 @@ struct store_result {
     const char *message; /* human text for errors; NULL or "" when OK */
     const void *data;    /* value for successful reads, else NULL */
     size_t len;
+    double elapsed;      /* seconds from the start of the operation to this result
+                          * (the loop's clock): what the caller waited */
 };
 
 typedef void (*store_cb)(void *privdata, const struct store_result *res);

@@ -107,7 +107,7 @@ grep -qx 'ExecStart=/usr/bin/springfield' /lib/systemd/system/springfield.servic
 systemd-analyze verify /lib/systemd/system/springfield.socket /lib/systemd/system/springfield.service \
     >"$work/verify.txt" 2>&1 || { cat "$work/verify.txt"; fail "systemd-analyze verify failed"; }
 [ ! -s "$work/verify.txt" ] || { cat "$work/verify.txt"; fail "systemd-analyze verify warns"; }
-for d in StandardInput=socket DynamicUser=yes ProtectSystem=strict NoNewPrivileges=yes; do
+for d in Type=notify NotifyAccess=main DynamicUser=yes ProtectSystem=strict NoNewPrivileges=yes; do
     grep -qx "$d" /lib/systemd/system/springfield.service || fail "springfield.service lost $d"
 done
 # exposure 2.0 or less on systemd's 0-10 scale ("OK"); the threshold is in tenths

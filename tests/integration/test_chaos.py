@@ -105,28 +105,26 @@ ROUTE_BACKENDS = {
 BART_LEN = 48  # every bart content has this length (see bart_writer)
 
 
+STORE_BACKOFF_MAX_S = 2.0  # store/breaker.h: STORE_BACKOFF_MAX_MS
+
+
 def grace_s(backend, down_s):
     """How long after a backend is ready again springfield may still answer
-    5xx for it: the wait until its next reconnection attempt (store/*.c),
-    plus SLACK_S.  down_s: from the start of the stop to ready."""
-    if backend == "redis":
-        # store/redis.c: attempts after a loss at 0.1, 0.3, 0.7, 1.5 s ...
-        # (the delay doubles from 100 ms, capped at BACKOFF_MAX_S = 5 s), so
-        # the attempt after the server is back comes within min(down + 0.1, 5).
-        return min(down_s + 0.1, 5.0) + SLACK_S
-    if backend == "mariadb":
-        # store/mysql.c: a lost connection reconnects at once, then every
-        # 100 ms << failures, capped at BACKOFF_MAX_MS = 2 s: same shape.
-        return min(down_s + 0.1, 2.0) + SLACK_S
+    5xx for it: the wait until its next attempt, plus SLACK_S.  down_s: from
+    the start of the stop to ready.
+
+    Every shim retries on the one back-off of store/breaker.h: after n
+    failed attempts the next comes store_backoff_ms(n) later, 100 ms
+    doubling up to STORE_BACKOFF_MAX_MS (2 s), so the attempt after the
+    server is back comes within min(down + 0.1, 2).  Until it succeeds the
+    breaker answers 5xx at once, with the last failure's reason."""
+    next_attempt = min(down_s + 0.1, STORE_BACKOFF_MAX_S)
     if backend == "mongo":
-        # store/mongo.c: while down, everything fails fast except one probe
-        # a second (PROBE_INTERVAL_S); a probe waits for the driver's server
-        # selection, at most min(2000, backend timeout) ms, during which its
-        # monitor re-checks the server every 500 ms (minHeartbeatFrequencyMS).
-        return 1.0 + min(2.0, BACKEND_TIMEOUT_MS / 1000.0) + SLACK_S
-    # s3rver, weather (libcurl multi, store/http.c): no back-off; the next
-    # request after the server is back connects anew.
-    return SLACK_S
+        # the probe then waits for the driver's server selection, at most
+        # min(2000, backend timeout) ms, its monitor re-checking the server
+        # every 500 ms (minHeartbeatFrequencyMS)
+        return next_attempt + min(2.0, BACKEND_TIMEOUT_MS / 1000.0) + SLACK_S
+    return next_attempt + SLACK_S
 
 
 # ---------------------------------------------------------------- records

@@ -2,11 +2,12 @@
 whatever its backends do, and the handler's late answer is dropped; the
 service serves on and counts it."""
 
+import re
 import time
 
 import fcgi_client
 import servers
-from httpc import assert_error_shape, http_request
+from httpc import assert_error_shape, http_request, wait_for_log
 from launch_weather import WeatherStub
 
 
@@ -63,3 +64,40 @@ def test_a_request_whose_body_never_comes_gets_504_and_its_connection_closes(lau
         assert c.is_closed_by_peer(timeout=3)
     assert fcgi_client.request(sf.address, "GET", "/api/v1/flanders").http()[0] == 200
     assert status(sf)["requests"]["limit_refusals"]["request_timeout"] == 1
+
+
+SLOW = re.compile(r"slow request: (\S+) (\S+) (\d+) after (\d+) ms \(route (\S+)\)(.*)")
+
+
+def slow_lines(sf):
+    return [SLOW.search(line).groups() for line in sf.log().splitlines() if SLOW.search(line)]
+
+
+def test_slow_requests_are_logged_with_each_backend_operation(launch):
+    weather = launch(WeatherStub, mode="slow", slow_ms=400)
+    sf = launch(servers.Springfield, listen="unix", extra_args=["--slow-request-ms", "200"],
+                env={"WEATHER_URI": weather.uri})
+    for path in ("/api/v1/flanders", "/api/v1/maggie", "/api/v1/healthcheck"):
+        resp = fcgi_client.request(sf.address, "GET", path, timeout=10)
+        assert resp.http()[0] == 200, (path, resp.http())
+    wait_for_log(sf, r"slow request: GET /api/v1/healthcheck")
+    lines = slow_lines(sf)
+    assert [l[1] for l in lines] == ["/api/v1/maggie", "/api/v1/healthcheck"], lines
+    method, path, status, ms, route, backends = lines[0]
+    assert (method, status, route) == ("GET", "200", "/api/v1/maggie")
+    assert 380 <= int(ms) < 5000, ms
+    weather_ms = int(re.search(r"backends: weather (\d+) ms$", backends).group(1))
+    assert 380 <= weather_ms <= int(ms), backends
+    # the health check's pings, each by its route: the slow one stands out
+    backends = lines[1][5]
+    took = dict((name, int(v)) for name, v in re.findall(r"(\w+) (\d+) ms", backends))
+    assert set(took) == {"marges", "homers", "lisas", "bart", "maggie"}, backends
+    assert took["maggie"] >= 380 and took["marges"] < 200, took
+
+
+def test_no_slow_request_log_unless_asked(launch):
+    weather = launch(WeatherStub, mode="slow", slow_ms=300)
+    sf = launch(servers.Springfield, listen="unix", env={"WEATHER_URI": weather.uri})
+    assert fcgi_client.request(sf.address, "GET", "/api/v1/maggie").http()[0] == 200
+    assert fcgi_client.request(sf.address, "GET", "/api/v1/flanders").http()[0] == 200
+    assert not slow_lines(sf)

@@ -97,7 +97,7 @@ def test_every_format_through_the_shipped_nginx(status_stack, workdir):
     assert doc["version"] == version
     assert doc["routes"]["/api/v1/flanders"]["2xx"] == 7
     assert doc["routes"]["none"]["4xx"] == 3
-    assert doc["routes"]["/api/v1/marges/"]["2xx"] == 1
+    assert doc["routes"]["/api/v1/marges/NAME"]["2xx"] == 1
     assert doc["backends"]["marges"]["results"]["ok"] == 1
     assert doc["workers_live"] == 1 and doc["workers_configured"] == 0
     assert doc["connections"]["accepted"] >= 1
@@ -135,7 +135,7 @@ def test_counters_move_with_the_requests(status_stack):
     after = status_json(front.port)
     r0, r1 = before["routes"], after["routes"]
     assert r1["/api/v1/flanders"]["2xx"] - r0["/api/v1/flanders"]["2xx"] == 5
-    assert r1["/api/v1/marges/"]["4xx"] - r0["/api/v1/marges/"]["4xx"] == 1
+    assert r1["/api/v1/marges/NAME"]["4xx"] - r0["/api/v1/marges/NAME"]["4xx"] == 1
     nf = "not found"
     assert (after["backends"]["marges"]["results"][nf]
             - before["backends"]["marges"]["results"][nf]) == 1

@@ -70,7 +70,7 @@ static void test_lines(void)
     buf_free(&srv.access);
 }
 
-/* Lines dropped while stderr was full are counted in the next line. */
+/* Lines dropped while the log had no room are counted in the next line. */
 static void test_dropped_lines_said(void)
 {
     buf_free(&srv.access);
@@ -80,12 +80,76 @@ static void test_dropped_lines_said(void)
     srv.access_dropped = 12345;
     access_log_add(&srv, &req, 200, 1, 0);
     CU_ASSERT_EQUAL(srv.access_dropped, 0);
-    CU_ASSERT_EQUAL(srv.access.len, strlen("access log: 12345 line(s) dropped, stderr was full\n"
-                                           "GET / 200 1 0us\n"));
+    CU_ASSERT_EQUAL(srv.access.len, strlen("access log: 12345 line(s) dropped, the log had no "
+                                           "room\nGET / 200 1 0us\n"));
     CU_ASSERT_EQUAL(memcmp(srv.access.data,
-                           "access log: 12345 line(s) dropped, stderr was full\nGET / 200 1 0us\n",
+                           "access log: 12345 line(s) dropped, the log had no room\n"
+                           "GET / 200 1 0us\n",
                            srv.access.len), 0);
     buf_free(&srv.access);
+}
+
+/* The JSON line (--access-log-format json) from r as line() sets it up,
+ * without its newline; the time (24 bytes) is checked for its shape and
+ * replaced by T. */
+static const char *json_line(const char *method, const char *uri, const char *label,
+                             int status, size_t bytes, double seconds, unsigned backend_us)
+{
+    static char out[1024];
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    const char *t;
+    int y, mo, d, h, mi, sec, ms;
+    char z;
+
+    CU_ASSERT_FATAL(loop != NULL);
+    srv.loop = loop;
+    srv.cfg.access_log_format = FCGI_ACCESS_LOG_JSON;
+    buf_free(&srv.access);
+    memset(&req, 0, sizeof req);
+    known(KNOWN_REQUEST_METHOD, method);
+    known(KNOWN_REQUEST_URI, uri);
+    req.label = label;
+    if (backend_us) {
+        req.backend_us = backend_us;
+        req.backend_waits = 1;
+    }
+    access_log_add(&srv, &req, status, bytes, seconds);
+    srv.cfg.access_log_format = FCGI_ACCESS_LOG_TEXT;
+    srv.loop = NULL;
+    ev_loop_destroy(loop);
+    CU_ASSERT_FATAL(srv.access.len > 40 && srv.access.len < sizeof out);
+    CU_ASSERT_EQUAL(srv.access.data[srv.access.len - 1], '\n');
+    memcpy(out, srv.access.data, srv.access.len - 1);
+    out[srv.access.len - 1] = '\0';
+    buf_free(&srv.access);
+    CU_ASSERT_FATAL(!strncmp(out, "{\"time\":\"", 9));
+    t = out + 9;
+    CU_ASSERT_EQUAL(sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &sec, &ms, &z),
+                    8);
+    CU_ASSERT_EQUAL(z, 'Z');
+    CU_ASSERT_EQUAL(t[24], '"');
+    CU_ASSERT(y >= 2024);
+    memmove(out + 10, t + 24, strlen(t + 24) + 1);
+    out[9] = 'T';
+    return out;
+}
+
+static void test_json_lines(void)
+{
+    CU_ASSERT_STRING_EQUAL(json_line("GET", "/api/v1/flanders", "/api/v1/flanders", 200, 25,
+                                     0.000017, 0),
+                           "{\"time\":\"T\",\"method\":\"GET\",\"path\":\"/api/v1/flanders\","
+                           "\"route\":\"/api/v1/flanders\",\"status\":200,\"bytes\":25,\"us\":17,"
+                           "\"backend_us\":null}");
+    CU_ASSERT_STRING_EQUAL(json_line("POST", "/api/v1/marges/a\"b\\c\n", "/api/v1/marges/NAME",
+                                     204, 0, 0.0012344, 1150),
+                           "{\"time\":\"T\",\"method\":\"POST\",\"path\":\"/api/v1/marges/a\\\"b\\\\c\\n\","
+                           "\"route\":\"/api/v1/marges/NAME\",\"status\":204,\"bytes\":0,"
+                           "\"us\":1234,\"backend_us\":1150}");
+    /* no method, no route */
+    CU_ASSERT_STRING_EQUAL(json_line(NULL, "/x", NULL, 404, 29, 0, 0),
+                           "{\"time\":\"T\",\"method\":null,\"path\":\"/x\",\"route\":null,"
+                           "\"status\":404,\"bytes\":29,\"us\":0,\"backend_us\":null}");
 }
 
 /* One clock read per loop iteration: the same time within it, a later
@@ -119,6 +183,7 @@ int main(void)
     static const struct unit_test tests[] = {
         {"lines as they always were", test_lines},
         {"dropped lines are said", test_dropped_lines_said},
+        {"JSON lines, numbers by hand", test_json_lines},
         {"one clock read per loop iteration", test_answer_clock},
         {NULL, NULL},
     };

@@ -415,6 +415,25 @@ static int hexdigit(int c)
 }
 
 /* All 256 byte values in the two places after '%'. */
+/* route_label: the path, with NAME for a tail; the same string each time. */
+static void test_route_labels(void)
+{
+    size_t n, i;
+    const struct route *real = route_table(&n);
+    const char *marges = NULL;
+
+    CU_ASSERT_STRING_EQUAL(route_label(&table[0]), "/t/exact");
+    CU_ASSERT_STRING_EQUAL(route_label(&table[3]), "/t/items/NAME");
+    CU_ASSERT_PTR_EQUAL(route_label(&table[3]), route_label(&table[3]));
+    CU_ASSERT_STRING_EQUAL(route_label(&table[7]), "/t/dir/NAME");
+    CU_ASSERT_STRING_EQUAL(route_label(&table[6]), "/t/dir");
+    for (i = 0; i < n; i++)
+        if (!strcmp(real[i].path, "/api/v1/marges/"))
+            marges = route_label(&real[i]);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(marges);
+    CU_ASSERT_STRING_EQUAL(marges, "/api/v1/marges/NAME");
+}
+
 static void test_percent_decode_exhaustive(void)
 {
     int bad = 0;
@@ -446,6 +465,7 @@ int main(void)
         {"real table", test_real_table},
         {"real table shape", test_real_table_shape},
         {"percent decode", test_percent_decode},
+        {"route labels", test_route_labels},
         {"percent decode, every byte", test_percent_decode_exhaustive},
         {NULL, NULL},
     };

@@ -51,11 +51,27 @@ static void test_long_text(void)
     CU_ASSERT_EQUAL(utf8_chars(text, 3999), -1); /* last character cut */
 }
 
+/* utf8_next: the length of the first character, 0 when it is not one. */
+static void test_next(void)
+{
+    CU_ASSERT_EQUAL(utf8_next("", 0), 0);
+    CU_ASSERT_EQUAL(utf8_next("a", 1), 1);
+    CU_ASSERT_EQUAL(utf8_next("\xc3\xa9z", 3), 2);
+    CU_ASSERT_EQUAL(utf8_next("\xe2\x82\xac", 3), 3);
+    CU_ASSERT_EQUAL(utf8_next("\xf0\x9f\x98\x80", 4), 4);
+    CU_ASSERT_EQUAL(utf8_next("\xf0\x9f\x98\x80", 3), 0); /* cut by len */
+    CU_ASSERT_EQUAL(utf8_next("\x80", 1), 0);
+    CU_ASSERT_EQUAL(utf8_next("\xc0\xaf", 2), 0);
+    CU_ASSERT_EQUAL(utf8_next("\xed\xa0\x80", 3), 0);
+    CU_ASSERT_EQUAL(utf8_next("\xc3\x28", 2), 0);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         {"table of valid and invalid sequences", test_cases},
         {"1000 four-byte characters", test_long_text},
+        {"utf8_next: one character at a time", test_next},
         {NULL, NULL},
     };
 
