@@ -4,7 +4,7 @@
 # stat -e instructions true` says <not supported>) still get a figure that
 # does not depend on how busy the machine is.
 #
-#   bench/instructions.sh [--requests N] [--depth D]... [--profile D]
+#   bench/instructions.sh [--requests N] [--depth D]... [--profile D] [--access-log]
 #                         (default 20000 requests, depths 1 and 8)
 #
 # Each server runs under valgrind --tool=callgrind; fcgi-load sends 2000
@@ -15,14 +15,17 @@
 # it).  fcgi-load's own count comes from two runs of its own under
 # callgrind, N and 2N requests against the floor: the difference over N.
 # --profile D also prints callgrind_annotate's top functions of
-# springfield at depth D (self cost, inclusive below).
+# springfield at depth D (self cost, inclusive below).  springfield runs
+# with --no-access-log unless --access-log is given (its default: one line
+# per request, here into the run directory).
 . "$(dirname "$0")/lib.sh"
-n=20000 depths="" profile=""
+n=20000 depths="" profile="" log_arg=--no-access-log
 while [ $# -gt 0 ]; do
     case $1 in
     --requests) n=$2; shift 2 ;;
     --depth) depths="$depths $2"; shift 2 ;;
     --profile) profile=$2; shift 2 ;;
+    --access-log) log_arg=--access-log; shift ;;
     -h|--help) sed -n '2,/^\. /{/^\. /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "bench/instructions.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
     esac
@@ -67,10 +70,11 @@ count() {
     ir=$(echo "$(total_ir "$dump") $n" | awk '{printf "%.0f", $1 / $2}')
 }
 
-echo "user-space instructions per request (callgrind), $n requests on 64 connections, after 2000 to warm up"
+echo "user-space instructions per request (callgrind), $n requests on 64 connections, after 2000 to warm up;" \
+    "springfield $log_arg"
 printf '%-8s %14s %14s %8s\n' depth springfield floor ratio
 for d in $depths; do
-    count app "$d" ./springfield --no-access-log
+    count app "$d" ./springfield $log_arg
     a=$ir
     count floor "$d" bench/floor
     f=$ir
@@ -89,7 +93,7 @@ g=$(echo "$(total_ir "$run/cg.gen.1") $(total_ir "$run/cg.gen.2") $n" | awk '{pr
 echo "fcgi-load itself: $g instructions per request (depth 8, the difference of $n and $((2 * n)) requests)"
 
 if [ -n "$profile" ]; then
-    [ -f "$run/profile.app.$profile" ] || count app "$profile" ./springfield --no-access-log
+    [ -f "$run/profile.app.$profile" ] || count app "$profile" ./springfield $log_arg
     # per request; the lines at ~100 % are the call stack the counters were
     # zeroed under (main, serve, ev_run), not work
     per_req() {

@@ -26,37 +26,61 @@
  * up to HOLD_MAX bytes; beyond that lines are dropped and counted.
  */
 #include <limits.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fmt.h"
 #include "common/json.h"
 #include "fcgi/internal.h"
 
 #define FLUSH_AT (16 * 1024)
 #define HOLD_MAX (1024 * 1024)
 
-/* Appends s, with bytes that would break the line format made '?'. */
-static void append_clean(struct buf *b, const char *s)
-{
-    if (!s || !*s)
-        s = "-";
-    for (; *s; s++) {
-        char ch = (unsigned char)*s < 0x21 || *s == 0x7f ? '?' : *s;
+/* Room for the numbers and the blanks of a line, past its text (and, in
+ * JSON, the names of its fields and the time). */
+#define LINE_NUMBERS (4 * (FMT_U64_MAX + 1) + 128)
 
-        buf_append(b, &ch, 1);
+/* Copies s (len bytes; "-" when empty or absent) to p, with bytes that
+ * would break the line format made '?'; returns the end. */
+static char *put_clean(char *p, const char *s, size_t len)
+{
+    if (!s || !len) {
+        *p++ = '-';
+        return p;
     }
+    for (size_t i = 0; i < len; i++)
+        *p++ = (unsigned char)s[i] < 0x21 || s[i] == 0x7f ? '?' : s[i];
+    return p;
 }
 
-/* "2026-12-01T17:00:00.123Z" for t (ev_time()); the part up to the
- * seconds is made once a second. */
-static void append_time(struct buf *b, double t)
+/* Microseconds, to the nearest one. */
+static int64_t microseconds(double seconds)
+{
+    double us = seconds * 1e6;
+
+    return (int64_t)(us < 0 ? us - 0.5 : us + 0.5);
+}
+
+/* Where b's free room starts (after buf_reserve), and the end of what was
+ * written there. */
+static char *room(struct buf *b)
+{
+    return (char *)b->data + b->len;
+}
+
+static void written(struct buf *b, const char *end)
+{
+    b->len = (size_t)((const uint8_t *)end - b->data);
+}
+
+/* "2026-12-01T17:00:00.123Z" for t (the clock) into p (24 bytes); the part
+ * up to the seconds is made once a second. */
+static char *put_time(char *p, double t)
 {
     static time_t cached = -1;
     static char date[24];
     time_t sec = (time_t)t;
-    char ms[8];
     int millis = (int)((t - (double)sec) * 1000);
 
     if (sec != cached) {
@@ -66,90 +90,127 @@ static void append_time(struct buf *b, double t)
         strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
         cached = sec;
     }
-    buf_append(b, date, strlen(date));
-    snprintf(ms, sizeof ms, ".%03dZ", millis < 0 ? 0 : millis > 999 ? 999 : millis);
-    buf_append(b, ms, 5);
+    p = fmt_put(p, date, strlen(date));
+    millis = millis < 0 ? 0 : millis > 999 ? 999 : millis;
+    *p++ = '.';
+    *p++ = (char)('0' + millis / 100);
+    *p++ = (char)('0' + millis / 10 % 10);
+    *p++ = (char)('0' + millis % 10);
+    *p++ = 'Z';
+    return p;
 }
 
-static void append_json(struct buf *b, const struct fcgi_request *r, int status, size_t bytes,
-                        double now)
+/* The JSON line of r; numbers and the time by hand, strings escaped by
+ * common/json.h.  The time is the answer clock (request_answer_clock). */
+static void append_json(struct fcgi_server *s, const struct fcgi_request *r, int status,
+                        size_t bytes, double seconds)
 {
-    char num[96];
+    const struct param_str *k = r->known;
+    struct buf *b = &s->access;
     unsigned waits;
-    double backend_s = fcgi_request_backend_time(r, &waits);
-    int n;
+    char *p;
 
-    buf_append(b, "{\"time\":\"", 9);
-    append_time(b, now);
-    buf_append(b, "\",\"method\":", 11);
-    json_append_string(b, r->method, r->method ? strlen(r->method) : 0);
+    fcgi_request_backend_time(r, &waits);
+    if (buf_reserve(b, LINE_NUMBERS) < 0)
+        return;
+    p = FMT_PUT_LIT(room(b), "{\"time\":\"");
+    p = put_time(p, request_answer_clock(s));
+    p = FMT_PUT_LIT(p, "\",\"method\":");
+    written(b, p);
+    json_append_string(b, k[KNOWN_REQUEST_METHOD].s, k[KNOWN_REQUEST_METHOD].len);
     buf_append(b, ",\"path\":\"", 9);
-    if (r->request_uri) {
-        json_append_escaped(b, r->request_uri, strlen(r->request_uri));
+    if (k[KNOWN_REQUEST_URI].s) {
+        json_append_escaped(b, k[KNOWN_REQUEST_URI].s, k[KNOWN_REQUEST_URI].len);
     } else {
-        if (r->script_name)
-            json_append_escaped(b, r->script_name, strlen(r->script_name));
-        if (r->path_info)
-            json_append_escaped(b, r->path_info, strlen(r->path_info));
+        if (k[KNOWN_SCRIPT_NAME].s)
+            json_append_escaped(b, k[KNOWN_SCRIPT_NAME].s, k[KNOWN_SCRIPT_NAME].len);
+        if (k[KNOWN_PATH_INFO].s)
+            json_append_escaped(b, k[KNOWN_PATH_INFO].s, k[KNOWN_PATH_INFO].len);
     }
-    buf_append(b, "\"", 1);
-    buf_append(b, ",\"route\":", 9);
+    buf_append(b, "\",\"route\":", 10);
     json_append_string(b, r->label, r->label ? strlen(r->label) : 0);
-    n = snprintf(num, sizeof num, ",\"status\":%d,\"bytes\":%zu,\"us\":%.0f,\"backend_us\":",
-                 status, bytes, (now - r->started) * 1e6);
-    if (n > 0)
-        buf_append(b, num, (size_t)n);
+    if (buf_reserve(b, LINE_NUMBERS) < 0)
+        return;
+    p = FMT_PUT_LIT(room(b), ",\"status\":");
+    p += fmt_i64(p, status);
+    p = FMT_PUT_LIT(p, ",\"bytes\":");
+    p += fmt_u64(p, bytes);
+    p = FMT_PUT_LIT(p, ",\"us\":");
+    p += fmt_i64(p, microseconds(seconds));
+    p = FMT_PUT_LIT(p, ",\"backend_us\":");
     if (waits)
-        n = snprintf(num, sizeof num, "%.0f}\n", backend_s * 1e6);
+        p += fmt_u64(p, r->backend_us);
     else
-        n = snprintf(num, sizeof num, "null}\n");
-    if (n > 0)
-        buf_append(b, num, (size_t)n);
+        p = FMT_PUT_LIT(p, "null");
+    p = FMT_PUT_LIT(p, "}\n");
+    written(b, p);
 }
 
-void access_log_add(struct fcgi_server *s, const struct fcgi_request *r, int status, size_t bytes)
+/* Lines dropped while the log had no room, told in the next line's shape. */
+static void append_dropped(struct fcgi_server *s)
 {
-    char tail[80];
-    int n;
+    struct buf *b = &s->access;
+    char *p;
+
+    if (buf_reserve(b, LINE_NUMBERS) < 0)
+        return;
+    p = room(b);
+    if (s->cfg.access_log_format == FCGI_ACCESS_LOG_JSON) {
+        /* the notice is a JSON line too, so that every line parses */
+        p = FMT_PUT_LIT(p, "{\"time\":\"");
+        p = put_time(p, ev_time());
+        p = FMT_PUT_LIT(p, "\",\"access_log_dropped\":");
+        p += fmt_u64(p, s->access_dropped);
+        p = FMT_PUT_LIT(p, "}\n");
+    } else {
+        p = FMT_PUT_LIT(p, "access log: ");
+        p += fmt_u64(p, s->access_dropped);
+        p = FMT_PUT_LIT(p, " line(s) dropped, the log had no room\n");
+    }
+    written(b, p);
+    s->access_dropped = 0;
+}
+
+/*
+ * Formats by hand: snprintf (its "%.0f" above all) cost more than the
+ * rest of the answer.  Lines that do not fit in memory are left out.
+ */
+void access_log_add(struct fcgi_server *s, const struct fcgi_request *r, int status, size_t bytes,
+                    double seconds)
+{
+    const struct param_str *k = r->known;
+    size_t text = k[KNOWN_REQUEST_METHOD].len + k[KNOWN_REQUEST_URI].len +
+                  k[KNOWN_SCRIPT_NAME].len + k[KNOWN_PATH_INFO].len + 3;
+    char *p;
 
     if (s->access.len >= HOLD_MAX) {
         s->access_dropped++;
         return;
     }
-    if (s->access_dropped && s->cfg.access_log_format == FCGI_ACCESS_LOG_JSON) {
-        /* the notice is a JSON line too, so that every line parses */
-        buf_append(&s->access, "{\"time\":\"", 9);
-        append_time(&s->access, ev_time());
-        n = snprintf(tail, sizeof tail, "\",\"access_log_dropped\":%lu}\n", s->access_dropped);
-        if (n > 0)
-            buf_append(&s->access, tail, (size_t)n);
-        s->access_dropped = 0;
-    } else if (s->access_dropped) {
-        n = snprintf(tail, sizeof tail, "access log: %lu line(s) dropped, the log had no room\n",
-                     s->access_dropped);
-        if (n > 0)
-            buf_append(&s->access, tail, (size_t)n);
-        s->access_dropped = 0;
-    }
+    if (s->access_dropped)
+        append_dropped(s);
     if (s->cfg.access_log_format == FCGI_ACCESS_LOG_JSON) {
-        append_json(&s->access, r, status, bytes, ev_time());
-        if (s->access.len >= FLUSH_AT)
-            access_log_flush(s);
-        return;
+        append_json(s, r, status, bytes, seconds);
+    } else if (buf_reserve(&s->access, text + LINE_NUMBERS) == 0) {
+        p = room(&s->access);
+        p = put_clean(p, k[KNOWN_REQUEST_METHOD].s, k[KNOWN_REQUEST_METHOD].len);
+        *p++ = ' ';
+        if (k[KNOWN_REQUEST_URI].s) {
+            p = put_clean(p, k[KNOWN_REQUEST_URI].s, k[KNOWN_REQUEST_URI].len);
+        } else {
+            p = put_clean(p, k[KNOWN_SCRIPT_NAME].s, k[KNOWN_SCRIPT_NAME].len);
+            if (k[KNOWN_PATH_INFO].s)
+                p = put_clean(p, k[KNOWN_PATH_INFO].s, k[KNOWN_PATH_INFO].len);
+        }
+        *p++ = ' ';
+        p += fmt_i64(p, status);
+        *p++ = ' ';
+        p += fmt_u64(p, bytes);
+        *p++ = ' ';
+        p += fmt_i64(p, microseconds(seconds));
+        p = FMT_PUT_LIT(p, "us\n");
+        written(&s->access, p);
     }
-    append_clean(&s->access, r->method);
-    buf_append(&s->access, " ", 1);
-    if (r->request_uri) {
-        append_clean(&s->access, r->request_uri);
-    } else {
-        append_clean(&s->access, r->script_name);
-        if (r->path_info)
-            append_clean(&s->access, r->path_info);
-    }
-    n = snprintf(tail, sizeof tail, " %d %zu %.0fus\n", status, bytes,
-                 (ev_time() - r->started) * 1e6);
-    if (n > 0)
-        buf_append(&s->access, tail, (size_t)n);
     if (s->access.len >= FLUSH_AT)
         access_log_flush(s);
 }

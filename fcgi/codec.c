@@ -3,100 +3,10 @@
 
 #include <string.h>
 
-enum { ST_HEADER, ST_CONTENT, ST_PADDING, ST_END, ST_ERROR };
-
 void fcgi_parser_init(struct fcgi_parser *p)
 {
     memset(p, 0, sizeof *p);
-    p->state = ST_HEADER;
-}
-
-static enum fcgi_event_kind fail(struct fcgi_parser *p, struct fcgi_event *ev, const char *why)
-{
-    p->state = ST_ERROR;
-    p->error = why;
-    ev->kind = FCGI_EV_ERROR;
-    return FCGI_EV_ERROR;
-}
-
-enum fcgi_event_kind fcgi_parser_next(struct fcgi_parser *p, const uint8_t **buf, size_t *len,
-                                      struct fcgi_event *ev)
-{
-    size_t n;
-
-    ev->data = NULL;
-    ev->len = 0;
-    for (;;) {
-        switch (p->state) {
-        case ST_ERROR:
-            ev->kind = FCGI_EV_ERROR;
-            return FCGI_EV_ERROR;
-
-        case ST_HEADER:
-            if (*len == 0) {
-                ev->kind = FCGI_EV_NEED_MORE;
-                return FCGI_EV_NEED_MORE;
-            }
-            n = FCGI_HEADER_LEN - p->header_have;
-            if (n > *len)
-                n = *len;
-            memcpy(p->header + p->header_have, *buf, n);
-            p->header_have += (uint8_t)n;
-            *buf += n;
-            *len -= n;
-            if (p->header_have < FCGI_HEADER_LEN)
-                continue;
-            p->header_have = 0;
-            if (p->header[0] != FCGI_VERSION_1)
-                return fail(p, ev, "unsupported FastCGI version");
-            p->record.type = p->header[1];
-            p->record.request_id = (uint16_t)(p->header[2] << 8 | p->header[3]);
-            p->record.content_length = (uint16_t)(p->header[4] << 8 | p->header[5]);
-            p->record.padding_length = p->header[6];
-            p->content_left = p->record.content_length;
-            p->padding_left = p->record.padding_length;
-            p->state = ST_CONTENT;
-            ev->kind = FCGI_EV_HEADER;
-            return FCGI_EV_HEADER;
-
-        case ST_CONTENT:
-            if (p->content_left == 0) {
-                p->state = ST_PADDING;
-                continue;
-            }
-            if (*len == 0) {
-                ev->kind = FCGI_EV_NEED_MORE;
-                return FCGI_EV_NEED_MORE;
-            }
-            n = p->content_left < *len ? p->content_left : *len;
-            ev->kind = FCGI_EV_CONTENT;
-            ev->data = *buf;
-            ev->len = n;
-            *buf += n;
-            *len -= n;
-            p->content_left -= (uint32_t)n;
-            return FCGI_EV_CONTENT;
-
-        case ST_PADDING:
-            if (p->padding_left > 0) {
-                if (*len == 0) {
-                    ev->kind = FCGI_EV_NEED_MORE;
-                    return FCGI_EV_NEED_MORE;
-                }
-                n = p->padding_left < *len ? p->padding_left : *len;
-                *buf += n;
-                *len -= n;
-                p->padding_left -= (uint16_t)n;
-                continue;
-            }
-            p->state = ST_HEADER;
-            ev->kind = FCGI_EV_END;
-            return FCGI_EV_END;
-
-        default:
-            return fail(p, ev, "parser state corrupted");
-        }
-    }
+    p->state = FCGI_ST_HEADER;
 }
 
 const char *fcgi_record_check(const struct fcgi_record *r)
@@ -138,59 +48,6 @@ const char *fcgi_record_check(const struct fcgi_record *r)
             return "unknown record type for a request";
         return NULL;
     }
-}
-
-void fcgi_header_encode(uint8_t out[FCGI_HEADER_LEN], uint8_t type, uint16_t request_id,
-                        uint16_t content_length, uint8_t padding_length)
-{
-    out[0] = FCGI_VERSION_1;
-    out[1] = type;
-    out[2] = (uint8_t)(request_id >> 8);
-    out[3] = (uint8_t)request_id;
-    out[4] = (uint8_t)(content_length >> 8);
-    out[5] = (uint8_t)content_length;
-    out[6] = padding_length;
-    out[7] = 0;
-}
-
-/* Reads a 1- or 4-byte length (high bit of the first byte selects). */
-static int read_length(const uint8_t *buf, size_t len, size_t *pos, uint32_t *out)
-{
-    if (*pos >= len)
-        return -1;
-    if (!(buf[*pos] & 0x80)) {
-        *out = buf[*pos];
-        *pos += 1;
-        return 0;
-    }
-    if (len - *pos < 4)
-        return -1;
-    *out = (uint32_t)(buf[*pos] & 0x7f) << 24 | (uint32_t)buf[*pos + 1] << 16 |
-           (uint32_t)buf[*pos + 2] << 8 | buf[*pos + 3];
-    *pos += 4;
-    return 0;
-}
-
-int fcgi_nv_next(const uint8_t *buf, size_t len, size_t *pos, struct fcgi_nv *nv,
-                 const char **why)
-{
-    size_t p = *pos;
-
-    if (p >= len)
-        return 0;
-    if (read_length(buf, len, &p, &nv->name_len) < 0 ||
-        read_length(buf, len, &p, &nv->value_len) < 0) {
-        *why = "name-value pair length cut short";
-        return -1;
-    }
-    if (nv->name_len > len - p || nv->value_len > len - p - nv->name_len) {
-        *why = "name-value pair longer than its record";
-        return -1;
-    }
-    nv->name = buf + p;
-    nv->value = buf + p + nv->name_len;
-    *pos = p + nv->name_len + nv->value_len;
-    return 1;
 }
 
 size_t fcgi_nv_size(size_t name_len, size_t value_len)

@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <fastcgi.h>
 
@@ -57,13 +58,112 @@ struct fcgi_parser {
 
 void fcgi_parser_init(struct fcgi_parser *p);
 
+/* parser states (fcgi_parser.state) */
+enum { FCGI_ST_HEADER, FCGI_ST_CONTENT, FCGI_ST_PADDING, FCGI_ST_END, FCGI_ST_ERROR };
+
+/* Enters the error state with its reason (for fcgi_parser_next). */
+static inline enum fcgi_event_kind fcgi_parser_fail(struct fcgi_parser *p, struct fcgi_event *ev,
+                                                    const char *why)
+{
+    p->state = FCGI_ST_ERROR;
+    p->error = why;
+    ev->kind = FCGI_EV_ERROR;
+    return FCGI_EV_ERROR;
+}
+
 /*
  * Returns the next event from the bytes *buf .. *buf + *len, advancing
  * *buf and *len past what it consumed.  Call it until it returns
- * FCGI_EV_NEED_MORE (input used up) or FCGI_EV_ERROR.
+ * FCGI_EV_NEED_MORE (input used up) or FCGI_EV_ERROR.  Inline: a request
+ * is about ten events, and a call cost as much as most of them.
  */
-enum fcgi_event_kind fcgi_parser_next(struct fcgi_parser *p, const uint8_t **buf, size_t *len,
-                                      struct fcgi_event *ev);
+static inline enum fcgi_event_kind fcgi_parser_next(struct fcgi_parser *p, const uint8_t **buf,
+                                                    size_t *len, struct fcgi_event *ev)
+{
+    const uint8_t *h;
+    size_t n;
+
+    ev->data = NULL;
+    ev->len = 0;
+    for (;;) {
+        switch (p->state) {
+        case FCGI_ST_ERROR:
+            ev->kind = FCGI_EV_ERROR;
+            return FCGI_EV_ERROR;
+
+        case FCGI_ST_HEADER:
+            if (*len == 0) {
+                ev->kind = FCGI_EV_NEED_MORE;
+                return FCGI_EV_NEED_MORE;
+            }
+            if (p->header_have == 0 && *len >= FCGI_HEADER_LEN) {
+                h = *buf; /* a whole header in the input: read where it is */
+                *buf += FCGI_HEADER_LEN;
+                *len -= FCGI_HEADER_LEN;
+            } else {
+                n = FCGI_HEADER_LEN - p->header_have;
+                if (n > *len)
+                    n = *len;
+                memcpy(p->header + p->header_have, *buf, n);
+                p->header_have += (uint8_t)n;
+                *buf += n;
+                *len -= n;
+                if (p->header_have < FCGI_HEADER_LEN)
+                    continue;
+                p->header_have = 0;
+                h = p->header;
+            }
+            if (h[0] != FCGI_VERSION_1)
+                return fcgi_parser_fail(p, ev, "unsupported FastCGI version");
+            p->record.type = h[1];
+            p->record.request_id = (uint16_t)(h[2] << 8 | h[3]);
+            p->record.content_length = (uint16_t)(h[4] << 8 | h[5]);
+            p->record.padding_length = h[6];
+            p->content_left = p->record.content_length;
+            p->padding_left = p->record.padding_length;
+            p->state = FCGI_ST_CONTENT;
+            ev->kind = FCGI_EV_HEADER;
+            return FCGI_EV_HEADER;
+
+        case FCGI_ST_CONTENT:
+            if (p->content_left == 0) {
+                p->state = FCGI_ST_PADDING;
+                continue;
+            }
+            if (*len == 0) {
+                ev->kind = FCGI_EV_NEED_MORE;
+                return FCGI_EV_NEED_MORE;
+            }
+            n = p->content_left < *len ? p->content_left : *len;
+            ev->kind = FCGI_EV_CONTENT;
+            ev->data = *buf;
+            ev->len = n;
+            *buf += n;
+            *len -= n;
+            p->content_left -= (uint32_t)n;
+            return FCGI_EV_CONTENT;
+
+        case FCGI_ST_PADDING:
+            if (p->padding_left > 0) {
+                if (*len == 0) {
+                    ev->kind = FCGI_EV_NEED_MORE;
+                    return FCGI_EV_NEED_MORE;
+                }
+                n = p->padding_left < *len ? p->padding_left : *len;
+                *buf += n;
+                *len -= n;
+                p->padding_left -= (uint16_t)n;
+                continue;
+            }
+            p->state = FCGI_ST_HEADER;
+            ev->kind = FCGI_EV_END;
+            return FCGI_EV_END;
+
+        default:
+            return fcgi_parser_fail(p, ev, "parser state corrupted");
+        }
+    }
+}
 
 /*
  * Header checks that depend on the record type: management records
@@ -74,9 +174,20 @@ enum fcgi_event_kind fcgi_parser_next(struct fcgi_parser *p, const uint8_t **buf
  */
 const char *fcgi_record_check(const struct fcgi_record *r);
 
-/* Writes an 8-byte record header. */
-void fcgi_header_encode(uint8_t out[FCGI_HEADER_LEN], uint8_t type, uint16_t request_id,
-                        uint16_t content_length, uint8_t padding_length);
+/* Writes an 8-byte record header (inline: three a response). */
+static inline void fcgi_header_encode(uint8_t out[FCGI_HEADER_LEN], uint8_t type,
+                                      uint16_t request_id, uint16_t content_length,
+                                      uint8_t padding_length)
+{
+    out[0] = FCGI_VERSION_1;
+    out[1] = type;
+    out[2] = (uint8_t)(request_id >> 8);
+    out[3] = (uint8_t)request_id;
+    out[4] = (uint8_t)(content_length >> 8);
+    out[5] = (uint8_t)content_length;
+    out[6] = padding_length;
+    out[7] = 0;
+}
 
 /* --- name-value pairs ---------------------------------------------------- */
 
@@ -87,13 +198,56 @@ struct fcgi_nv {
     uint32_t value_len;
 };
 
+/* Reads a 1- or 4-byte length (high bit of the first byte selects); for
+ * fcgi_nv_next. */
+static inline int fcgi_nv_read_length(const uint8_t *buf, size_t len, size_t *pos, uint32_t *out)
+{
+    if (*pos >= len)
+        return -1;
+    if (!(buf[*pos] & 0x80)) {
+        *out = buf[*pos];
+        *pos += 1;
+        return 0;
+    }
+    if (len - *pos < 4)
+        return -1;
+    *out = (uint32_t)(buf[*pos] & 0x7f) << 24 | (uint32_t)buf[*pos + 1] << 16 |
+           (uint32_t)buf[*pos + 2] << 8 | buf[*pos + 3];
+    *pos += 4;
+    return 0;
+}
+
 /*
  * Decodes the pair at *pos in buf[0..len).  Returns 1 and advances *pos
  * when a pair was decoded, 0 at the end of buf, -1 when the lengths do not
- * fit the buffer (*why says so).
+ * fit the buffer (*why says so).  Inline: a request's params call it once
+ * a pair, and the call cost as much as the decoding.
  */
-int fcgi_nv_next(const uint8_t *buf, size_t len, size_t *pos, struct fcgi_nv *nv,
-                 const char **why);
+static inline int fcgi_nv_next(const uint8_t *buf, size_t len, size_t *pos,
+                               struct fcgi_nv *nv, const char **why)
+{
+    size_t p = *pos;
+
+    if (p >= len)
+        return 0;
+    if (len - p >= 2 && !((buf[p] | buf[p + 1]) & 0x80)) { /* two 1-byte lengths: most pairs */
+        nv->name_len = buf[p];
+        nv->value_len = buf[p + 1];
+        p += 2;
+    } else if (fcgi_nv_read_length(buf, len, &p, &nv->name_len) < 0 ||
+               fcgi_nv_read_length(buf, len, &p, &nv->value_len) < 0) {
+        *why = "name-value pair length cut short";
+        return -1;
+    }
+    if (nv->name_len > len - p || nv->value_len > len - p - nv->name_len) {
+        *why = "name-value pair longer than its record";
+        return -1;
+    }
+    nv->name = buf + p;
+    nv->value = buf + p + nv->name_len;
+    *pos = p + nv->name_len + nv->value_len;
+    return 1;
+}
 
 /* Bytes the encoded pair takes. */
 size_t fcgi_nv_size(size_t name_len, size_t value_len);

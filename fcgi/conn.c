@@ -47,6 +47,22 @@
  * on (an idle connection holds well under 1 KiB). */
 #define OUT_KEEP_BYTES (16 * 1024)
 #define OUT_IDLE_KEEP_BYTES 1024
+
+/* A released output buffer (up to OUT_KEEP_BYTES) is kept by the server,
+ * one at a time, for the next connection that has answers to write: a
+ * batch of multiplexed answers then costs no reallocs and no free. */
+static void out_release(struct fcgi_conn *c)
+{
+    struct buf *spare = &c->srv->out_spare;
+
+    if (!spare->data && c->out.cap <= OUT_KEEP_BYTES) {
+        *spare = c->out;
+        spare->len = 0;
+        c->out = (struct buf){NULL, 0, 0};
+        return;
+    }
+    buf_free(&c->out);
+}
 /* How long a closing connection waits for the records of a request it
  * answered early (a body after a 413) before it closes anyway. */
 #define LINGER_S 5
@@ -115,7 +131,7 @@ void conn_destroy(struct fcgi_conn *c)
     free(c->reqs);
     buf_free(&c->rec);
     buf_free(&c->in);
-    buf_free(&c->out);
+    out_release(c);
     list_remove(&c->link);
     s->nconns--;
     STAT_DEC(s, connections);
@@ -192,7 +208,7 @@ static bool write_out(struct fcgi_conn *c)
     }
     c->out.len = c->out_off = 0;
     if (c->out.cap > OUT_KEEP_BYTES || (c->nreqs == 0 && c->out.cap > OUT_IDLE_KEEP_BYTES))
-        buf_free(&c->out);
+        out_release(c);
     return true;
 }
 
@@ -430,6 +446,10 @@ long conn_queue_response(struct fcgi_conn *c, uint16_t id, struct fcgi_response 
     char why[160], refusal[256];
     long sent;
 
+    if (!c->out.data && s->out_spare.data) { /* the server's spare output buffer */
+        c->out = s->out_spare;
+        s->out_spare = (struct buf){NULL, 0, 0};
+    }
     if (!output_room(c, fcgi_response_bound(resp), why, sizeof why)) {
         unsigned long more;
 
@@ -620,28 +640,6 @@ static void drain_request(struct fcgi_request *r)
     request_release_input(r);
 }
 
-/*
- * Makes room for `more` bytes in b, charging the memory it allocates to
- * *held against budget (the buffer grows to at most `limit` when that is
- * enough).  False when the budget or the memory is short.
- */
-static bool grow_charged(struct buf *b, size_t more, size_t limit, size_t *held, size_t budget,
-                         size_t *charged)
-{
-    size_t cap = buf_next_cap(b, more, limit), extra;
-
-    if (cap == 0)
-        return false;
-    extra = cap - b->cap;
-    if (extra == 0)
-        return true;
-    if (*held + extra > budget || buf_grow_to(b, cap) < 0)
-        return false;
-    *held += extra;
-    *charged += extra;
-    return true;
-}
-
 /* What a request's params and its body are each held to. */
 struct input_limits {
     const char *what;    /* "params", "body" */
@@ -652,7 +650,18 @@ struct input_limits {
     size_t grow_limit;   /* the most the buffer needs (a known CONTENT_LENGTH) */
     size_t *held;        /* the server's count for all requests */
     size_t budget;       /* the limit of that count */
+    struct buf_spares *spares; /* buffers to take, or NULL */
 };
+
+/* The budget l counts is short for r: 503, and r is drained. */
+static void refuse_over_budget(struct fcgi_request *r, const struct input_limits *l)
+{
+    STAT(r->srv, limits[l->short_budget]);
+    request_answer(r, 503, "busy: %zu bytes of request %s are held already (limit %zu)",
+                   *l->held, l->all, l->budget);
+    log_budget(r->srv, l->all, r->id, *l->held, l->budget);
+    drain_request(r);
+}
 
 /*
  * Appends data to b for r, charged as it arrives for what is allocated (a
@@ -671,24 +680,29 @@ static void take_input(struct fcgi_request *r, struct buf *b, size_t *charged,
         drain_request(r);
         return;
     }
-    if (!grow_charged(b, len, l->grow_limit, l->held, l->budget, charged)) {
-        STAT(r->srv, limits[l->short_budget]);
-        request_answer(r, 503, "busy: %zu bytes of request %s are held already (limit %zu)",
-                       *l->held, l->all, l->budget);
-        log_budget(r->srv, l->all, r->id, *l->held, l->budget);
-        drain_request(r);
+    if (!request_grow_charged(b, len, l->grow_limit, l->held, l->budget, charged, l->spares)) {
+        refuse_over_budget(r, l);
         return;
     }
     memcpy(b->data + b->len, data, len);
     b->len += len;
 }
 
+/* What params are held to (taking their input, and their index). */
+static struct input_limits params_limits(struct fcgi_server *s)
+{
+    const struct fcgi_limits *lim = &s->cfg.limits;
+    struct input_limits l = {"params", "params", FCGI_LIMIT_PARAMS, FCGI_LIMIT_PARAMS_BUDGET,
+                             431, lim->max_params_bytes, lim->max_params_bytes,
+                             &s->params_bytes, lim->max_buffered_params_bytes, &s->params_spares};
+
+    return l;
+}
+
 static void on_params_content(struct fcgi_conn *c, struct fcgi_request *r, const uint8_t *data,
                               size_t len)
 {
-    const struct fcgi_limits *lim = &c->srv->cfg.limits;
-    struct input_limits l = {"params", "params", FCGI_LIMIT_PARAMS, FCGI_LIMIT_PARAMS_BUDGET, 431, lim->max_params_bytes, lim->max_params_bytes,
-                             &c->srv->params_bytes, lim->max_buffered_params_bytes};
+    struct input_limits l = params_limits(c->srv);
 
     if (r->state == REQ_DRAIN)
         return;
@@ -703,9 +717,10 @@ static void on_stdin_content(struct fcgi_conn *c, struct fcgi_request *r, const 
                              size_t len)
 {
     const struct fcgi_limits *lim = &c->srv->cfg.limits;
-    struct input_limits l = {"body", "bodies", FCGI_LIMIT_BODY, FCGI_LIMIT_BODY_BUDGET, 413, lim->max_body_bytes,
+    struct input_limits l = {"body", "bodies", FCGI_LIMIT_BODY, FCGI_LIMIT_BODY_BUDGET,
+                             413, lim->max_body_bytes,
                              r->has_content_length ? r->content_length : lim->max_body_bytes,
-                             &c->srv->buffered_bytes, lim->max_buffered_bytes};
+                             &c->srv->buffered_bytes, lim->max_buffered_bytes, NULL};
 
     if (r->state == REQ_DRAIN)
         return;
@@ -722,12 +737,19 @@ static void params_done(struct fcgi_conn *c, struct fcgi_request *r)
 {
     const struct fcgi_limits *lim = &c->srv->cfg.limits;
     const char *why;
+    int rc = request_decode_params(r, &why);
 
-    if (request_decode_params(r, &why) < 0) {
+    if (rc == -1) {
         protocol_error(c, why);
         return;
     }
     r->state = REQ_STDIN;
+    if (rc == -2) { /* the index of many params did not fit the budget */
+        struct input_limits l = params_limits(c->srv);
+
+        refuse_over_budget(r, &l);
+        return;
+    }
     if (r->content_length_bad) {
         request_answer(r, 400, "CONTENT_LENGTH is not a number of bytes");
         drain_request(r);

@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "common/buf.h"
 #include "fcgi/codec.h"
+#include "fcgi/fd_reserve.h"
 #include "fcgi/response.h"
 #include "fcgi/server.h"
 
@@ -35,6 +36,34 @@ enum request_state {
     REQ_HANDLER, /* handed to the handler, not yet answered */
     REQ_DRAIN    /* answered early: records for it are read and dropped */
 };
+
+/*
+ * The params the engine and the router read on every request, found while
+ * decoding: looking them up costs no scan.  (When a name comes twice, the
+ * last one counts for these; fcgi_param gives the first for others.)
+ */
+enum request_known {
+    KNOWN_REQUEST_METHOD,
+    KNOWN_SCRIPT_NAME,
+    KNOWN_PATH_INFO,
+    KNOWN_REQUEST_URI,
+    KNOWN_COUNT
+};
+
+struct param_str {
+    const char *s; /* NUL-terminated; NULL when absent */
+    size_t len;
+};
+
+/* One decoded param: where its name is in params.data (the value follows
+ * the name, and is NUL-terminated in place). */
+struct param_ref {
+    uint32_t name, name_len, value_len;
+};
+
+/* Pairs indexed in the request itself: what front servers send (nginx's
+ * fastcgi_params and a browser's headers); more go after the raw pairs. */
+#define REQUEST_PAIRS_INLINE 32
 
 struct fcgi_request {
     struct fcgi_conn *conn; /* NULL once the connection is gone */
@@ -52,10 +81,15 @@ struct fcgi_request {
     bool content_length_bad; /* CONTENT_LENGTH is not a plain number */
     uint16_t backend_waits; /* fcgi_request_add_backend_time calls (saturating) */
     uint32_t backend_us;    /* their sum, in microseconds (saturating) */
-    struct buf params; /* raw pairs, then decoded in place as name\0value\0... */
+    /* The pairs as received; once decoded, every value is NUL-terminated in
+     * place (over the first length byte of the pair after it: nothing is
+     * moved), and indexed in pairs_inline or, for more pairs than fit
+     * there, after the raw pairs at pairs_off (request.c). */
+    struct buf params;
+    uint32_t npairs, pairs_off;
+    struct param_str known[KNOWN_COUNT];
     struct buf body;
     struct buf headers; /* extra response headers */
-    const char *method, *script_name, *path_info, *request_uri;
     size_t content_length;
     size_t body_charged;   /* body bytes counted in the server's buffered_bytes */
     size_t params_charged; /* params bytes counted in the server's params_bytes */
@@ -65,6 +99,19 @@ struct fcgi_request {
     const char *label; /* fcgi_request_set_label: the route, borrowed */
     struct backend_note *notes; /* fcgi_request_note_backend, with a slow-request log */
     uint8_t nnotes;
+    /* last: not cleared when a spare request is reused (npairs says what
+     * is valid) */
+    struct param_ref pairs_inline[REQUEST_PAIRS_INLINE];
+};
+
+/* Buffers kept for reuse (a server's params buffers): a buffer's first
+ * allocation takes one of exactly the size it would allocate, so the
+ * budgets count what they counted without them (request.c). */
+#define SPARE_BUFS 16
+#define SPARE_BUF_MAX_BYTES 2048
+struct buf_spares {
+    struct buf b[SPARE_BUFS];
+    unsigned n;
 };
 
 struct fcgi_conn {
@@ -124,7 +171,14 @@ struct fcgi_server {
     struct buf access; /* access-log lines waiting for one write() */
     unsigned long access_dropped; /* lines dropped while stderr was full */
     struct fcgi_addr_list allowed; /* FCGI_WEB_SERVER_ADDRS (a copy) */
-    struct log_limit refusal_log, budget_log, output_log;
+    struct log_limit refusal_log, budget_log, output_log, no_fds_log;
+    struct fd_reserve reserve;  /* for refusing at the open-file limit (server.c) */
+    double answer_clock;        /* the clock at the first answer of... */
+    unsigned answer_iteration;  /* ...this loop iteration + 1 (0: none yet) */
+    struct fcgi_request *spare;  /* requests kept for reuse (request.c), linked by user */
+    unsigned nspare;
+    struct buf_spares params_spares;
+    struct buf out_spare;       /* an output buffer kept for the next connection (conn.c) */
     struct fcgi_stats own_stats;
     struct log_limit slow_log; /* its "N more slow requests" summary */
     double slow_window;        /* the second the slow-request log counts lines in */
@@ -166,6 +220,23 @@ void conn_request_too_slow(struct fcgi_request *r);
 /* A request in REQ_PARAMS; NULL when out of memory or of params budget. */
 struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_conn);
 void request_unref(struct fcgi_request *r);
+/* The time of the answers made now: the clock read at the first answer
+ * of this loop iteration, shared by all of them (a clock read per answer
+ * cost more than formatting it). */
+double request_answer_clock(struct fcgi_server *s);
+/* Frees the spare requests and buffers (fcgi_server_free). */
+void request_spares_free(struct fcgi_server *s);
+/*
+ * Makes room for `more` bytes in b, charging the memory it allocates to
+ * *held against budget, and to *charged (the buffer grows to at most
+ * `limit` when that is enough; a first allocation takes a buffer of
+ * spares when it has one of that size; spares may be NULL).  False when
+ * the budget or the memory is short.
+ */
+bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held, size_t budget,
+                          size_t *charged, struct buf_spares *spares);
+/* Decodes r's params (request.c): 0, -1 for malformed pairs (*why says
+ * which), -2 when the index would not fit the params budget. */
 int request_decode_params(struct fcgi_request *r, const char **why);
 /* Writes a complete answer for a request the handler does not hold. */
 void request_answer(struct fcgi_request *r, int status, const char *fmt, ...)
@@ -192,8 +263,10 @@ void slow_log_check(struct fcgi_server *s, const struct fcgi_request *r, int sta
                     double seconds);
 
 /* access_log.c */
+/* One line for r, answered status with bytes of body, seconds after its
+ * BEGIN_REQUEST. */
 void access_log_add(struct fcgi_server *s, const struct fcgi_request *r, int status,
-                    size_t bytes);
+                    size_t bytes, double seconds);
 void access_log_flush(struct fcgi_server *s);
 
 #endif

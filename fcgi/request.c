@@ -3,6 +3,7 @@
  * the answer API handlers use (fcgi/request.h).
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,61 @@ void request_receiving_end(struct fcgi_request *r)
         list_remove(&r->receiving);
 }
 
+/* Spare requests kept for reuse, so that beginning a request costs no
+ * calloc (and ending it no free): at most SPARE_REQUESTS, a few KiB. */
+#define SPARE_REQUESTS 32
+
+/* A cleared request: a spare one, or a new one. */
+static struct fcgi_request *request_alloc(struct fcgi_server *s)
+{
+    struct fcgi_request *r = s->spare;
+
+    if (!r)
+        return calloc(1, sizeof *r);
+    s->spare = r->user;
+    s->nspare--;
+    memset(r, 0, offsetof(struct fcgi_request, pairs_inline));
+    return r;
+}
+
+void request_spares_free(struct fcgi_server *s)
+{
+    struct fcgi_request *r;
+
+    while ((r = s->spare)) {
+        s->spare = r->user;
+        free(r);
+    }
+    s->nspare = 0;
+    while (s->params_spares.n)
+        buf_free(&s->params_spares.b[--s->params_spares.n]);
+    buf_free(&s->out_spare);
+}
+
+/* b's memory goes to spares when it is small and there is room, else it
+ * is freed; b is empty after. */
+static void buf_give_back(struct buf *b, struct buf_spares *spares)
+{
+    if (b->cap && b->cap <= SPARE_BUF_MAX_BYTES && spares->n < SPARE_BUFS) {
+        spares->b[spares->n++] = (struct buf){b->data, 0, b->cap};
+        *b = (struct buf){NULL, 0, 0};
+        return;
+    }
+    buf_free(b);
+}
+
+/* A spare buffer of exactly cap bytes into the empty b: true if there was one. */
+static bool buf_take_spare(struct buf *b, size_t cap, struct buf_spares *spares)
+{
+    for (unsigned i = spares->n; i-- > 0;)
+        if (spares->b[i].cap == cap) {
+            *b = spares->b[i];
+            spares->b[i] = spares->b[--spares->n];
+            return true;
+        }
+    return false;
+}
+
 struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_conn)
 {
     struct fcgi_server *s = c->srv;
@@ -29,7 +85,7 @@ struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_con
      * many requests all peers together can keep begun. */
     if (s->params_bytes + sizeof *r > s->cfg.limits.max_buffered_params_bytes)
         return NULL;
-    r = calloc(1, sizeof *r);
+    r = request_alloc(s);
     if (!r)
         return NULL;
     s->params_bytes += sizeof *r;
@@ -89,8 +145,9 @@ void request_release_input(struct fcgi_request *r)
     r->srv->params_bytes -= r->params_charged;
     r->body_charged = r->params_charged = 0;
     buf_free(&r->body);
-    buf_free(&r->params);
-    r->method = r->script_name = r->path_info = r->request_uri = NULL;
+    buf_give_back(&r->params, &r->srv->params_spares);
+    r->npairs = 0;
+    memset(r->known, 0, sizeof r->known);
 }
 
 void request_unref(struct fcgi_request *r)
@@ -104,131 +161,242 @@ void request_unref(struct fcgi_request *r)
         STAT_DEC(r->srv, in_flight);
     buf_free(&r->headers);
     free(r->notes);
+    if (r->srv->nspare < SPARE_REQUESTS) {
+        r->user = r->srv->spare;
+        r->srv->spare = r;
+        r->srv->nspare++;
+        return;
+    }
     free(r);
+}
+
+bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held, size_t budget,
+                          size_t *charged, struct buf_spares *spares)
+{
+    size_t cap = buf_next_cap(b, more, limit), extra;
+
+    if (cap == 0)
+        return false;
+    extra = cap - b->cap;
+    if (extra == 0)
+        return true;
+    if (*held + extra > budget)
+        return false;
+    if (!(b->cap == 0 && spares && buf_take_spare(b, cap, spares)) && buf_grow_to(b, cap) < 0)
+        return false;
+    *held += extra;
+    *charged += extra;
+    return true;
 }
 
 /* CONTENT_LENGTH: decimal digits; empty means no body, as CGI has it, and
  * -1 (Caddy's word for a chunked body) a body of unknown length, bounded
  * by --max-body-bytes like any. */
-static void note_content_length(struct fcgi_request *r, const char *value)
+static void note_content_length(struct fcgi_request *r, const uint8_t *value, size_t len)
 {
     size_t n = 0;
-    const char *p;
 
-    if (!*value || !strcmp(value, "-1"))
+    if (len == 0 || (len == 2 && !memcmp(value, "-1", 2)))
         return;
     r->has_content_length = true;
-    for (p = value; *p; p++) {
-        if (*p < '0' || *p > '9' || n > (SIZE_MAX - 9) / 10) {
+    for (size_t i = 0; i < len; i++) {
+        if (value[i] < '0' || value[i] > '9' || n > (SIZE_MAX - 9) / 10) {
             r->content_length_bad = true;
             return;
         }
-        n = n * 10 + (size_t)(*p - '0');
+        n = n * 10 + (size_t)(value[i] - '0');
     }
     r->content_length = n;
 }
 
-/* Remembers the parameters the engine and router read on every request. */
-static void note_param(struct fcgi_request *r, const char *name, size_t name_len,
-                       const char *value)
+/* Which of the params noted while decoding name is, or -1. */
+static inline int known_slot(const char *name, size_t len)
 {
-    switch (name_len) {
+    switch (len) {
     case 9:
-        if (!memcmp(name, "PATH_INFO", 9))
-            r->path_info = value;
-        break;
+        return memcmp(name, "PATH_INFO", 9) ? -1 : KNOWN_PATH_INFO;
     case 11:
         if (!memcmp(name, "SCRIPT_NAME", 11))
-            r->script_name = value;
-        else if (!memcmp(name, "REQUEST_URI", 11))
-            r->request_uri = value;
-        break;
+            return KNOWN_SCRIPT_NAME;
+        return memcmp(name, "REQUEST_URI", 11) ? -1 : KNOWN_REQUEST_URI;
     case 14:
-        if (!memcmp(name, "REQUEST_METHOD", 14))
-            r->method = value;
-        else if (!memcmp(name, "CONTENT_LENGTH", 14))
-            note_content_length(r, value);
-        break;
+        return memcmp(name, "REQUEST_METHOD", 14) ? -1 : KNOWN_REQUEST_METHOD;
+    default:
+        return -1;
     }
 }
 
+/* Where the index of more pairs than fit in the request goes: past the
+ * NUL of the last value, aligned for its fields. */
+static size_t index_offset(size_t raw_len)
+{
+    return (raw_len + 1 + _Alignof(struct param_ref) - 1) & ~(_Alignof(struct param_ref) - 1);
+}
+
+static const struct param_ref *pairs_of(const struct fcgi_request *r)
+{
+    if (r->npairs <= REQUEST_PAIRS_INLINE)
+        return r->pairs_inline;
+    return (const struct param_ref *)(const void *)(r->params.data + r->pairs_off);
+}
+
+/* Zero bytes in p[0..n), found with memchr (fast, and there are few). */
+static size_t count_zeros(const uint8_t *p, size_t n)
+{
+    const uint8_t *end = p + n, *z;
+    size_t zeros = 0;
+
+    while (p < end && (z = memchr(p, 0, (size_t)(end - p)))) {
+        zeros++;
+        p = z + 1;
+    }
+    return zeros;
+}
+
+/* Whether a name or value of the n pairs in pr holds a NUL byte. */
+static bool nul_in_pairs(const uint8_t *data, const struct param_ref *pr, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (memchr(data + pr[i].name, 0, (size_t)pr[i].name_len + pr[i].value_len))
+            return true;
+    return false;
+}
+
+/* More room in r's params buffer, charged to the params budget. */
+static bool grow_params(struct fcgi_request *r, size_t more)
+{
+    struct fcgi_server *s = r->srv;
+
+    return request_grow_charged(&r->params, more, s->cfg.limits.max_params_bytes,
+                                &s->params_bytes, s->cfg.limits.max_buffered_params_bytes,
+                                &r->params_charged, &s->params_spares);
+}
+
 /*
- * Rewrites the raw pairs in place as "name\0value\0"...: each pair has at
- * least two length bytes, so the output never overtakes the input.
+ * Room for the index of n + 1 pairs after the raw ones (more than fit in
+ * the request), charged to the params budget like the params themselves;
+ * the index so far is moved there from the request when it first spills.
+ * Returns where the index is now, or NULL when the budget is short.
+ */
+static struct param_ref *index_room(struct fcgi_request *r, struct param_ref *pr, uint32_t n)
+{
+    size_t off = index_offset(r->params.len), need = off + (n + 1) * sizeof *pr;
+
+    if (need > r->params.cap && !grow_params(r, need - r->params.len))
+        return NULL;
+    r->pairs_off = (uint32_t)off;
+    if (pr == r->pairs_inline)
+        memcpy(r->params.data + off, pr, n * sizeof *pr);
+    return (struct param_ref *)(void *)(r->params.data + off);
+}
+
+/*
+ * One pass over the pairs indexes them, notes the engine's own, counts
+ * the zero bytes of their length fields, and NUL-terminates each value
+ * over the first length byte of the pair after it (once that is read; the
+ * last one in the byte after the pairs): nothing is moved.  One memchr
+ * pass over the whole buffer, before, counted all its zero bytes: any
+ * beyond those of the lengths are inside a name or a value, which as C
+ * strings would be cut short.
  */
 int request_decode_params(struct fcgi_request *r, const char **why)
 {
-    uint8_t *p = r->params.data;
-    size_t pos = 0, w = 0, len = r->params.len;
+    size_t len = r->params.len, pos = 0, zeros, length_zeros = 0;
+    struct param_ref *pr = r->pairs_inline;
+    uint32_t n = 0, known_at[KNOWN_COUNT] = {0}; /* pair + 1 */
     struct fcgi_nv nv;
     int rc;
 
-    while ((rc = fcgi_nv_next(p, len, &pos, &nv, why)) == 1) {
-        const char *name = (const char *)p + w;
+    r->npairs = 0;
+    if (len == 0)
+        return 0; /* no params at all (and possibly no buffer) */
+    zeros = count_zeros(r->params.data, len);
+    for (;;) {
+        size_t start = pos;
+        int k;
 
-        /* Names and values become C strings: a NUL inside would cut one
-         * and shift every pair after it. */
-        if (memchr(nv.name, 0, nv.name_len) || memchr(nv.value, 0, nv.value_len)) {
-            *why = "NUL byte inside a param name or value";
-            return -1;
-        }
-
-        memmove(p + w, nv.name, nv.name_len);
-        w += nv.name_len;
-        p[w++] = '\0';
-        memmove(p + w, nv.value, nv.value_len);
-        p[w + nv.value_len] = '\0'; /* before note_param reads the value as a string */
-        note_param(r, name, nv.name_len, (const char *)p + w);
-        w += nv.value_len + 1;
+        rc = fcgi_nv_next(r->params.data, len, &pos, &nv, why);
+        if (rc <= 0)
+            break;
+        if (nv.name == r->params.data + start + 2) /* 1-byte lengths: zero when empty */
+            length_zeros += (nv.name_len == 0) + (nv.value_len == 0);
+        else
+            for (const uint8_t *q = r->params.data + start; q < nv.name; q++)
+                length_zeros += *q == 0;
+        if (n > 0)
+            r->params.data[start] = '\0'; /* ends the value before */
+        k = known_slot((const char *)nv.name, nv.name_len);
+        if (k >= 0)
+            known_at[k] = n + 1;
+        else if (nv.name_len == 14 && !memcmp(nv.name, "CONTENT_LENGTH", 14))
+            note_content_length(r, nv.value, nv.value_len);
+        /* the index spills, or grows, past the raw pairs (which may move:
+         * nv's pointers are not used below) */
+        if (n >= REQUEST_PAIRS_INLINE && !(pr = index_room(r, pr, n)))
+            return -2;
+        pr[n].name = (uint32_t)(pos - nv.name_len - nv.value_len);
+        pr[n].name_len = nv.name_len;
+        pr[n].value_len = nv.value_len;
+        n++;
     }
-    if (rc < 0)
+    if (rc < 0) {
+        /* what was wrong first, in the order of the pairs */
+        if (nul_in_pairs(r->params.data, pr, n))
+            *why = "NUL byte inside a param name or value";
         return -1;
-    r->params.len = w;
+    }
+    if (zeros != length_zeros) {
+        *why = "NUL byte inside a param name or value";
+        return -1;
+    }
+    /* the NUL after the last value needs a byte past the pairs (an index
+     * there has made room) */
+    if (len == r->params.cap && !grow_params(r, 1))
+        return -2;
+    r->params.data[len] = '\0';
+    r->npairs = n;
+    pr = (struct param_ref *)pairs_of(r);
+    for (int k = 0; k < KNOWN_COUNT; k++)
+        if (known_at[k]) {
+            const struct param_ref *p = &pr[known_at[k] - 1];
+
+            r->known[k].s = (const char *)r->params.data + p->name + p->name_len;
+            r->known[k].len = p->value_len;
+        }
     return 0;
 }
 
 const char *fcgi_param(const struct fcgi_request *r, const char *name)
 {
-    const char *p = (const char *)r->params.data, *end;
+    size_t len = strlen(name);
+    int k = known_slot(name, len);
+    const struct param_ref *pr;
 
     /* The parameters every request asks for were noted while decoding:
      * no scan (a NULL noted means absent). */
-    if (!strcmp(name, "SCRIPT_NAME"))
-        return r->script_name;
-    if (!strcmp(name, "PATH_INFO"))
-        return r->path_info;
-    if (!strcmp(name, "REQUEST_METHOD"))
-        return r->method;
-    if (!strcmp(name, "REQUEST_URI"))
-        return r->request_uri;
-
-    if (!p) /* no params at all (and NULL + 0 would be undefined) */
+    if (k >= 0)
+        return r->known[k].s;
+    if (r->npairs == 0) /* (and maybe no buffer: NULL + offset would be undefined) */
         return NULL;
-    end = p + r->params.len;
-    while (p < end) {
-        const char *value = p + strlen(p) + 1;
-
-        if (!strcmp(p, name))
-            return value;
-        p = value + strlen(value) + 1;
-    }
+    pr = pairs_of(r);
+    for (uint32_t i = 0; i < r->npairs; i++)
+        if (pr[i].name_len == len && !memcmp(r->params.data + pr[i].name, name, len))
+            return (const char *)r->params.data + pr[i].name + len;
     return NULL;
 }
 
 void fcgi_param_each(const struct fcgi_request *r,
-                     void (*fn)(void *arg, const char *name, const char *value), void *arg)
+                     void (*fn)(void *arg, const char *name, size_t name_len, const char *value),
+                     void *arg)
 {
-    const char *p = (const char *)r->params.data, *end;
+    const struct param_ref *pr;
 
-    if (!p) /* no params at all (and NULL + 0 would be undefined) */
+    if (r->npairs == 0) /* (and maybe no buffer) */
         return;
-    end = p + r->params.len;
-    while (p < end) {
-        const char *value = p + strlen(p) + 1;
-
-        fn(arg, p, value);
-        p = value + strlen(value) + 1;
-    }
+    pr = pairs_of(r);
+    for (uint32_t i = 0; i < r->npairs; i++)
+        fn(arg, (const char *)r->params.data + pr[i].name, pr[i].name_len,
+           (const char *)r->params.data + pr[i].name + pr[i].name_len);
 }
 
 const uint8_t *fcgi_body(const struct fcgi_request *r, size_t *len)
@@ -267,9 +435,22 @@ unsigned fcgi_request_tag(const struct fcgi_request *r)
     return r->tag;
 }
 
+double request_answer_clock(struct fcgi_server *s)
+{
+    /* the iteration number is below any reads within it: the loop sleeps
+     * only between iterations */
+    unsigned it = ev_iteration(s->loop) + 1;
+
+    if (s->answer_iteration != it) {
+        s->answer_iteration = it;
+        s->answer_clock = ev_time();
+    }
+    return s->answer_clock;
+}
+
 double fcgi_request_elapsed(const struct fcgi_request *r)
 {
-    return ev_time() - r->started;
+    return request_answer_clock(r->srv) - r->started;
 }
 
 void fcgi_request_set_user(struct fcgi_request *r, void *user)
@@ -378,21 +559,18 @@ static void send_answer(struct fcgi_request *r, int status, const char *content_
         .head_only = r->head_only,
     };
     long sent = conn_queue_response(r->conn, r->id, &resp);
+    double seconds = fcgi_request_elapsed(r);
 
     r->answered = true;
     request_timing_end(r);
     STAT(r->srv, answered);
     STAT_DEC(r->srv, in_flight);
     if (sent >= 0 && r->srv->cfg.access_log)
-        access_log_add(r->srv, r, resp.status, (size_t)sent);
-    if (r->srv->cfg.on_answer || r->srv->cfg.limits.slow_request > 0) {
-        double seconds = fcgi_request_elapsed(r);
-
-        if (r->srv->cfg.on_answer)
-            r->srv->cfg.on_answer(r->srv->cfg.app, r, resp.status, seconds);
-        if (seconds >= r->srv->cfg.limits.slow_request && r->srv->cfg.limits.slow_request > 0)
-            slow_log_check(r->srv, r, resp.status, seconds);
-    }
+        access_log_add(r->srv, r, resp.status, (size_t)sent, seconds);
+    if (r->srv->cfg.on_answer)
+        r->srv->cfg.on_answer(r->srv->cfg.app, r, resp.status, seconds);
+    if (seconds >= r->srv->cfg.limits.slow_request && r->srv->cfg.limits.slow_request > 0)
+        slow_log_check(r->srv, r, resp.status, seconds);
     if (!r->keep_conn)
         conn_close_when_done(r->conn);
 }

@@ -23,9 +23,11 @@ struct ev_loop;
 /* The value of a CGI parameter (NUL-terminated), or NULL when absent. */
 const char *fcgi_param(const struct fcgi_request *r, const char *name);
 
-/* Calls fn for every parameter in the order received. */
+/* Calls fn for every parameter in the order received: the name is
+ * name_len bytes, not NUL-terminated; the value is NUL-terminated. */
 void fcgi_param_each(const struct fcgi_request *r,
-                     void (*fn)(void *arg, const char *name, const char *value), void *arg);
+                     void (*fn)(void *arg, const char *name, size_t name_len, const char *value),
+                     void *arg);
 
 /* The request body (STDIN); *len is set; never NULL (empty body: ""). */
 const uint8_t *fcgi_body(const struct fcgi_request *r, size_t *len);
@@ -52,7 +54,10 @@ void *fcgi_request_user(const struct fcgi_request *r);
 void fcgi_request_set_tag(struct fcgi_request *r, unsigned tag);
 unsigned fcgi_request_tag(const struct fcgi_request *r);
 
-/* Seconds since the request's BEGIN_REQUEST. */
+/* Seconds from the request's BEGIN_REQUEST to now, as the answers of this
+ * loop iteration see it: the clock is read once, at the first answer of
+ * the iteration (later ones are off by the work done since, a few
+ * microseconds a request). */
 double fcgi_request_elapsed(const struct fcgi_request *r);
 
 /*

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/fmt.h"
 #include "fcgi/codec.h"
 
 bool fcgi_status_has_body(int status)
@@ -43,11 +44,21 @@ const char *fcgi_reason_phrase(int status)
 
 size_t fcgi_format_error_v(char *out, size_t size, int status, const char *fmt, va_list ap)
 {
-    int n = snprintf(out, size, "%d %s: ", status, fcgi_reason_phrase(status));
-    int m;
+    const char *reason = fcgi_reason_phrase(status);
+    size_t reason_len = strlen(reason);
+    char digits[FMT_U64_MAX + 1];
+    size_t ndigits;
+    int n, m;
 
-    if (n < 0 || (size_t)n + 2 > size)
+    /* "<status> <reason>: " by hand; only the message needs printf */
+    ndigits = fmt_i64(digits, status);
+    if (ndigits + 1 + reason_len + 2 + 2 > size)
         return 0;
+    memcpy(out, digits, ndigits);
+    out[ndigits] = ' ';
+    memcpy(out + ndigits + 1, reason, reason_len);
+    memcpy(out + ndigits + 1 + reason_len, ": ", 2);
+    n = (int)(ndigits + 1 + reason_len + 2);
     m = vsnprintf(out + n, size - (size_t)n - 1, fmt, ap);
     if (m < 0)
         return 0;
@@ -117,25 +128,60 @@ size_t fcgi_response_bound(const struct fcgi_response *r)
     return stream + (stream / FCGI_MAX_LENGTH + 1) * FCGI_HEADER_LEN + 3 * FCGI_HEADER_LEN + 8;
 }
 
+/*
+ * "Status: 200 OK\r\n", then for a status with a body its Content-Type
+ * (when there is one) and Content-Length lines, into head (HEAD_MAX
+ * bytes), by hand: snprintf here cost more than the rest of an answer.
+ * Returns the length, or 0 when it would not fit (an absurd content type).
+ */
+static size_t format_head(char *head, const struct fcgi_response *r)
+{
+    const char *reason = fcgi_reason_phrase(r->status);
+    size_t reason_len = strlen(reason), ct_len = 0, need;
+    char digits[FMT_U64_MAX];
+    size_t ndigits = 0;
+    bool body = fcgi_status_has_body(r->status);
+    char *p = head;
+
+    need = sizeof "Status: 200 \r\n" - 1 + reason_len;
+    if (body) {
+        if (r->content_type) {
+            ct_len = strlen(r->content_type);
+            need += sizeof "Content-Type: \r\n" - 1 + ct_len;
+        }
+        ndigits = fmt_u64(digits, r->body_len);
+        need += sizeof "Content-Length: \r\n" - 1 + ndigits;
+    }
+    if (need >= HEAD_MAX)
+        return 0;
+    p = FMT_PUT_LIT(p, "Status: ");
+    p += fmt_u64(p, (unsigned)r->status);
+    *p++ = ' ';
+    p = fmt_put(p, reason, reason_len);
+    p = FMT_PUT_LIT(p, "\r\n");
+    if (body) {
+        if (r->content_type) {
+            p = FMT_PUT_LIT(p, "Content-Type: ");
+            p = fmt_put(p, r->content_type, ct_len);
+            p = FMT_PUT_LIT(p, "\r\n");
+        }
+        p = FMT_PUT_LIT(p, "Content-Length: ");
+        p = fmt_put(p, digits, ndigits);
+        p = FMT_PUT_LIT(p, "\r\n");
+    }
+    return (size_t)(p - head);
+}
+
 long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcgi_response *r)
 {
     char head[HEAD_MAX + FCGI_MAX_EXTRA_HEADERS + 2]; /* + the blank line */
     size_t head_len, body_len, total, records, off;
-    int n;
 
     if (r->status < 100 || r->status > 599 || r->extra_headers_len > FCGI_MAX_EXTRA_HEADERS)
         return -1;
-    if (!fcgi_status_has_body(r->status))
-        n = snprintf(head, HEAD_MAX, "Status: %d %s\r\n", r->status, fcgi_reason_phrase(r->status));
-    else if (r->content_type)
-        n = snprintf(head, HEAD_MAX, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
-                     r->status, fcgi_reason_phrase(r->status), r->content_type, r->body_len);
-    else
-        n = snprintf(head, HEAD_MAX, "Status: %d %s\r\nContent-Length: %zu\r\n", r->status,
-                     fcgi_reason_phrase(r->status), r->body_len);
-    if (n < 0 || n >= HEAD_MAX)
+    head_len = format_head(head, r);
+    if (head_len == 0)
         return -1; /* an absurd content type */
-    head_len = (size_t)n;
     if (r->extra_headers_len) {
         memcpy(head + head_len, r->extra_headers, r->extra_headers_len);
         head_len += r->extra_headers_len;
@@ -158,8 +204,12 @@ long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcg
         out->len += chunk;
         off += chunk;
     }
-    /* Room was reserved above: these two cannot fail. */
-    fcgi_format_record(out, FCGI_STDOUT, request_id, NULL, 0);
-    fcgi_format_end_request(out, request_id, 0, FCGI_REQUEST_COMPLETE);
+    /* the empty STDOUT, and END_REQUEST (appStatus 0, REQUEST_COMPLETE),
+     * in the room reserved above */
+    fcgi_header_encode(out->data + out->len, FCGI_STDOUT, request_id, 0, 0);
+    fcgi_header_encode(out->data + out->len + 8, FCGI_END_REQUEST, request_id, 8, 0);
+    memset(out->data + out->len + 16, 0, 8);
+    out->data[out->len + 20] = FCGI_REQUEST_COMPLETE;
+    out->len += 24;
     return (long)body_len;
 }

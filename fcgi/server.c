@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +43,24 @@ static void log_refusal(struct fcgi_server *s, const char *why)
 
     if (log_limit_pass(&s->refusal_log, ev_now(s->loop), &more))
         sf_warn("refusing connection: %s (%lu more refused since the last line)", why, more);
+}
+
+/* A connection closed at once for want of a descriptor: logged at most
+ * once a second, with the limit that was reached. */
+static void log_no_fds(struct fcgi_server *s, int err)
+{
+    struct rlimit rl;
+    unsigned long more;
+
+    if (!log_limit_pass(&s->no_fds_log, ev_now(s->loop), &more))
+        return;
+    if (err == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        sf_warn("refusing connection: out of file descriptors (the open-file limit, %llu, "
+                "is reached); closed at once (%lu more since the last line)",
+                (unsigned long long)rl.rlim_cur, more);
+    else
+        sf_warn("refusing connection: %s; closed at once (%lu more since the last line)",
+                strerror(err), more);
 }
 
 static bool peer_allowed(struct fcgi_server *s, int fd)
@@ -79,16 +98,32 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     for (i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
         fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+            int err = errno, rc;
+
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO)
                 continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* Out of descriptors: pause accepting instead of spinning. */
+            if (err == EMFILE || err == ENFILE) {
+                /* Out of descriptors: the one held in reserve lets the
+                 * connection be taken and closed at once (a refusal the
+                 * front server sees now, not a wait in the backlog). */
+                rc = fd_reserve_refuse_one(&s->reserve, s->listen_fd);
+                if (rc > 0) {
+                    STAT(s, refused[FCGI_REFUSED_NO_FDS]);
+                    log_no_fds(s, err);
+                    continue;
+                }
+                if (rc == 0)
+                    return; /* no more waiting */
+            }
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                /* No reserve, or out of memory: pause accepting instead of
+                 * spinning. */
                 STAT(s, refused[FCGI_REFUSED_NO_FDS]);
-                log_refusal(s, strerror(errno));
+                log_refusal(s, strerror(err));
                 ev_io_stop(loop, &s->accept_w);
                 ev_timer_start(loop, &s->accept_retry);
-            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                sf_error("accept failed: %s", strerror(errno));
+            } else if (err != EAGAIN && err != EWOULDBLOCK) {
+                sf_error("accept failed: %s", strerror(err));
             }
             return;
         }
@@ -116,6 +151,7 @@ static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void)revents;
     ev_timer_stop(loop, w);
+    fd_reserve_take(&s->reserve); /* lost when the accept had failed */
     if (!s->shutting_down)
         ev_io_start(loop, &s->accept_w);
 }
@@ -253,6 +289,10 @@ struct fcgi_server *fcgi_server_new(struct ev_loop *loop, int listen_fd,
         return NULL;
     }
     fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
+    s->reserve.fd = -1;
+    if (fd_reserve_take(&s->reserve) < 0)
+        sf_warn("no descriptor to keep in reserve (%s): at the open-file limit, new "
+                "connections will wait instead of being refused", strerror(errno));
     ev_io_init(&s->accept_w, on_accept, listen_fd, EV_READ);
     ev_io_start(loop, &s->accept_w);
     ev_timer_init(&s->accept_retry, on_accept_retry, 0.1, 0.1);
@@ -355,6 +395,8 @@ void fcgi_server_free(struct fcgi_server *s)
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     fcgi_addr_list_free(&s->allowed);
+    fd_reserve_release(&s->reserve);
+    request_spares_free(s);
     free(s);
 }
 

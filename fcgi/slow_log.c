@@ -58,7 +58,9 @@ void slow_log_check(struct fcgi_server *s, const struct fcgi_request *r, int sta
     if (suppressed)
         snprintf(more, sizeof more, " (%lu more slow requests not logged)", suppressed);
     sf_warn("slow request: %.16s %.256s%.256s %d after %.0f ms (route %s)%s%s",
-            r->method ? r->method : "-", r->script_name ? r->script_name : "",
-            r->path_info ? r->path_info : "", status, seconds * 1000,
+            r->known[KNOWN_REQUEST_METHOD].s ? r->known[KNOWN_REQUEST_METHOD].s : "-",
+            r->known[KNOWN_SCRIPT_NAME].s ? r->known[KNOWN_SCRIPT_NAME].s : "",
+            r->known[KNOWN_PATH_INFO].s ? r->known[KNOWN_PATH_INFO].s : "", status,
+            seconds * 1000,
             r->label ? r->label : "none", backends, more);
 }

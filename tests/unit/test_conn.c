@@ -469,6 +469,69 @@ static void test_inactive_ids_ignored(void)
     stop();
 }
 
+/* A request made from a spare one (the last request's, reused) knows
+ * nothing of that one: its params, its CONTENT_LENGTH. */
+static void test_spare_request_starts_clean(void)
+{
+    start(NULL);
+    reset_answers();
+    send_begin(1, FCGI_RESPONDER, true);
+    send_params(1, "/now", 5);
+    send_record(FCGI_STDIN, 1, "hello", 5);
+    send_record(FCGI_STDIN, 1, NULL, 0);
+    read_until(1);
+    CU_ASSERT(ended(1));
+    CU_ASSERT_EQUAL(srv->nspare, 1);
+    /* no params at all, no body: kept by the stub (no SCRIPT_NAME) */
+    send_begin(2, FCGI_RESPONDER, true);
+    send_record(FCGI_PARAMS, 2, NULL, 0);
+    send_record(FCGI_STDIN, 2, NULL, 0);
+    spin();
+    CU_ASSERT_EQUAL(srv->nspare, 0);
+    CU_ASSERT_EQUAL(handled, 2);
+    CU_ASSERT_EQUAL_FATAL(nkept, 1);
+    CU_ASSERT(!ended(2));
+    CU_ASSERT_PTR_NULL(fcgi_param(kept[0], "SCRIPT_NAME"));
+    CU_ASSERT_PTR_NULL(fcgi_param(kept[0], "REQUEST_METHOD"));
+    CU_ASSERT_PTR_NULL(fcgi_param(kept[0], "CONTENT_LENGTH"));
+    answer_later();
+    read_until(2);
+    CU_ASSERT(ended(2));
+    stop();
+}
+
+/* A batch of answers over 1 KiB: once written, the connection's output
+ * buffer goes to the server (an idle connection keeps under 1 KiB), and
+ * the next answer is formatted into it. */
+static void test_output_buffer_kept_by_the_server(void)
+{
+    uint8_t *spare;
+
+    start(NULL);
+    reset_answers();
+    for (uint16_t i = 1; i <= 30; i++)
+        send_request(i, "/now", true);
+    read_until(30);
+    CU_ASSERT_EQUAL(ans->nended, 30);
+    CU_ASSERT_PTR_NULL(the_conn()->out.data);
+    CU_ASSERT_FATAL(srv->out_spare.cap > 1024);
+    spare = srv->out_spare.data;
+    /* two kept; answering one leaves a request on the connection, so the
+     * buffer it took stays with it */
+    send_request(31, "/later", true);
+    send_request(32, "/later", true);
+    spin();
+    CU_ASSERT_EQUAL_FATAL(nkept, 2);
+    answer_later();
+    read_until(31);
+    CU_ASSERT_PTR_EQUAL(the_conn()->out.data, spare);
+    CU_ASSERT_PTR_NULL(srv->out_spare.data);
+    answer_later();
+    read_until(32);
+    CU_ASSERT_PTR_EQUAL(srv->out_spare.data, spare); /* back, once idle */
+    stop();
+}
+
 /* A header that would add headers of its own is refused. */
 static void test_response_header_refuses_line_breaks(void)
 {
@@ -494,6 +557,8 @@ int main(void)
         {"the peer leaves before the answer", test_late_answer_after_the_peer_left},
         {"records for inactive ids are ignored", test_inactive_ids_ignored},
         {"response headers with line breaks refused", test_response_header_refuses_line_breaks},
+        {"a spare request starts clean", test_spare_request_starts_clean},
+        {"an output buffer kept by the server", test_output_buffer_kept_by_the_server},
         {NULL, NULL},
     };
     int rc;

@@ -363,6 +363,47 @@ static void test_reason_phrase(void)
         CU_ASSERT_STRING_EQUAL(fcgi_reason_phrase(unknown[i]), "Unknown");
 }
 
+/* The error body as printf would make it: "<status> <reason>: <message>\n",
+ * the message cut to fit size (its NUL included), 0 when even the status
+ * part does not fit. */
+static size_t error_like_printf(char *out, size_t size, int status, const char *msg)
+{
+    char tmp[2048];
+    int n = snprintf(tmp, sizeof tmp, "%d %s: ", status, fcgi_reason_phrase(status));
+    size_t m = strlen(msg);
+
+    if ((size_t)n + 2 > size)
+        return 0;
+    if ((size_t)n + m > size - 2)
+        m = size - 2 - (size_t)n;
+    memcpy(out, tmp, (size_t)n);
+    memcpy(out + n, msg, m);
+    out[(size_t)n + m] = '\n';
+    return (size_t)n + m + 1;
+}
+
+static void test_error_body(void)
+{
+    static const int statuses[] = {404, 200, 503, 999, 1000, 12345, 0, 7, -1, -404, INT_MIN,
+                                   INT_MAX};
+    static const char *const msgs[] = {"", "x", "no route for /api/v1/nope"};
+
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        for (size_t j = 0; j < sizeof msgs / sizeof msgs[0]; j++)
+            for (size_t size = 0; size < 80; size++) {
+                char want[96], got[96];
+                size_t wn = error_like_printf(want, size, statuses[i], msgs[j]);
+                size_t gn;
+
+                memset(got, '#', sizeof got);
+                gn = fcgi_format_error(got, size, statuses[i], "%s", msgs[j]);
+                CU_ASSERT_EQUAL(gn, wn);
+                if (gn == wn && wn > 0)
+                    CU_ASSERT_EQUAL(memcmp(got, want, wn), 0);
+                CU_ASSERT(gn <= size);
+            }
+}
+
 static void test_end_request_bytes(void)
 {
     static const uint8_t want1[] = {1, 3, 0x00, 0x2a, 0, 8, 0, 0,
@@ -484,6 +525,7 @@ int main(void)
         {"status outside 100..599 refused", test_status_range},
         {"extra headers limit", test_extra_headers_limit},
         {"reason phrases", test_reason_phrase},
+        {"error bodies as printf made them, cut to fit", test_error_body},
         {"END_REQUEST bytes", test_end_request_bytes},
         {"one record of any type", test_format_record},
         {"two responses back to back", test_two_responses_back_to_back},

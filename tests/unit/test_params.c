@@ -1,0 +1,420 @@
+/*
+ * tests/unit/test_params.c — decoding a request's params and looking them
+ * up (fcgi/request.c: request_decode_params, fcgi_param, fcgi_param_each).
+ *
+ * The pairs are made by a small encoder written here from FastCGI 1.0
+ * §3.4, not with fcgi/codec.c, and decoded in a request of a bare server
+ * struct: only the limits and the params budget are used.
+ */
+#include "tests/unit/unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fcgi/internal.h"
+#include "fcgi/request.h"
+
+static struct fcgi_server srv;
+static struct fcgi_request req;
+
+/* ---- the test's own pair encoder ---------------------------------------- */
+
+/* Appends a length: 1 byte below 128 unless long4, else 4 bytes. */
+static void put_len(struct buf *b, size_t n, int long4)
+{
+    uint8_t l[4] = {(uint8_t)(0x80 | n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+
+    if (n < 128 && !long4) {
+        uint8_t one = (uint8_t)n;
+
+        buf_append(b, &one, 1);
+    } else {
+        buf_append(b, l, 4);
+    }
+}
+
+static void put_pair_n(struct buf *b, const char *name, size_t nl, const char *value, size_t vl,
+                       int long4)
+{
+    put_len(b, nl, long4);
+    put_len(b, vl, long4);
+    buf_append(b, name, nl);
+    buf_append(b, value, vl);
+}
+
+static void put_pair(struct buf *b, const char *name, const char *value)
+{
+    put_pair_n(b, name, strlen(name), value, strlen(value), 0);
+}
+
+/* ---- a request to decode into ------------------------------------------- */
+
+static void reset(void)
+{
+    buf_free(&req.params);
+    memset(&srv, 0, sizeof srv);
+    fcgi_limits_default(&srv.cfg.limits);
+    memset(&req, 0, sizeof req);
+    req.srv = &srv;
+}
+
+/* Decodes raw (copied into the request's params, charged as conn.c does). */
+static int decode(const struct buf *raw, const char **why)
+{
+    reset();
+    if (raw->len) {
+        CU_ASSERT_FATAL(request_grow_charged(&req.params, raw->len, raw->len,
+                                             &srv.params_bytes, SIZE_MAX, &req.params_charged,
+                                             NULL));
+        memcpy(req.params.data, raw->data, raw->len);
+        req.params.len = raw->len;
+    }
+    *why = NULL;
+    return request_decode_params(&req, why);
+}
+
+/* The params nginx's fastcgi_params sends for a GET, in its order. */
+static const char *const nginx[][2] = {
+    {"QUERY_STRING", ""},          {"REQUEST_METHOD", "GET"},
+    {"CONTENT_TYPE", ""},          {"CONTENT_LENGTH", ""},
+    {"SCRIPT_NAME", "/api/v1/flanders"}, {"REQUEST_URI", "/api/v1/flanders?x=1"},
+    {"DOCUMENT_URI", "/api/v1/flanders"}, {"DOCUMENT_ROOT", "/usr/share/nginx/html"},
+    {"SERVER_PROTOCOL", "HTTP/1.1"}, {"REQUEST_SCHEME", "http"},
+    {"GATEWAY_INTERFACE", "CGI/1.1"}, {"SERVER_SOFTWARE", "nginx/1.22.1"},
+    {"REMOTE_ADDR", "127.0.0.1"},   {"REMOTE_PORT", "54321"},
+    {"SERVER_ADDR", "127.0.0.1"},   {"SERVER_PORT", "8080"},
+    {"SERVER_NAME", "localhost"},   {"REDIRECT_STATUS", "200"},
+    {"HTTP_HOST", "127.0.0.1:8080"}, {"HTTP_USER_AGENT", "curl/7.88.1"},
+    {"HTTP_ACCEPT", "*/*"},
+};
+#define NGINX_N (sizeof nginx / sizeof nginx[0])
+
+struct seen {
+    unsigned n;
+    char names[64][32];
+    const char *values[64];
+};
+
+static void collect(void *arg, const char *name, size_t name_len, const char *value)
+{
+    struct seen *s = arg;
+
+    if (s->n < 64 && name_len < 32) {
+        memcpy(s->names[s->n], name, name_len);
+        s->names[s->n][name_len] = '\0';
+        s->values[s->n] = value;
+    }
+    s->n++;
+}
+
+static void test_nginx_params(void)
+{
+    struct buf raw = {0};
+    struct seen seen = {0};
+    const char *why;
+
+    for (size_t i = 0; i < NGINX_N; i++)
+        put_pair(&raw, nginx[i][0], nginx[i][1]);
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    for (size_t i = 0; i < NGINX_N; i++) {
+        const char *v = fcgi_param(&req, nginx[i][0]);
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+        CU_ASSERT_STRING_EQUAL(v, nginx[i][1]);
+    }
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "PATH_INFO"));
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "HTTP_COOKIE"));
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "HTTP_ACCEP")); /* a prefix is not a name */
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "HTTP_ACCEPTX"));
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, ""));
+    /* the engine's own, with their lengths */
+    CU_ASSERT_STRING_EQUAL(req.known[KNOWN_REQUEST_METHOD].s, "GET");
+    CU_ASSERT_EQUAL(req.known[KNOWN_REQUEST_METHOD].len, 3);
+    CU_ASSERT_EQUAL(req.known[KNOWN_SCRIPT_NAME].len, strlen("/api/v1/flanders"));
+    CU_ASSERT_EQUAL(req.known[KNOWN_REQUEST_URI].len, strlen("/api/v1/flanders?x=1"));
+    CU_ASSERT_PTR_NULL(req.known[KNOWN_PATH_INFO].s);
+    CU_ASSERT_FALSE(req.has_content_length); /* empty: no body */
+    /* every pair, in order */
+    fcgi_param_each(&req, collect, &seen);
+    CU_ASSERT_EQUAL_FATAL(seen.n, NGINX_N);
+    for (size_t i = 0; i < NGINX_N; i++) {
+        CU_ASSERT_STRING_EQUAL(seen.names[i], nginx[i][0]);
+        CU_ASSERT_STRING_EQUAL(seen.values[i], nginx[i][1]);
+    }
+    buf_free(&raw);
+}
+
+/* Lengths of 128 and more take 4 bytes, and so may short ones: their zero
+ * bytes are not NULs inside a name or value. */
+static void test_long_and_padded_lengths(void)
+{
+    struct buf raw = {0};
+    char name[200], value[70000];
+    const char *why, *v;
+
+    memset(name, 'N', sizeof name);
+    memset(value, 'v', sizeof value);
+    put_pair_n(&raw, name, sizeof name, value, 300, 0);
+    put_pair_n(&raw, "A", 1, "short", 5, 1); /* 0x80 0 0 1, 0x80 0 0 5 */
+    put_pair_n(&raw, "EMPTY", 5, "", 0, 1);
+    put_pair_n(&raw, "BIG", 3, value, 65536, 0); /* 0x80 0x01 0x00 0x00 */
+    put_pair(&raw, "Z", "z");
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    CU_ASSERT_EQUAL(req.npairs, 5);
+    name[199] = '\0';
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, name)); /* 199 of the 200 N's */
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "A"), "short");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "EMPTY"), "");
+    v = fcgi_param(&req, "BIG");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL(strlen(v), 65536);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "Z"), "z");
+    buf_free(&raw);
+}
+
+/* raw is refused as malformed, for a NUL byte or for something else. */
+static void expect_malformed(struct buf *raw, bool for_nul)
+{
+    const char *why;
+
+    CU_ASSERT_EQUAL(decode(raw, &why), -1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(why);
+    CU_ASSERT_EQUAL(strstr(why, "NUL") != NULL, for_nul);
+    buf_free(raw);
+}
+
+/* A NUL byte anywhere in a name or value is refused, whichever pair. */
+static void test_nul_refused(void)
+{
+    static const struct {
+        const char *name;
+        size_t nl;
+        const char *value;
+        size_t vl;
+    } bad[] = {
+        {"A\0B", 3, "v", 1}, {"AB", 2, "\0", 1}, {"AB", 2, "x\0", 2},
+        {"\0", 1, "", 0},    {"AB", 2, "0123456789abcdef0123456789abcdef\0x", 34},
+    };
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        for (int where = 0; where < 3; where++) { /* first, middle, last pair */
+            struct buf raw = {0};
+
+            if (where > 0)
+                put_pair(&raw, "REQUEST_METHOD", "GET");
+            put_pair_n(&raw, bad[i].name, bad[i].nl, bad[i].value, bad[i].vl, (int)i % 2);
+            if (where < 2)
+                put_pair(&raw, "QUERY_STRING", "");
+            expect_malformed(&raw, true);
+        }
+}
+
+/* Pairs that do not fit their bytes; a NUL in an earlier pair is what is
+ * reported first, as the pairs come. */
+static void test_malformed(void)
+{
+    struct buf raw = {0};
+    static const uint8_t cut4[] = {0x80, 0, 0}; /* a 4-byte length cut short */
+    static const uint8_t over[] = {5, 1, 'a', 'b'}; /* 6 bytes announced, 2 there */
+
+    put_pair(&raw, "A", "b");
+    buf_append(&raw, cut4, sizeof cut4);
+    expect_malformed(&raw, false);
+    buf_append(&raw, over, sizeof over);
+    expect_malformed(&raw, false);
+    put_pair_n(&raw, "A", 1, "x\0y", 3, 0);
+    buf_append(&raw, over, sizeof over);
+    expect_malformed(&raw, true);
+}
+
+/* A name given twice: the engine's own four take the last, any other the
+ * first (as before the index). */
+static void test_duplicates(void)
+{
+    struct buf raw = {0};
+    const char *why;
+
+    put_pair(&raw, "SCRIPT_NAME", "/first");
+    put_pair(&raw, "HTTP_ACCEPT", "text/plain");
+    put_pair(&raw, "SCRIPT_NAME", "/last");
+    put_pair(&raw, "HTTP_ACCEPT", "application/json");
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "SCRIPT_NAME"), "/last");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "HTTP_ACCEPT"), "text/plain");
+    buf_free(&raw);
+}
+
+/* More pairs than the request holds: the index goes after the raw pairs,
+ * charged to the params budget; every pair is still found. */
+static void test_many_pairs(void)
+{
+    struct buf raw = {0};
+    struct seen seen = {0};
+    char name[32], value[32];
+    const char *why;
+    unsigned n = 3 * REQUEST_PAIRS_INLINE + 5;
+    size_t raw_charged;
+
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "HTTP_X_%u", i);
+        snprintf(value, sizeof value, "v%u", i * 7);
+        put_pair(&raw, name, value);
+    }
+    put_pair(&raw, "PATH_INFO", "/tail");
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    CU_ASSERT_EQUAL(req.npairs, n + 1);
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "HTTP_X_%u", i);
+        snprintf(value, sizeof value, "v%u", i * 7);
+        CU_ASSERT_STRING_EQUAL(fcgi_param(&req, name), value);
+    }
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "PATH_INFO"), "/tail");
+    fcgi_param_each(&req, collect, &seen);
+    CU_ASSERT_EQUAL(seen.n, n + 1);
+    CU_ASSERT_STRING_EQUAL(seen.names[63], "HTTP_X_63");
+    /* the index is charged: the budget counts all the buffer holds */
+    CU_ASSERT(req.params.cap >= raw.len + (n + 1) * sizeof(struct param_ref));
+    CU_ASSERT_EQUAL(req.params_charged, req.params.cap);
+    CU_ASSERT_EQUAL(srv.params_bytes, req.params_charged);
+
+    /* and refused when the budget has no room for it */
+    raw_charged = 0;
+    reset();
+    CU_ASSERT_FATAL(request_grow_charged(&req.params, raw.len, raw.len, &raw_charged, SIZE_MAX,
+                                         &req.params_charged, NULL));
+    memcpy(req.params.data, raw.data, raw.len);
+    req.params.len = raw.len;
+    srv.params_bytes = raw_charged;
+    srv.cfg.limits.max_buffered_params_bytes = raw_charged + 100;
+    CU_ASSERT_EQUAL(request_decode_params(&req, &why), -2);
+    CU_ASSERT(srv.params_bytes <= srv.cfg.limits.max_buffered_params_bytes);
+    buf_free(&raw);
+}
+
+/* Pairs that fill their buffer to the last byte: the last value's NUL
+ * needs one more, and gets it. */
+static void test_pairs_fill_the_buffer(void)
+{
+    struct buf raw = {0};
+    char value[256];
+    const char *why;
+
+    memset(value, 'q', sizeof value);
+    put_pair_n(&raw, "SCRIPT_NAME", 11, value, 240, 0); /* 1 + 4 length bytes: 256 in all */
+    CU_ASSERT_EQUAL_FATAL(raw.len, 256);
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    CU_ASSERT(req.params.cap > 256);
+    CU_ASSERT_EQUAL(strlen(fcgi_param(&req, "SCRIPT_NAME")), 240);
+    CU_ASSERT_EQUAL(req.params_charged, req.params.cap);
+    buf_free(&raw);
+}
+
+static void test_no_params(void)
+{
+    struct buf raw = {0};
+    struct seen seen = {0};
+    const char *why;
+
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "SCRIPT_NAME"));
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "QUERY_STRING"));
+    fcgi_param_each(&req, collect, &seen);
+    CU_ASSERT_EQUAL(seen.n, 0);
+}
+
+static void test_content_length(void)
+{
+    static const struct {
+        const char *value;
+        int has, bad;
+        size_t n;
+    } cases[] = {
+        {"", 0, 0, 0}, {"-1", 0, 0, 0}, {"0", 1, 0, 0}, {"12345", 1, 0, 12345},
+        {"12a", 1, 1, 0}, {"-2", 1, 1, 0}, {" 1", 1, 1, 0},
+        {"99999999999999999999999", 1, 1, 0},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct buf raw = {0};
+        const char *why;
+
+        put_pair(&raw, "CONTENT_LENGTH", cases[i].value);
+        CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+        CU_ASSERT_EQUAL(req.has_content_length, cases[i].has);
+        CU_ASSERT_EQUAL(req.content_length_bad, cases[i].bad);
+        if (!cases[i].bad)
+            CU_ASSERT_EQUAL(req.content_length, cases[i].n);
+        CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "CONTENT_LENGTH"), cases[i].value);
+        buf_free(&raw);
+    }
+}
+
+/* A request's params buffer goes back to the server's spares and is taken
+ * again by a first allocation of exactly its size: charged as a new one. */
+static void test_spare_buffers(void)
+{
+    struct fcgi_request other;
+    uint8_t *kept;
+
+    reset();
+    CU_ASSERT_FATAL(request_grow_charged(&req.params, 300, 65536, &srv.params_bytes, SIZE_MAX,
+                                         &req.params_charged, &srv.params_spares));
+    CU_ASSERT_EQUAL(req.params.cap, 512);
+    kept = req.params.data;
+    request_release_input(&req);
+    CU_ASSERT_EQUAL(srv.params_bytes, 0);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 1);
+    CU_ASSERT_PTR_NULL(req.params.data);
+
+    /* 1000 bytes want 1024: a new buffer, the spare stays */
+    memset(&other, 0, sizeof other);
+    other.srv = &srv;
+    CU_ASSERT_FATAL(request_grow_charged(&other.params, 1000, 65536, &srv.params_bytes, SIZE_MAX,
+                                         &other.params_charged, &srv.params_spares));
+    CU_ASSERT(other.params.data != kept);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 1);
+    /* 400 bytes want 512: the spare, charged its 512 bytes */
+    CU_ASSERT_FATAL(request_grow_charged(&req.params, 400, 65536, &srv.params_bytes, SIZE_MAX,
+                                         &req.params_charged, &srv.params_spares));
+    CU_ASSERT_PTR_EQUAL(req.params.data, kept);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 0);
+    CU_ASSERT_EQUAL(req.params_charged, 512);
+    CU_ASSERT_EQUAL(srv.params_bytes, 512 + 1024);
+    /* refused by the budget: nothing taken */
+    request_release_input(&req);
+    request_release_input(&other);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 2);
+    CU_ASSERT_FALSE(request_grow_charged(&req.params, 400, 65536, &srv.params_bytes, 100,
+                                         &req.params_charged, &srv.params_spares));
+    CU_ASSERT_EQUAL(srv.params_spares.n, 2);
+    CU_ASSERT_EQUAL(srv.params_bytes, 0);
+    /* a large buffer is not kept */
+    CU_ASSERT_FATAL(request_grow_charged(&req.params, 5000, 65536, &srv.params_bytes, SIZE_MAX,
+                                         &req.params_charged, &srv.params_spares));
+    request_release_input(&req);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 2);
+    request_spares_free(&srv);
+    CU_ASSERT_EQUAL(srv.params_spares.n, 0);
+}
+
+int main(void)
+{
+    static const struct unit_test tests[] = {
+        {"nginx's params: every one found, in order", test_nginx_params},
+        {"4-byte lengths, short ones too", test_long_and_padded_lengths},
+        {"a NUL in a name or value is refused", test_nul_refused},
+        {"malformed pairs, and which fault is reported", test_malformed},
+        {"a name given twice", test_duplicates},
+        {"more pairs than the request indexes", test_many_pairs},
+        {"pairs filling their buffer", test_pairs_fill_the_buffer},
+        {"no params", test_no_params},
+        {"CONTENT_LENGTH", test_content_length},
+        {"params buffers kept for reuse, charged as new ones", test_spare_buffers},
+        {NULL, NULL},
+    };
+    int rc = unit_run("params", tests, 60);
+
+    buf_free(&req.params);
+    return rc;
+}
