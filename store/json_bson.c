@@ -396,7 +396,9 @@ static int append_item(struct conv *c, bson_t *doc, const char *key, int klen,
 }
 
 /* Refuses deep nesting before cJSON recurses into it (cJSON's own limit is
- * 1000 levels, and its message would not say why). */
+ * 1000 levels, and its message would not say why), and control characters
+ * outside strings: cJSON skips every byte up to 0x20 as whitespace, JSON
+ * only space, tab, LF and CR.  (Inside strings next_token refuses them.) */
 static int check_depth(struct conv *c, size_t len)
 {
     const char *s = c->s;
@@ -418,7 +420,14 @@ static int check_depth(struct conv *c, size_t len)
         case '}':
             depth--;
             break;
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+            break;
         default:
+            if ((unsigned char)s[i] < 0x20)
+                return fail(c, "not JSON: error near byte %zu", i);
             break;
         }
     }
