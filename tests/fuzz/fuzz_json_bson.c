@@ -16,8 +16,7 @@
  *     the converter: text it refuses is refused ("refuses what JSON
  *     refuses and cJSON lets through"); text it accepts and the converter
  *     can store (depth <= 64, no lone surrogate, no \u0000 in a key) is
- *     stored, except what cJSON 1.7 cannot read at all (a number token
- *     longer than 63 bytes);
+ *     stored, numbers of any length included;
  *   - a failure leaves the document as it was and says why in one of the
  *     documented forms, "near byte N" with N inside the text;
  *   - a success appends exactly one element under the key; rendering it
@@ -51,17 +50,16 @@
 /* ---- a strict JSON validator (RFC 8259), independent of the converter ---- */
 
 enum verdict {
-    V_INVALID,    /* not JSON */
-    V_STORABLE,   /* JSON the converter promises to store */
-    V_UNSTORABLE, /* JSON, but refused by design: too deep, lone surrogate, NUL in a key */
-    V_CJSON_LIMIT /* JSON cJSON 1.7 cannot read (a number of 64 bytes or more) */
+    V_INVALID,   /* not JSON */
+    V_STORABLE,  /* JSON the converter promises to store */
+    V_UNSTORABLE /* JSON, but refused by design: too deep, lone surrogate, NUL in a key */
 };
 
 struct val {
     const uint8_t *s;
     size_t n, i;
     int depth;
-    enum verdict v; /* worst seen so far among the storable kinds */
+    enum verdict v; /* V_STORABLE until something unstorable is seen */
 };
 
 static void ws(struct val *p)
@@ -73,8 +71,7 @@ static void ws(struct val *p)
 
 static void mark(struct val *p, enum verdict v)
 {
-    if (p->v == V_STORABLE || (p->v == V_CJSON_LIMIT && v == V_UNSTORABLE))
-        p->v = v;
+    p->v = v;
 }
 
 static int hexd(uint8_t c)
@@ -196,8 +193,6 @@ static bool digits(struct val *p)
 
 static bool number(struct val *p)
 {
-    size_t start = p->i;
-
     if (p->s[p->i] == '-')
         p->i++;
     if (p->i < p->n && p->s[p->i] == '0')
@@ -216,8 +211,6 @@ static bool number(struct val *p)
         if (!digits(p))
             return false;
     }
-    if (p->i - start >= 64)
-        mark(p, V_CJSON_LIMIT);
     return true;
 }
 
