@@ -126,6 +126,10 @@
 /* The handler's answers of one input add up to at most this many bytes
  * (bigger ones are cut to 100 bytes), so an input cannot take minutes. */
 #define ANSWER_BUDGET (4u << 20)
+/* The same for the bodies of generated requests (bigger ones are cut to
+ * under 200 bytes): big bodies are worth having, thousands of them are
+ * only slow. */
+#define BODY_BUDGET (1u << 20)
 #define HEAD_MAX 16384
 
 static struct ev_loop *loop;
@@ -191,6 +195,7 @@ static size_t nexpects, expects_cap;
  * max_output_bytes). */
 static size_t anonymous_503s;
 static size_t answer_bytes; /* spent of ANSWER_BUDGET */
+static size_t body_bytes;   /* spent of BODY_BUDGET */
 
 /* ---- the peer (front server) side of a connection ---------------------- */
 
@@ -853,6 +858,10 @@ static void build_request(struct bytes *q, uint8_t idb, uint8_t f, uint8_t s)
     uint8_t pad = f & 0x80 ? (uint8_t)(s % 8) : 0;
     char cl[32];
 
+    if (body_bytes + body > BODY_BUDGET)
+        body %= 200;
+    body_bytes += body;
+
     if ((f >> 1 & 3) == 3)
         begin[1] = s & 1 ? FCGI_AUTHORIZER : 77;
     put_record(q, FCGI_BEGIN_REQUEST, id, begin, 8, pad);
@@ -1027,6 +1036,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     next_choice = 0;
     nexpects = 0;
     answer_bytes = 0;
+    body_bytes = 0;
     any_abort = false;
     anonymous_503s = 0;
 
