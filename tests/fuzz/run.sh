@@ -16,7 +16,7 @@
 # SECONDS is per target (tests/run gives each $FUZZ_SECONDS, default 20);
 # TARGET names pick some (default: all, in the order above).  Needs clang
 # with the fuzzer runtime (Debian: clang, libclang-rt-14-dev) and the
-# libraries' development files (libev, libbson, cJSON).
+# libraries' development files (libev, libbson, cJSON, libcurl).
 #
 # Builds and scratch corpora go to $FUZZ_OUT (default
 # ${TMPDIR:-/tmp}/springfield-fuzz) and persist, so runs build on each
@@ -94,8 +94,8 @@ build_target() {
     router) build fuzz_router tests/fuzz/fuzz_router.c routes/router.c routes/table.c ;;
     conn)
         build fuzz_conn tests/fuzz/fuzz_conn.c fcgi/conn.c fcgi/request.c fcgi/server.c \
-            fcgi/response.c fcgi/codec.c fcgi/access_log.c common/buf.c common/log.c \
-            common/setting.c -lev
+            fcgi/response.c fcgi/codec.c fcgi/access_log.c fcgi/slow_log.c common/buf.c \
+            common/json.c common/log.c common/utf8.c common/setting.c -lev
         ;;
     json_bson)
         # shellcheck disable=SC2046
@@ -103,8 +103,11 @@ build_target() {
             $(libs libbson-1.0 libcjson) -lm
         ;;
     weather)
+        # the parser, and what the rest of weather.c (the backend) links to
         # shellcheck disable=SC2046
-        build fuzz_weather tests/fuzz/fuzz_weather.c store/weather.c $(libs libcjson) -lm
+        build fuzz_weather tests/fuzz/fuzz_weather.c store/weather.c store/op.c \
+            store/breaker.c store/http.c store/result.c common/log.c common/buf.c \
+            $(libs libcjson libcurl) -lev -lm
         ;;
     s3_error) build fuzz_s3_error tests/fuzz/fuzz_s3_error.c store/s3_error.c ;;
     esac
