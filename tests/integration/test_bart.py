@@ -50,10 +50,10 @@ def start(launch, sf_nginx, sig, args=(), **creds):
     """s3rver with a fresh bucket, and springfield (behind nginx) on it."""
     s3 = launch(S3rver)
     pair = sf_nginx(env=s3.env(signature=sig, **creds), args=args)
-    log = pair.sf.log()
     where = "s3 at %s/%s/bart (sigv%s" % (s3.endpoint, s3.bucket, sig[1])
-    assert re.search(r"/api/v1/bart\s+-> " + re.escape(where), log), \
-        "springfield does not say bart is on %s:\n%s" % (where, log)
+    # The socket listens before the backends are opened and logged: a slow
+    # start (a sanitizer build, a busy machine) says it a moment later.
+    wait_for_log(pair.sf, r"/api/v1/bart\s+-> " + re.escape(where), timeout=10)
     return s3, pair
 
 
