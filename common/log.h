@@ -59,7 +59,9 @@ long sf_log_output(const void *data, size_t len);
  *   if (log_limit_pass(&refused, ev_now(loop), &more))
  *       sf_warn("... (%lu more since the last line)", more);
  *
- * now is any clock in seconds (the loop's time is the cheap one).
+ * now is any clock in seconds (the loop's time is the cheap one).  A
+ * struct log_limit is not locked: it belongs to one thread (every one
+ * today is the loop's).  sf_log itself may be called from any thread.
  */
 struct log_limit {
     double last;

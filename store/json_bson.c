@@ -396,7 +396,9 @@ static int append_item(struct conv *c, bson_t *doc, const char *key, int klen,
 }
 
 /* Refuses deep nesting before cJSON recurses into it (cJSON's own limit is
- * 1000 levels, and its message would not say why). */
+ * 1000 levels, and its message would not say why), and control characters
+ * outside strings: cJSON skips every byte up to 0x20 as whitespace, JSON
+ * only space, tab, LF and CR.  (Inside strings next_token refuses them.) */
 static int check_depth(struct conv *c, size_t len)
 {
     const char *s = c->s;
@@ -418,7 +420,14 @@ static int check_depth(struct conv *c, size_t len)
         case '}':
             depth--;
             break;
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+            break;
         default:
+            if ((unsigned char)s[i] < 0x20)
+                return fail(c, "not JSON: error near byte %zu", i);
             break;
         }
     }
@@ -430,6 +439,7 @@ int json_to_bson_value(const char *json, size_t len, bson_t *doc, const char *ke
 {
     struct conv c = {.s = json, .err = err, .err_size = err_size};
     const char *end = NULL;
+    size_t bom = 0;
     cJSON *root;
     bson_t tmp;
     int rc;
@@ -440,7 +450,16 @@ int json_to_bson_value(const char *json, size_t len, bson_t *doc, const char *ke
         return fail(&c, "not JSON: error near byte 0");
     if (check_depth(&c, len) < 0)
         return -1;
-    root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    /* One UTF-8 byte order mark may open the text (RFC 8259 8.1 lets a
+     * parser ignore it).  cJSON skips one only when two or more bytes
+     * follow it, so it is skipped here, always; cJSON must not skip a
+     * second one. */
+    if (len >= 3 && !memcmp(json, "\xef\xbb\xbf", 3)) {
+        bom = 3;
+        if (len >= 6 && !memcmp(json + 3, "\xef\xbb\xbf", 3))
+            return fail(&c, "not JSON: error near byte 3");
+    }
+    root = cJSON_ParseWithLengthOpts(json + bom, len - bom, &end, 0);
     if (!root) {
         size_t at = end && end >= json ? (size_t)(end - json) : 0;
         return fail(&c, "not JSON: error near byte %zu", at);

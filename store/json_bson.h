@@ -23,8 +23,10 @@
  *
  * The parser is cJSON (for structure) plus a strict scan of the original
  * text: it refuses what JSON refuses and cJSON lets through (leading zeros
- * "01", "1.", raw control characters in strings), trailing garbage after
- * the value, and nesting deeper than JSON_BSON_MAX_DEPTH.
+ * "01", "1.", raw control characters in strings and between tokens),
+ * trailing garbage after the value, and nesting deeper than
+ * JSON_BSON_MAX_DEPTH.  One UTF-8 byte order mark before the value is
+ * ignored (RFC 8259 8.1 allows it).
  */
 #ifndef SPRINGFIELD_STORE_JSON_BSON_H
 #define SPRINGFIELD_STORE_JSON_BSON_H

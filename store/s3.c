@@ -16,7 +16,7 @@
  * and result fields and the store's read-only configuration.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem, vasprintf */
+#define _GNU_SOURCE /* vasprintf */
 #endif
 #include "store/s3.h"
 
@@ -34,6 +34,7 @@
 #include <openssl/evp.h>
 
 #include "common/log.h"
+#include "store/s3_error.h"
 
 /* SHA-256 of nothing: the payload hash of GET and HEAD. */
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -153,37 +154,6 @@ static int sha256_hex(const void *data, size_t len, char out[65])
     return 0;
 }
 
-/* The text of <tag>...</tag> in an S3 error document, or "" (out is
- * always terminated; the document may hold anything, NULs included). */
-static void xml_text(const char *doc, size_t len, const char *tag, char *out, size_t outsz)
-{
-    char open[32], close[32];
-    const char *a, *b;
-    size_t n;
-
-    out[0] = '\0';
-    if (!doc || !len)
-        return;
-    snprintf(open, sizeof open, "<%s>", tag);
-    snprintf(close, sizeof close, "</%s>", tag);
-    a = memmem(doc, len, open, strlen(open));
-    if (!a)
-        return;
-    a += strlen(open);
-    b = memmem(a, len - (size_t)(a - doc), close, strlen(close));
-    if (!b)
-        return;
-    n = (size_t)(b - a);
-    if (n >= outsz)
-        n = outsz - 1;
-    memcpy(out, a, n);
-    out[n] = '\0';
-    /* keep log lines on one line and printable */
-    for (char *p = out; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = ' ';
-}
-
 static int64_t ms_between(const struct timespec *a, const struct timespec *b)
 {
     return (int64_t)(b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
@@ -272,8 +242,8 @@ static void on_http(void *privdata, const struct http_response *res)
         op_finish(op);
         return;
     }
-    xml_text(res->body, res->body_len, "Code", code, sizeof code);
-    xml_text(res->body, res->body_len, "Message", detail, sizeof detail);
+    s3_xml_text(res->body, res->body_len, "Code", code, sizeof code);
+    s3_xml_text(res->body, res->body_len, "Message", detail, sizeof detail);
     if (http == 404 && (!strcmp(code, "NoSuchBucket") || op->kind == OP_PING)) {
         status = no_bucket(st, msg, sizeof msg);
     } else if (http == 404 && op->kind == OP_GET && (!*code || !strcmp(code, "NoSuchKey"))) {

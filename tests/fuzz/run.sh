@@ -1,24 +1,53 @@
 #!/bin/sh
-# tests/fuzz/run.sh — builds the libFuzzer targets (codec, router) with
-# ASan and UBSan and runs each for N seconds (argument, default 60).
+# tests/fuzz/run.sh — builds the libFuzzer targets with ASan and UBSan and
+# runs each for SECONDS seconds (default 60), one after the other (one
+# fuzzer process at a time):
 #
-#   tests/fuzz/run.sh [SECONDS]
+#   tests/fuzz/run.sh [SECONDS [TARGET...]]
 #
-# Needs clang with the fuzzer runtime (Debian: clang, libclang-rt-14-dev).
+#   codec      fcgi/codec.c: the record parser and name-value pairs
+#   router     routes/router.c against the real route table
+#   conn       a whole connection: fcgi/conn.c, request.c, server.c on a real
+#              libev loop over a socketpair, with a stub handler
+#   json_bson  store/json_bson.c: JSON -> BSON -> JSON, and any BSON rendered
+#   weather    store/weather.c: weather_parse
+#   s3_error   store/s3_error.c: the S3 error-document reader
+#
+# SECONDS is per target (tests/run gives each $FUZZ_SECONDS, default 20);
+# TARGET names pick some (default: all, in the order above).  Needs clang
+# with the fuzzer runtime (Debian: clang, libclang-rt-14-dev) and the
+# libraries' development files (libev, libbson, cJSON, libcurl).
+#
 # Builds and scratch corpora go to $FUZZ_OUT (default
-# ${TMPDIR:-/tmp}/springfield-fuzz), so the checked-in seed corpus under
-# tests/fuzz/corpus/<target>/ only grows by hand: copy a crash input there
-# once it is fixed, so it stays a regression case.  Extra libFuzzer flags
-# can be given in $FUZZ_ARGS (e.g. FUZZ_ARGS=-jobs=2).
+# ${TMPDIR:-/tmp}/springfield-fuzz) and persist, so runs build on each
+# other.  The checked-in seeds under tests/fuzz/corpus/<target>/ are read
+# only and grow by hand: after a campaign, fold the new inputs into a
+# small set and keep every crash input once it is fixed (a regression
+# case), e.g.
+#   $FUZZ_OUT/fuzz_conn -merge=1 tests/fuzz/corpus/conn $FUZZ_OUT/corpus-conn
+# tests/fuzz/<target>.dict, when present, is the target's dictionary.
+# Extra libFuzzer flags can be given in $FUZZ_ARGS (e.g.
+# FUZZ_ARGS=-runs=1000000 for a fixed number of executions instead of the
+# time); FUZZ_NICE=N runs the fuzzers under nice -n N.
 #
 # Exit status: 0 when no target found anything, 1 otherwise (the crash
-# inputs are named on the way), 2 when the build failed.
+# inputs are named on the way), 2 when the build failed or the arguments
+# are wrong.
 set -eu
 
+all="codec router conn json_bson weather s3_error"
 seconds=${1:-60}
 case $seconds in
-'' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;;
+'' | *[!0-9]*) echo "usage: $0 [SECONDS [TARGET...]]  (targets: $all)" >&2; exit 2 ;;
 esac
+[ $# -gt 0 ] && shift
+targets=${*:-$all}
+for t in $targets; do
+    case " $all " in
+    *" $t "*) ;;
+    *) echo "run.sh: unknown target '$t' (targets: $all)" >&2; exit 2 ;;
+    esac
+done
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -51,15 +80,59 @@ build() {
     fi
 }
 
-build fuzz_codec tests/fuzz/fuzz_codec.c fcgi/codec.c
-build fuzz_router tests/fuzz/fuzz_router.c routes/router.c routes/table.c
+libs() {
+    if ! pkg-config --cflags --libs "$@"; then
+        echo "run.sh: pkg-config does not know $* (libbson-dev, libcjson-dev)" >&2
+        exit 2
+    fi
+}
+
+# The sources each target links (and the libraries after them).
+build_target() {
+    case $1 in
+    codec) build fuzz_codec tests/fuzz/fuzz_codec.c fcgi/codec.c ;;
+    router) build fuzz_router tests/fuzz/fuzz_router.c routes/router.c routes/table.c ;;
+    conn)
+        build fuzz_conn tests/fuzz/fuzz_conn.c fcgi/conn.c fcgi/request.c fcgi/server.c \
+            fcgi/response.c fcgi/codec.c fcgi/access_log.c fcgi/slow_log.c common/buf.c \
+            common/json.c common/log.c common/utf8.c common/setting.c -lev
+        ;;
+    json_bson)
+        # shellcheck disable=SC2046
+        build fuzz_json_bson tests/fuzz/fuzz_json_bson.c store/json_bson.c \
+            $(libs libbson-1.0 libcjson) -lm
+        ;;
+    weather)
+        # the parser, and what the rest of weather.c (the backend) links to
+        # shellcheck disable=SC2046
+        build fuzz_weather tests/fuzz/fuzz_weather.c store/weather.c store/op.c \
+            store/breaker.c store/http.c store/result.c common/log.c common/buf.c \
+            $(libs libcjson libcurl) -lev -lm
+        ;;
+    s3_error) build fuzz_s3_error tests/fuzz/fuzz_s3_error.c store/s3_error.c ;;
+    esac
+}
+
+max_len() {
+    case $1 in
+    codec | conn) echo 8192 ;;
+    router) echo 4200 ;;
+    *) echo 4096 ;;
+    esac
+}
+
+for t in $targets; do
+    build_target "$t"
+done
 
 status=0
 run() {
-    name=$1
-    max_len=$2
-    seeds=tests/fuzz/corpus/${name#fuzz_}
-    work=$out/corpus-${name#fuzz_}
+    t=$1
+    name=fuzz_$t
+    seeds=tests/fuzz/corpus/$t
+    work=$out/corpus-$t
+    dict=
+    [ -f "tests/fuzz/$t.dict" ] && dict=-dict=tests/fuzz/$t.dict
     mkdir -p "$work" "$out/artifacts-$name"
     echo "run.sh: running $name for ${seconds}s (seeds: $seeds)"
     # New inputs go to the scratch corpus (first directory); the seeds are
@@ -67,10 +140,12 @@ run() {
     # shellcheck disable=SC2086
     if ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-        "$out/$name" -max_total_time="$seconds" -timeout=10 -max_len="$max_len" \
-        -print_final_stats=1 -artifact_prefix="$out/artifacts-$name/" \
+        nice -n "${FUZZ_NICE:-0}" \
+        "$out/$name" -max_total_time="$seconds" -timeout=10 -max_len="$(max_len "$t")" \
+        -print_final_stats=1 -artifact_prefix="$out/artifacts-$name/" $dict \
         ${FUZZ_ARGS:-} "$work" "$seeds" >"$out/$name.log" 2>&1; then
-        tail -n 12 "$out/$name.log" | grep -E '^(stat::number_of_executed_units|stat::new_units_added|Done)' || true
+        tail -n 12 "$out/$name.log" |
+            grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|Done)' || true
         echo "run.sh: $name: nothing found (log: $out/$name.log)"
     else
         status=1
@@ -80,7 +155,8 @@ run() {
     fi
 }
 
-run fuzz_codec 8192
-run fuzz_router 4200
+for t in $targets; do
+    run "$t"
+done
 
 exit $status

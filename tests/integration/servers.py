@@ -289,16 +289,19 @@ class Springfield(Server):
         could come before them)."""
         return fcgi_ready(self.address)
 
-    # What a sanitizer build (./configure --enable-sanitizers) or valgrind
-    # (tests/valgrind-springfield, with --errors-for-leak-kinds=definite)
-    # writes to stderr when it finds a memory error or a leak.
+    # What a sanitizer build (./configure --enable-sanitizers or
+    # --enable-tsan) or valgrind (tests/valgrind-springfield, with
+    # --errors-for-leak-kinds=definite) writes to stderr when it finds a
+    # memory error, a leak or a data race.
     MEMORY_ERRORS = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
-                               r"runtime error:|ERROR SUMMARY: [1-9]")
+                               r"runtime error:|ERROR SUMMARY: [1-9]|"
+                               r"WARNING: ThreadSanitizer|FATAL: ThreadSanitizer|ThreadSanitizer: reported")
 
     def after_stop(self):
         found = self.MEMORY_ERRORS.search(self.log())
         if found:
-            raise ServerError("springfield reported a memory error (%s)\n--- log tail ---\n%s"
+            raise ServerError("springfield reported a sanitizer or valgrind error (%s)\n"
+                              "--- log tail ---\n%s"
                               % (found.group(0), tail(self.log_path, 80)))
 
 

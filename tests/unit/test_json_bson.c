@@ -229,6 +229,23 @@ static void test_invalid_json(void)
     check_err("[1, -012]", "not JSON: error near byte 6");
     check_err("1.", "not JSON: error near byte 2");
     check_err("[1.e5]", "not JSON: error near byte 3");
+    /* control characters between tokens: cJSON skips every byte up to
+     * 0x20 as whitespace, JSON allows only space, tab, CR and LF
+     * (found by tests/fuzz/fuzz_json_bson.c) */
+    check_err("[1,\v2]", "not JSON: error near byte 3");
+    check_err("\f{}", "not JSON: error near byte 0");
+    check_err("{\"a\":\x01" "1}", "not JSON: error near byte 5");
+    check_err_len("[\0 1]", 5, "not JSON: error near byte 1");
+    check_err_len("[1\0]", 4, "not JSON: error near byte 2");
+    check_rt("[ 1,\t2\r\n]", "[1,2]", BSON_TYPE_ARRAY);
+    /* one UTF-8 byte order mark may open the text, however short the
+     * value after it (cJSON skipped it only before 2 or more bytes) */
+    check_rt("\xef\xbb\xbf{\"a\":1}", "{\"a\":1}", BSON_TYPE_DOCUMENT);
+    check_rt("\xef\xbb\xbf" "7", "7", BSON_TYPE_INT32);
+    check_rt("\xef\xbb\xbf 7", "7", BSON_TYPE_INT32);
+    check_err("\xef\xbb\xbf\xef\xbb\xbf[1]", "not JSON: error near byte 3");
+    check_err("\xef\xbb\xbf", "not JSON: error near byte 3");
+    check_err("[\xef\xbb\xbf" "1]", "not JSON: error near byte 1");
     /* trailing garbage after a valid value */
     check_err("{} x", "not JSON: error near byte 3");
     check_err("[1] [2]", "not JSON: error near byte 4");
