@@ -717,16 +717,16 @@ struct param_walk {
     bool matched[5];  /* fcgi_param's value is one of them */
 };
 
-static void each_param(void *arg, const char *name, const char *value)
+static void each_param(void *arg, const char *name, size_t name_len, const char *value)
 {
     struct param_walk *w = arg;
 
-    w->bytes += strlen(name) + strlen(value) + 2;
+    w->bytes += name_len + strlen(value) + 2;
     w->n++;
     for (int i = 0; i < 5; i++) {
-        if (!strcmp(name, noted[i])) {
+        if (name_len == strlen(noted[i]) && !memcmp(name, noted[i], name_len)) {
             w->seen[i]++;
-            if (fcgi_param(w->r, name) == value)
+            if (fcgi_param(w->r, noted[i]) == value)
                 w->matched[i] = true;
         }
     }

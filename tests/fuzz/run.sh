@@ -94,8 +94,8 @@ build_target() {
     router) build fuzz_router tests/fuzz/fuzz_router.c routes/router.c routes/table.c ;;
     conn)
         build fuzz_conn tests/fuzz/fuzz_conn.c fcgi/conn.c fcgi/request.c fcgi/server.c \
-            fcgi/response.c fcgi/codec.c fcgi/access_log.c fcgi/slow_log.c common/buf.c \
-            common/json.c common/log.c common/utf8.c common/setting.c -lev
+            fcgi/response.c fcgi/codec.c fcgi/access_log.c fcgi/slow_log.c fcgi/fd_reserve.c \
+            common/buf.c common/fmt.c common/json.c common/log.c common/utf8.c common/setting.c -lev
         ;;
     json_bson)
         # shellcheck disable=SC2046
