@@ -111,11 +111,11 @@ struct mysql_op {
     MYSQL_BIND result;
     unsigned long out_len;
     my_bool out_null, out_error;
-    char *out_big; /* a value longer than buf (a wider column than ours) */
+    char *out_big; /* a value longer than the result buffer (a wider column than ours) */
     const char *out_data;
     size_t out_size;
     char name[NAME_MAX_BYTES];
-    char buf[]; /* put: the content; get: the result buffer */
+    char buf[]; /* put: the content (a get reads into its connection's buffer) */
 };
 
 struct mysql_conn {
@@ -137,6 +137,10 @@ struct mysql_conn {
     MYSQL *r_mysql;     /* results of the last library call */
     int r_int;
     my_bool r_bool;
+    /* A get's value, fetched here and delivered (or copied by the core)
+     * before the connection takes its next operation: one buffer per
+     * connection instead of one per operation. */
+    char result_buf[CONTENT_MAX_BYTES + 1];
 };
 
 struct mysql_store {
@@ -477,14 +481,22 @@ static void conn_ready(struct mysql_conn *c)
 
 /* ---------------------------------------------------- operation steps */
 
+/* The result goes out while c is still busy: a get's value is in c's
+ * buffer, and nothing the callback starts may run on c before it has
+ * returned. */
 static void conn_op_done(struct mysql_conn *c, enum store_status status, const char *msg)
 {
     struct mysql_op *op = conn_take_op(c);
     char copy[MSG_MAX];
-    snprintf(copy, sizeof copy, "%s", msg ? msg : ""); /* msg may be op->msg */
-    conn_idle(c);
-    op_end(op, status, "%s", copy);
+
+    if (msg && *msg) {
+        snprintf(copy, sizeof copy, "%s", msg); /* msg may be op->msg */
+        op_end(op, status, "%s", copy);
+    } else {
+        op_end(op, status, NULL);
+    }
     store_op_release(&op->op);
+    conn_idle(c);
     dispatch(c->st);
 }
 
@@ -532,6 +544,8 @@ static void conn_start_op(struct mysql_conn *c, struct mysql_op *op)
     op->conn = c;
     store_op_hold(&op->op); /* the connector reads its buffers */
     c->stmt = NULL;
+    if (op->kind == OP_GET)
+        op->result.buffer = c->result_buf;
 
     switch (op->kind) {
     case OP_PING:
@@ -562,7 +576,7 @@ static void conn_fetch_done(struct mysql_conn *c)
             op->out_data = "";
             op->out_size = 0;
         } else if (op->out_len <= CONTENT_MAX_BYTES) {
-            op->out_data = op->buf;
+            op->out_data = c->result_buf;
             op->out_size = op->out_len;
         } else {
             /* The column is wider than ours: fetch it whole.  After
@@ -918,7 +932,7 @@ static void ms_get(struct mysql_store *st, const char *key, size_t key_len, stor
         store_refuse(&kv->be, cb, privdata, s, "%s", msg);
         return;
     }
-    struct mysql_op *op = op_new(st, OP_GET, CONTENT_MAX_BYTES + 1, cb, privdata);
+    struct mysql_op *op = op_new(st, OP_GET, 0, cb, privdata);
     if (!op)
         return;
     memcpy(op->name, key, key_len);
@@ -926,8 +940,7 @@ static void ms_get(struct mysql_store *st, const char *key, size_t key_len, stor
     bind_string(&op->param[0], op->name, &op->name_len);
     memset(&op->result, 0, sizeof op->result);
     op->result.buffer_type = MYSQL_TYPE_STRING;
-    op->result.buffer = op->buf;
-    op->result.buffer_length = CONTENT_MAX_BYTES + 1;
+    op->result.buffer_length = CONTENT_MAX_BYTES + 1; /* the buffer: the connection's */
     op->result.length = &op->out_len;
     op->result.is_null = &op->out_null;
     op->result.error = &op->out_error;
