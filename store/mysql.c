@@ -137,6 +137,7 @@ struct mysql_conn {
     MYSQL *r_mysql;     /* results of the last library call */
     int r_int;
     my_bool r_bool;
+    unsigned idle_iteration; /* ev_iteration() when it last became idle */
     /* A get's value, fetched here and delivered (or copied by the core)
      * before the connection takes its next operation: one buffer per
      * connection instead of one per operation. */
@@ -295,6 +296,26 @@ static void backoff_arm(struct mysql_conn *c, double delay_s)
     ev_timer_start(c->st->loop, &c->timer);
 }
 
+/*
+ * Watches fd for events.  ev_io_set() makes libev tell the kernel again
+ * (an epoll_ctl() at the next iteration, even for the same fd and events),
+ * so it is called only when the fd changes: a session's socket keeps its
+ * registration across operations, and a new events mask alone is a
+ * cheaper ev_io_modify().  conn_close() forgets the fd, so that a new
+ * session whose socket got the same number is registered anew.
+ */
+static void conn_watch(struct mysql_conn *c, int fd, int events)
+{
+    struct ev_loop *loop = c->st->loop;
+
+    ev_io_stop(loop, &c->io);
+    if (c->io.fd != fd)
+        ev_io_set(&c->io, fd, events);
+    else if ((c->io.events & (EV_READ | EV_WRITE)) != events)
+        ev_io_modify(&c->io, events);
+    ev_io_start(loop, &c->io);
+}
+
 /* One _start() or _cont() of the current step; returns the wait mask. */
 static int conn_call(struct mysql_conn *c, bool start, int ready)
 {
@@ -345,6 +366,7 @@ static void conn_close(struct mysql_conn *c, bool graceful)
 {
     struct ev_loop *loop = c->st->loop;
     ev_io_stop(loop, &c->io);
+    ev_io_set(&c->io, -1, EV_READ); /* its socket goes: see conn_watch() */
     ev_timer_stop(loop, &c->lib_timer);
     ev_timer_stop(loop, &c->timer);
     resolver_cancel(c->lookup);
@@ -423,14 +445,14 @@ static void conn_idle(struct mysql_conn *c)
     c->state = CONN_IDLE;
     c->step = STEP_NONE;
     c->stmt = NULL;
+    c->idle_iteration = ev_iteration(loop);
     ev_timer_stop(loop, &c->lib_timer);
-    ev_io_stop(loop, &c->io);
     if (fd < 0) {
+        ev_io_stop(loop, &c->io);
         conn_lost(c, "the client library lost its socket");
         return;
     }
-    ev_io_set(&c->io, fd, EV_READ);
-    ev_io_start(loop, &c->io);
+    conn_watch(c, fd, EV_READ);
 }
 
 /* Takes the running operation off c (the connection's hold goes after
@@ -716,8 +738,7 @@ static void conn_run(struct mysql_conn *c, bool start, int ready)
             conn_fail(c, "the client library lost its socket");
             return;
         }
-        ev_io_set(&c->io, fd, events);
-        ev_io_start(loop, &c->io);
+        conn_watch(c, fd, events);
     }
     ev_timer_stop(loop, &c->lib_timer);
     if (wait & MYSQL_WAIT_TIMEOUT) {
@@ -824,10 +845,16 @@ static void conn_connect_to(struct mysql_conn *c, const char *addr)
 
 /* An idle session whose socket has something to read was closed by the
  * server (the idle watch would say so on the next loop iteration; a poll
- * now keeps a just-restarted server from failing the next operations). */
+ * now keeps a just-restarted server from failing the next operations).
+ * A session that became idle in this loop iteration has just read its
+ * server's answer: under load every operation finds one of those, and the
+ * poll (a system call per operation) is spared. */
 static bool conn_is_stale(struct mysql_conn *c)
 {
     struct pollfd p = { .fd = mysql_get_socket(c->my), .events = POLLIN };
+
+    if (c->idle_iteration == ev_iteration(c->st->loop))
+        return false;
     return poll(&p, 1, 0) != 0;
 }
 
