@@ -51,7 +51,6 @@
 #include <errmsg.h>
 #include <mysqld_error.h>
 
-#define POOL_MAX 64
 #define MSG_MAX 256
 /* utf8mb4: at most 4 bytes a character. */
 #define NAME_MAX_BYTES (MYSQL_STORE_NAME_MAX_CHARS * 4)
@@ -1085,8 +1084,8 @@ struct kv_store *mysql_store_new(struct ev_loop *loop, struct resolver *resolver
                                  const struct mysql_config *cfg)
 {
     unsigned n = cfg->pool_size > 0 ? (unsigned)cfg->pool_size : MYSQL_STORE_DEFAULT_POOL;
-    if (n > POOL_MAX)
-        n = POOL_MAX;
+    if (n > MYSQL_STORE_POOL_MAX)
+        n = MYSQL_STORE_POOL_MAX;
     struct mysql_store *st = calloc(1, sizeof *st + n * sizeof st->conns[0]);
     if (!st)
         return NULL;
