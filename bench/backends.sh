@@ -39,13 +39,11 @@
 . "$(dirname "$0")/lib.sh"
 rounds=3 secs=5 conns=64 pool="" cases=""
 while [ $# -gt 0 ]; do
+    if round_option "$1" "${2:-}"; then shift 2; continue; fi
     case $1 in
-    --rounds) rounds=$2; shift 2 ;;
-    --seconds) secs=$2; shift 2 ;;
     --connections) conns=$2; shift 2 ;;
     --mysql-connections) pool=$2; shift 2 ;;
-    --case) cases="$cases $2"; shift 2 ;;
-    -h|--help) sed -n '2,/^\. /{/^\. /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    -h|--help) help_text; exit 0 ;;
     *) echo "bench/backends.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
     esac
 done
@@ -184,11 +182,6 @@ LUA
 
 # --- one run ------------------------------------------------------------------
 
-# ticks PID: its utime + stime so far (all its threads, the ended ones too)
-ticks() {
-    awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
-}
-# cpu0: busy and total ticks of CPU 0
 # cpu0: busy and total ticks of CPU 0.  (Softirqs, where the loopback
 # traffic is processed, are counted to the process they interrupt: in
 # its time, as with any tick-based accounting.)
