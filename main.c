@@ -35,6 +35,7 @@
 #include "routes/scoreboard.h"
 #include "routes/stats.h"
 #include "store/http.h"
+#include "store/mysql.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9000"
 
@@ -73,6 +74,7 @@ static void usage(FILE *out)
 "  --workers N               fork N worker processes sharing the socket, restarted\n"
 "                            when they die (default 0: serve in this process)\n"
 "  --threads N               threads for blocking client libraries (default 4)\n"
+"  --mysql-connections N     connections to MySQL/MariaDB per process (default 4)\n"
 "  --max-conns N             open FastCGI connections (default 10000)\n"
 "  --max-reqs N              live requests per connection (default 128)\n"
 "  --max-params-bytes N      params of one request (default 65536; over: 431)\n"
@@ -143,7 +145,7 @@ enum {
     OPT_MAX_CONN_OUTPUT, OPT_RECEIVE, OPT_IDLE, OPT_SHUTDOWN, OPT_BACKEND_TIMEOUT,
     OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_LOG_LEVEL, OPT_STATUS_PATH, OPT_PID_FILE,
     OPT_MAX_REQUESTS, OPT_MAX_RSS, OPT_REQUEST_TIMEOUT, OPT_ACCESS_LOG_FORMAT, OPT_LOG_FILE,
-    OPT_SLOW_REQUEST
+    OPT_SLOW_REQUEST, OPT_MYSQL_CONNECTIONS
 };
 
 static const struct option long_options[] = {
@@ -151,6 +153,7 @@ static const struct option long_options[] = {
     {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"mysql-connections", required_argument, NULL, OPT_MYSQL_CONNECTIONS},
     {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
     {"max-reqs", required_argument, NULL, OPT_MAX_REQS},
     {"max-params-bytes", required_argument, NULL, OPT_MAX_PARAMS},
@@ -190,6 +193,7 @@ static const struct number_option number_options[] = {
     {OPT_SOCKET_MODE, 8, 0, 0777},
     {OPT_WORKERS, 10, 0, 256},
     {OPT_THREADS, 10, 1, 256},
+    {OPT_MYSQL_CONNECTIONS, 10, 1, MYSQL_STORE_POOL_MAX},
     {OPT_MAX_CONNS, 10, 1, 1000000},
     {OPT_MAX_REQS, 10, 1, 65535},
     {OPT_MAX_PARAMS, 10, 256, 64ULL << 20},
@@ -244,6 +248,9 @@ static int apply(struct options *o, int opt, const char *name, const char *v)
         return 0;
     case OPT_THREADS:
         o->backends.threads = (unsigned)n;
+        return 0;
+    case OPT_MYSQL_CONNECTIONS:
+        o->backends.mysql_connections = (unsigned)n;
         return 0;
     case OPT_MAX_CONNS:
         o->limits.max_conns = (unsigned)n;
@@ -356,6 +363,7 @@ static int load_options(struct options *o, int argc, char **argv)
     o->log_level = SF_LOG_INFO;
     fcgi_limits_default(&o->limits);
     o->backends.threads = 4;
+    o->backends.mysql_connections = MYSQL_STORE_DEFAULT_POOL;
     o->backends.timeout_ms = 5000;
 
     for (lo = long_options; lo->name; lo++) {

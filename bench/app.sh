@@ -23,14 +23,11 @@
 . "$(dirname "$0")/lib.sh"
 rounds=3 secs=10 warm=1 app_cpu=0 load_cpu=1 cases=""
 while [ $# -gt 0 ]; do
+    if round_option "$1" "${2:-}"; then shift 2; continue; fi
     case $1 in
-    --rounds) rounds=$2; shift 2 ;;
-    --seconds) secs=$2; shift 2 ;;
-    --warmup) warm=$2; shift 2 ;;
-    --case) cases="$cases $2"; shift 2 ;;
     --app-cpu) app_cpu=$2; shift 2 ;;
     --load-cpu) load_cpu=$2; shift 2 ;;
-    -h|--help) sed -n '2,/^\. /{/^\. /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    -h|--help) help_text; exit 0 ;;
     *) echo "bench/app.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
     esac
 done

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Memory per idle FastCGI connection.
 
-    bench/idle.py [CONNECTIONS]          (default 10000)
+    bench/idle.py [CONNECTIONS] [--tcp]     (default 10000, a unix socket)
 
-Starts springfield on a unix socket, opens CONNECTIONS connections to it,
-sends one flanders request with FCGI_KEEP_CONN on each (so every
-connection has been used, then sits idle), and reads springfield's
-resident memory (VmRSS) before and after.  Prints the growth per
-connection.  The aim: under 8 KiB each.
+Starts springfield on a unix socket (--tcp: on 127.0.0.1), opens
+CONNECTIONS connections to it, sends one flanders request with
+FCGI_KEEP_CONN on each (so every connection has been used, then sits
+idle), and reads springfield's resident memory (VmRSS) before and after.
+Prints the growth per connection.  The aim: under 8 KiB each.  It also
+prints how much the kernel's slab grew meanwhile (/proc/meminfo: Slab),
+per connection: both ends' sockets, files and epoll entries, which the
+kernel holds beside springfield's own memory (the machine's other
+activity moves it too: read it as an order of magnitude).
 """
 import os
 import resource
@@ -47,6 +51,20 @@ def rss_kib(pid):
     raise RuntimeError("no VmRSS")
 
 
+def slab_kib():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Slab:"):
+                return int(line.split()[1])
+    raise RuntimeError("no Slab in /proc/meminfo")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def read_response(s):
     data = b""
     while b"\x01\x03\x00\x01" not in data:  # END_REQUEST for id 1
@@ -58,41 +76,54 @@ def read_response(s):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+    args = [a for a in sys.argv[1:] if a != "--tcp"]
+    tcp = "--tcp" in sys.argv[1:]
+    n = int(args[0]) if args else 10000
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 256), hard))
     run = tempfile.mkdtemp(prefix="springfield-idle.")
     sock_path = os.path.join(run, "sf.sock")
-    sf = subprocess.Popen([os.path.join(REPO, "springfield"), "--listen", "unix:" + sock_path,
+    if tcp:
+        address, family = ("127.0.0.1", free_port()), socket.AF_INET
+        listen = "%s:%d" % address
+    else:
+        address, family = sock_path, socket.AF_UNIX
+        listen = "unix:" + sock_path
+    sf = subprocess.Popen([os.path.join(REPO, "springfield"), "--listen", listen,
                            "--no-access-log", "--max-conns", str(n + 100)],
                           stderr=open(os.path.join(run, "sf.log"), "w"))
     conns = []
     try:
         for _ in range(100):
-            if os.path.exists(sock_path):
+            try:
+                warm = socket.socket(family)
+                warm.connect(address)
                 break
-            time.sleep(0.05)
-        warm = socket.socket(socket.AF_UNIX)
-        warm.connect(sock_path)
+            except OSError:
+                warm.close()
+                time.sleep(0.05)
         warm.sendall(REQUEST)
         read_response(warm)
         warm.close()
         time.sleep(0.2)
-        before = rss_kib(sf.pid)
+        before, slab_before = rss_kib(sf.pid), slab_kib()
         for i in range(n):
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(sock_path)
+            s = socket.socket(family)
+            s.connect(address)
             s.sendall(REQUEST)
             read_response(s)
             conns.append(s)
         time.sleep(0.5)
-        after = rss_kib(sf.pid)
+        after, slab_after = rss_kib(sf.pid), slab_kib()
         if sf.poll() is not None:
             raise RuntimeError("springfield died")
         per = (after - before) * 1024 / n
-        print("%d idle FastCGI connections (each used once, FCGI_KEEP_CONN)" % n)
+        print("%d idle FastCGI connections over %s (each used once, FCGI_KEEP_CONN)"
+              % (n, "TCP 127.0.0.1" if tcp else "a unix socket"))
         print("springfield VmRSS: %d KiB before, %d KiB after" % (before, after))
         print("per connection: %.0f bytes (aim: under 8192)" % per)
+        print("kernel slab: %d KiB before, %d KiB after: %.0f bytes per connection, both ends"
+              % (slab_before, slab_after, (slab_after - slab_before) * 1024 / n))
     finally:
         for s in conns:
             s.close()

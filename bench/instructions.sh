@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     --depth) depths="$depths $2"; shift 2 ;;
     --profile) profile=$2; shift 2 ;;
     --access-log) log_arg=--access-log; shift ;;
-    -h|--help) sed -n '2,/^\. /{/^\. /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    -h|--help) help_text; exit 0 ;;
     *) echo "bench/instructions.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
     esac
 done

@@ -20,6 +20,30 @@ trap 'exit 130' INT TERM
 
 started() { bench_pids="$bench_pids $1"; }
 
+# ticks PID...: their CPU time so far (utime + stime, in clock ticks,
+# every thread's, the ended ones' too), summed
+ticks() {
+    t=0
+    for p in "$@"; do t=$((t + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat"))); done
+    echo $t
+}
+
+# help_text: the script's header comment, for its --help
+help_text() { sed -n '2,/^\. /{/^\. /d;s/^# \{0,1\}//;p}' "$0"; }
+
+# round_option OPTION VALUE: the options of the scripts that measure in
+# interleaved rounds, into $rounds, $secs, $warm and $cases (--case adds
+# one); true when OPTION is one of them (the caller shifts two).
+round_option() {
+    case $1 in
+    --rounds) rounds=$2 ;;
+    --seconds) secs=$2 ;;
+    --warmup) warm=$2 ;;
+    --case) cases="$cases $2" ;;
+    *) return 1 ;;
+    esac
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

@@ -26,7 +26,8 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 # Build and unit tests; the front servers and backends the integration tests
-# start (prometheus and its promtool check the metrics); the Debian packaging tools, and systemd and man for checking what
+# start (prometheus and its promtool check the metrics), and the backends' own
+# load tools bench/backends.sh compares with (redis-benchmark, mysqlslap); the Debian packaging tools, and systemd and man for checking what
 # the package installs (tests/debian-package.sh).
 apt-get install -y --no-install-recommends \
     build-essential autoconf automake libtool pkg-config ca-certificates \
@@ -34,7 +35,7 @@ apt-get install -y --no-install-recommends \
     libhiredis-dev libmongoc-dev libbson-dev libcurl4-openssl-dev libs3-dev \
     libcjson-dev libmariadb-dev libcunit1-dev libssl-dev \
     nginx-light lighttpd apache2 libapache2-mod-fcgid caddy h2o \
-    redis-server mariadb-server \
+    redis-server redis-tools mariadb-server mariadb-client \
     python3 python3-pytest python3-bson python3-prometheus-client prometheus \
     curl wrk valgrind procps clang libclang-rt-14-dev bc \
     dpkg-dev debhelper fakeroot lintian systemd man-db

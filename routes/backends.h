@@ -19,6 +19,7 @@
 
 struct backend_options {
     unsigned threads; /* worker-pool threads for blocking client libraries */
+    unsigned mysql_connections; /* MySQL/MariaDB connections (0: the shim's default) */
     long timeout_ms;  /* per backend operation */
     unsigned workers; /* serving processes (--workers), for a warning */
 };

@@ -73,6 +73,8 @@ static int mysql_open(struct app *app, const struct backend_options *o, struct k
     if (set <= 0 || !app)
         return set;
     cfg.timeout_ms = (int)o->timeout_ms;
+    if (o->mysql_connections)
+        cfg.pool_size = (int)o->mysql_connections;
     *out = mysql_store_new(app->loop, app->resolver, &cfg);
     return *out ? 1 : -1;
 }

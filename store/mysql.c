@@ -51,7 +51,6 @@
 #include <errmsg.h>
 #include <mysqld_error.h>
 
-#define POOL_MAX 64
 #define MSG_MAX 256
 /* utf8mb4: at most 4 bytes a character. */
 #define NAME_MAX_BYTES (MYSQL_STORE_NAME_MAX_CHARS * 4)
@@ -111,11 +110,11 @@ struct mysql_op {
     MYSQL_BIND result;
     unsigned long out_len;
     my_bool out_null, out_error;
-    char *out_big; /* a value longer than buf (a wider column than ours) */
+    char *out_big; /* a value longer than the result buffer (a wider column than ours) */
     const char *out_data;
     size_t out_size;
     char name[NAME_MAX_BYTES];
-    char buf[]; /* put: the content; get: the result buffer */
+    char buf[]; /* put: the content (a get reads into its connection's buffer) */
 };
 
 struct mysql_conn {
@@ -137,6 +136,11 @@ struct mysql_conn {
     MYSQL *r_mysql;     /* results of the last library call */
     int r_int;
     my_bool r_bool;
+    unsigned idle_iteration; /* ev_iteration() when it last became idle */
+    /* A get's value, fetched here and delivered (or copied by the core)
+     * before the connection takes its next operation: one buffer per
+     * connection instead of one per operation. */
+    char result_buf[CONTENT_MAX_BYTES + 1];
 };
 
 struct mysql_store {
@@ -291,6 +295,26 @@ static void backoff_arm(struct mysql_conn *c, double delay_s)
     ev_timer_start(c->st->loop, &c->timer);
 }
 
+/*
+ * Watches fd for events.  ev_io_set() makes libev tell the kernel again
+ * (an epoll_ctl() at the next iteration, even for the same fd and events),
+ * so it is called only when the fd changes: a session's socket keeps its
+ * registration across operations, and a new events mask alone is a
+ * cheaper ev_io_modify().  conn_close() forgets the fd, so that a new
+ * session whose socket got the same number is registered anew.
+ */
+static void conn_watch(struct mysql_conn *c, int fd, int events)
+{
+    struct ev_loop *loop = c->st->loop;
+
+    ev_io_stop(loop, &c->io);
+    if (c->io.fd != fd)
+        ev_io_set(&c->io, fd, events);
+    else if ((c->io.events & (EV_READ | EV_WRITE)) != events)
+        ev_io_modify(&c->io, events);
+    ev_io_start(loop, &c->io);
+}
+
 /* One _start() or _cont() of the current step; returns the wait mask. */
 static int conn_call(struct mysql_conn *c, bool start, int ready)
 {
@@ -341,6 +365,7 @@ static void conn_close(struct mysql_conn *c, bool graceful)
 {
     struct ev_loop *loop = c->st->loop;
     ev_io_stop(loop, &c->io);
+    ev_io_set(&c->io, -1, EV_READ); /* its socket goes: see conn_watch() */
     ev_timer_stop(loop, &c->lib_timer);
     ev_timer_stop(loop, &c->timer);
     resolver_cancel(c->lookup);
@@ -419,14 +444,14 @@ static void conn_idle(struct mysql_conn *c)
     c->state = CONN_IDLE;
     c->step = STEP_NONE;
     c->stmt = NULL;
+    c->idle_iteration = ev_iteration(loop);
     ev_timer_stop(loop, &c->lib_timer);
-    ev_io_stop(loop, &c->io);
     if (fd < 0) {
+        ev_io_stop(loop, &c->io);
         conn_lost(c, "the client library lost its socket");
         return;
     }
-    ev_io_set(&c->io, fd, EV_READ);
-    ev_io_start(loop, &c->io);
+    conn_watch(c, fd, EV_READ);
 }
 
 /* Takes the running operation off c (the connection's hold goes after
@@ -477,14 +502,22 @@ static void conn_ready(struct mysql_conn *c)
 
 /* ---------------------------------------------------- operation steps */
 
+/* The result goes out while c is still busy: a get's value is in c's
+ * buffer, and nothing the callback starts may run on c before it has
+ * returned. */
 static void conn_op_done(struct mysql_conn *c, enum store_status status, const char *msg)
 {
     struct mysql_op *op = conn_take_op(c);
     char copy[MSG_MAX];
-    snprintf(copy, sizeof copy, "%s", msg ? msg : ""); /* msg may be op->msg */
-    conn_idle(c);
-    op_end(op, status, "%s", copy);
+
+    if (msg && *msg) {
+        snprintf(copy, sizeof copy, "%s", msg); /* msg may be op->msg */
+        op_end(op, status, "%s", copy);
+    } else {
+        op_end(op, status, NULL);
+    }
     store_op_release(&op->op);
+    conn_idle(c);
     dispatch(c->st);
 }
 
@@ -532,6 +565,8 @@ static void conn_start_op(struct mysql_conn *c, struct mysql_op *op)
     op->conn = c;
     store_op_hold(&op->op); /* the connector reads its buffers */
     c->stmt = NULL;
+    if (op->kind == OP_GET)
+        op->result.buffer = c->result_buf;
 
     switch (op->kind) {
     case OP_PING:
@@ -562,7 +597,7 @@ static void conn_fetch_done(struct mysql_conn *c)
             op->out_data = "";
             op->out_size = 0;
         } else if (op->out_len <= CONTENT_MAX_BYTES) {
-            op->out_data = op->buf;
+            op->out_data = c->result_buf;
             op->out_size = op->out_len;
         } else {
             /* The column is wider than ours: fetch it whole.  After
@@ -702,8 +737,7 @@ static void conn_run(struct mysql_conn *c, bool start, int ready)
             conn_fail(c, "the client library lost its socket");
             return;
         }
-        ev_io_set(&c->io, fd, events);
-        ev_io_start(loop, &c->io);
+        conn_watch(c, fd, events);
     }
     ev_timer_stop(loop, &c->lib_timer);
     if (wait & MYSQL_WAIT_TIMEOUT) {
@@ -810,10 +844,16 @@ static void conn_connect_to(struct mysql_conn *c, const char *addr)
 
 /* An idle session whose socket has something to read was closed by the
  * server (the idle watch would say so on the next loop iteration; a poll
- * now keeps a just-restarted server from failing the next operations). */
+ * now keeps a just-restarted server from failing the next operations).
+ * A session that became idle in this loop iteration has just read its
+ * server's answer: under load every operation finds one of those, and the
+ * poll (a system call per operation) is spared. */
 static bool conn_is_stale(struct mysql_conn *c)
 {
     struct pollfd p = { .fd = mysql_get_socket(c->my), .events = POLLIN };
+
+    if (c->idle_iteration == ev_iteration(c->st->loop))
+        return false;
     return poll(&p, 1, 0) != 0;
 }
 
@@ -918,7 +958,7 @@ static void ms_get(struct mysql_store *st, const char *key, size_t key_len, stor
         store_refuse(&kv->be, cb, privdata, s, "%s", msg);
         return;
     }
-    struct mysql_op *op = op_new(st, OP_GET, CONTENT_MAX_BYTES + 1, cb, privdata);
+    struct mysql_op *op = op_new(st, OP_GET, 0, cb, privdata);
     if (!op)
         return;
     memcpy(op->name, key, key_len);
@@ -926,8 +966,7 @@ static void ms_get(struct mysql_store *st, const char *key, size_t key_len, stor
     bind_string(&op->param[0], op->name, &op->name_len);
     memset(&op->result, 0, sizeof op->result);
     op->result.buffer_type = MYSQL_TYPE_STRING;
-    op->result.buffer = op->buf;
-    op->result.buffer_length = CONTENT_MAX_BYTES + 1;
+    op->result.buffer_length = CONTENT_MAX_BYTES + 1; /* the buffer: the connection's */
     op->result.length = &op->out_len;
     op->result.is_null = &op->out_null;
     op->result.error = &op->out_error;
@@ -1045,8 +1084,8 @@ struct kv_store *mysql_store_new(struct ev_loop *loop, struct resolver *resolver
                                  const struct mysql_config *cfg)
 {
     unsigned n = cfg->pool_size > 0 ? (unsigned)cfg->pool_size : MYSQL_STORE_DEFAULT_POOL;
-    if (n > POOL_MAX)
-        n = POOL_MAX;
+    if (n > MYSQL_STORE_POOL_MAX)
+        n = MYSQL_STORE_POOL_MAX;
     struct mysql_store *st = calloc(1, sizeof *st + n * sizeof st->conns[0]);
     if (!st)
         return NULL;

@@ -61,6 +61,7 @@
 #define MYSQL_STORE_CONTENT_MAX_CHARS 1000
 #define MYSQL_STORE_QUEUE_MAX 1024
 #define MYSQL_STORE_DEFAULT_POOL 4
+#define MYSQL_STORE_POOL_MAX 64
 #define MYSQL_STORE_DEFAULT_TIMEOUT_MS 5000
 
 struct mysql_config {
@@ -69,7 +70,7 @@ struct mysql_config {
     const char *user;     /* NULL: the connector's default (login name) */
     const char *password; /* NULL: none */
     const char *database; /* NULL: none (then CREATE TABLE fails: set it) */
-    int pool_size;        /* <= 0: MYSQL_STORE_DEFAULT_POOL (at most 64) */
+    int pool_size;        /* <= 0: MYSQL_STORE_DEFAULT_POOL (at most MYSQL_STORE_POOL_MAX) */
     int timeout_ms;       /* per operation and per connect; <= 0: default */
 };
 

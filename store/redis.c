@@ -31,6 +31,7 @@
 #include "common/log.h"
 #include "common/setting.h"
 #include "store/resolver.h"
+#include "store/resp.h"
 
 #define MAX_BULK_BYTES (512u << 20) /* Redis' proto-max-bulk-len default */
 
@@ -380,6 +381,36 @@ static void free_op(struct store_op *op)
     free(container_of(op, struct redis_op, op));
 }
 
+/* Formats the command (store/resp.h: no format string to parse) and
+ * queues it on the connection.  hiredis writes what is queued once the
+ * loop comes back to it, so the commands of one loop iteration leave in
+ * one write, pipelined: nothing waits for the answer of the one before. */
+static int send_command(struct redis_store *self, struct redis_op *rop, enum kv_verb kind,
+                        const char *key, size_t key_len, const void *value, size_t value_len)
+{
+    struct resp_arg args[3] = {{"PING", 4}, {key, key_len}, {value, value_len}};
+    unsigned n = 1;
+    char small[256], *cmd = small;
+    size_t len;
+    int rc;
+
+    if (kind == KV_GET) {
+        args[0] = (struct resp_arg){"GET", 3};
+        n = 2;
+    } else if (kind == KV_PUT) {
+        args[0] = (struct resp_arg){"SET", 3};
+        n = 3;
+    }
+    len = resp_command_len(args, n);
+    if (len > sizeof small && !(cmd = malloc(len)))
+        return REDIS_ERR;
+    resp_command(cmd, args, n);
+    rc = redisAsyncFormattedCommand(self->ac, reply_cb, rop, cmd, len);
+    if (cmd != small)
+        free(cmd);
+    return rc;
+}
+
 /* Starts an operation; a failure is answered through the core. */
 static void op_start(struct redis_store *self, enum kv_verb kind, const char *key,
                      size_t key_len, const void *value, size_t value_len, store_cb cb,
@@ -410,17 +441,7 @@ static void op_start(struct redis_store *self, enum kv_verb kind, const char *ke
     rop->sent_at = ev_now(self->loop);
     rop->op.on_deadline = on_op_deadline;
     store_op_start(be, &rop->op, cb, privdata, 0, free_op);
-    if (!key)
-        key = "";
-    if (!value)
-        value = "";
-    if (kind == KV_GET)
-        rc = redisAsyncCommand(self->ac, reply_cb, rop, "GET %b", key, key_len);
-    else if (kind == KV_PUT)
-        rc = redisAsyncCommand(self->ac, reply_cb, rop, "SET %b %b", key, key_len, value,
-                               value_len);
-    else
-        rc = redisAsyncCommand(self->ac, reply_cb, rop, "PING");
+    rc = send_command(self, rop, kind, key, key_len, value, value_len);
     if (rc != REDIS_OK) {
         /* hiredis refuses new commands while its context is being torn
          * down (or when out of memory): the connection is as good as gone. */

@@ -14,6 +14,9 @@
  *    off the loop thread), followed by AUTH (when a password is set),
  *    SELECT (when db != 0) and PING; the store counts as connected only
  *    once PING has answered.
+ *  - Commands go out as they come, pipelined: none waits for the answer
+ *    to the one before, and those of one loop iteration leave in one
+ *    write (under load, dozens of requests' commands per write).
  *  - When the connection fails, drops, or stops answering (an operation
  *    times out and nothing at all came back since it was sent), the
  *    breaker opens and the connection is re-established with the one

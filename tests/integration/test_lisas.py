@@ -10,9 +10,14 @@ Every test uses names of its own: the MariaDB instance is shared by the
 session (see fixtures_backends.py).
 """
 
+import select
+import subprocess
+import threading
 import time
 import urllib.parse
 import uuid
+
+import pytest
 
 from httpc import FLANDERS, assert_error_shape, http_request
 
@@ -291,6 +296,54 @@ def test_mariadb_stopped_then_back(mariadb, sf_nginx):
     after = uniq("after")
     assert post(port, after, "after the restart")[0] == 204
     assert get(port, after)[:3:2] == (200, b"after the restart")
+
+
+@pytest.mark.parametrize("connections", [None, 7])
+def test_every_mysql_connection_runs_a_query_at_once(mariadb, sf_nginx, connections):
+    """More requests at once than springfield has MySQL connections: each of
+    its connections runs one (MariaDB's process list shows them all at work
+    while a table lock holds them), the rest wait in its queue, and all are
+    answered once the lock goes.  Without --mysql-connections there are 4."""
+    want = connections or 4
+    pair = start(sf_nginx, mariadb,
+                 args=["--mysql-connections", str(connections)] if connections else [])
+    name = uniq("pool")
+    assert post(pair.port, name, "held")[0] == 204
+    locker = subprocess.Popen(
+        ["mariadb", "--no-defaults", "-h127.0.0.1", "-P%d" % mariadb.port, "-u" + mariadb.user,
+         "-p" + mariadb.password, "--batch", "--skip-column-names", "--unbuffered",
+         mariadb.database],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    results, threads = [], []
+    try:
+        locker.stdin.write(b"LOCK TABLES lisa WRITE;\nSELECT 'locked';\n")
+        locker.stdin.flush()
+        ready, _, _ = select.select([locker.stdout], [], [], 10)
+        assert ready, "the mariadb client did not lock the table within 10 s"
+        assert locker.stdout.readline() == b"locked\n"
+        for _ in range(2 * want + 3):
+            threads.append(threading.Thread(target=lambda: results.append(get(pair.port, name))))
+            threads[-1].start()
+        deadline = time.monotonic() + 3
+        while True:
+            running = int(mariadb.query(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Execute'"
+                " AND STATE LIKE 'Waiting for table metadata lock'")[0][0])
+            if running >= want or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)  # none beyond them comes
+        running = int(mariadb.query(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Execute'")[0][0])
+    finally:
+        locker.stdin.write(b"UNLOCK TABLES;\n")
+        locker.stdin.close()
+        locker.wait(10)
+        for t in threads:
+            t.join(15)
+    assert running == want, "%d queries at once on MariaDB, expected %d" % (running, want)
+    assert [r[0] for r in results] == [200] * len(threads), [r[:3:2] for r in results][:5]
+    assert all(r[2] == b"held" for r in results)
 
 
 def test_mysql_host_that_does_not_resolve_is_survived(sf_nginx):

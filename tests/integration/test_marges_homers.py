@@ -593,6 +593,87 @@ def test_concurrent_distinct_keys(kv):
     assert all(docs["conc-%03d" % i]["i"] == i for i in range(CLIENTS))
 
 
+class DebugRedis(servers.Redis):
+    """servers.Redis that takes DEBUG from loopback (DEBUG SLEEP below)."""
+
+    def command(self):
+        return super().command() + ["--enable-debug-command", "local"]
+
+
+def redis_command(port, *args, timeout=10):
+    """One command straight to redis-server; its raw reply up to the
+    first line end (enough for +OK, :N and the bulk header)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(b"*%d\r\n" % len(args) +
+                  b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+        buf = b""
+        while b"\r\n" not in buf:
+            chunk = s.recv(65536)
+            assert chunk, "redis closed the connection"
+            buf += chunk
+        if buf.startswith(b"$"):
+            n = int(buf[1:buf.index(b"\r\n")])
+            while len(buf) < buf.index(b"\r\n") + 2 + n + 2:
+                buf += s.recv(65536)
+        return buf
+
+
+def redis_info_stats(port):
+    reply = redis_command(port, b"INFO", b"stats").decode()
+    return {k: int(v) for k, _, v in (line.partition(":") for line in reply.split("\r\n"))
+            if v.isdigit()}
+
+
+def test_marges_commands_are_pipelined(launch):
+    """springfield sends each Redis command as its request comes, without
+    waiting for the answers to those before: with redis-server asleep
+    (DEBUG SLEEP), 32 concurrent GETs all reach its one connection, and
+    redis-server reads them in a read or two when it wakes, not in 32
+    (which is what waiting for each answer before the next would take)."""
+    clients = 32
+    redis = launch(DebugRedis)
+    sf = launch(servers.Springfield, listen="unix", env=redis.env())
+    front = launch(servers.Nginx, sf)
+    value = b"in flight together"
+    assert http_request(front.port, "POST", "/api/v1/marges/pipe", body=value)[0] == 204
+    assert http_request(front.port, "GET", "/api/v1/marges/pipe")[0] == 200
+    clients_line = redis_command(redis.port, b"CLIENT", b"LIST")
+    before = redis_info_stats(redis.port)
+
+    results = []
+    sleeper = socket.create_connection(("127.0.0.1", redis.port), timeout=10)
+    try:
+        sleeper.sendall(b"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$3\r\n1.5\r\n")
+        time.sleep(0.3)  # redis-server is asleep now, for 1.2 s more
+
+        def one():
+            results.append(http_request(front.port, "GET", "/api/v1/marges/pipe"))
+
+        threads = [threading.Thread(target=one) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(15)
+        assert sleeper.recv(16).startswith(b"+OK")
+    finally:
+        sleeper.close()
+    after = redis_info_stats(redis.port)
+
+    assert [r[0] for r in results] == [200] * clients, [r[:3:2] for r in results][:5]
+    assert all(r[2] == value for r in results)
+    commands = after["total_commands_processed"] - before["total_commands_processed"]
+    reads = after["total_reads_processed"] - before["total_reads_processed"]
+    # the GETs, DEBUG and the INFO itself; the reads: springfield's one or
+    # two, and those of the DEBUG and INFO clients (a command, an EOF each)
+    assert commands >= clients + 2, (commands, before, after)
+    assert reads <= 8, ("%d commands took %d reads: springfield sent them one at a time?\n%s"
+                        % (commands, reads, clients_line))
+    # and all on the one connection springfield keeps (besides CLIENT LIST's own)
+    others = [line for line in clients_line.split(b"\n")
+              if line.startswith(b"id=") and b"cmd=client|list" not in line]
+    assert len(others) == 1, clients_line
+
+
 @pytest.mark.parametrize("route", ["marges", "homers"])
 def test_read_your_writes(kv, route):
     """A POST answered 204 is visible to the very next GET, on the same
