@@ -11,6 +11,8 @@
  */
 #include "store/json_bson.h"
 
+#include "common/buf.h"
+
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -25,17 +27,12 @@
 
 /* ---- parsing ---------------------------------------------------------- */
 
-struct buf {
-    char *p;
-    size_t cap;
-};
-
 struct conv {
     const char *s;  /* the JSON text */
     size_t end;     /* where cJSON stopped: tokens live in [0, end) */
     size_t pos;     /* cursor: next token starts at or after pos */
-    struct buf key; /* decoded object key */
-    struct buf val; /* decoded string value */
+    struct buf key; /* decoded object key (len stays 0: a scratch area) */
+    struct buf val; /* decoded string value (likewise) */
     char *err;
     size_t err_size;
 };
@@ -57,20 +54,6 @@ static int fail(struct conv *c, const char *fmt, ...)
 static int is_digit(char ch)
 {
     return ch >= '0' && ch <= '9';
-}
-
-static int buf_reserve(struct buf *b, size_t n)
-{
-    char *p;
-
-    if (n <= b->cap)
-        return 0;
-    p = realloc(b->p, n);
-    if (!p)
-        return -1;
-    b->p = p;
-    b->cap = n;
-    return 0;
 }
 
 enum token_kind { TOKEN_STRING, TOKEN_NUMBER };
@@ -165,27 +148,29 @@ static int decode_string(struct conv *c, size_t start, size_t stop, struct buf *
 {
     const char *s = c->s;
     size_t i = start, n = 0;
+    char *p;
 
     if (buf_reserve(b, stop - start + 1) < 0)
         return fail(c, "out of memory");
+    p = (char *)b->data;
     while (i < stop) {
         unsigned cp, lo;
 
         if (s[i] != '\\') {
-            b->p[n++] = s[i++];
+            p[n++] = s[i++];
             continue;
         }
         if (i + 1 >= stop)
             return fail(c, "not JSON: error near byte %zu", i);
         switch (s[i + 1]) {
-        case '"': b->p[n++] = '"'; break;
-        case '\\': b->p[n++] = '\\'; break;
-        case '/': b->p[n++] = '/'; break;
-        case 'b': b->p[n++] = '\b'; break;
-        case 'f': b->p[n++] = '\f'; break;
-        case 'n': b->p[n++] = '\n'; break;
-        case 'r': b->p[n++] = '\r'; break;
-        case 't': b->p[n++] = '\t'; break;
+        case '"': p[n++] = '"'; break;
+        case '\\': p[n++] = '\\'; break;
+        case '/': p[n++] = '/'; break;
+        case 'b': p[n++] = '\b'; break;
+        case 'f': p[n++] = '\f'; break;
+        case 'n': p[n++] = '\n'; break;
+        case 'r': p[n++] = '\r'; break;
+        case 't': p[n++] = '\t'; break;
         case 'u':
             if (i + 6 > stop || hex4(s + i + 2, &cp) < 0)
                 return fail(c, "not JSON: error near byte %zu", i);
@@ -199,7 +184,7 @@ static int decode_string(struct conv *c, size_t start, size_t stop, struct buf *
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 i += 6;
             }
-            n += put_utf8(b->p + n, cp);
+            n += put_utf8(p + n, cp);
             i += 6;
             continue;
         default:
@@ -207,8 +192,8 @@ static int decode_string(struct conv *c, size_t start, size_t stop, struct buf *
         }
         i += 2;
     }
-    b->p[n] = '\0';
-    if (!bson_utf8_validate(b->p, n, true))
+    p[n] = '\0';
+    if (!bson_utf8_validate(p, n, true))
         return fail(c, "not JSON: invalid UTF-8 near byte %zu", start - 1);
     *out_len = n;
     return 0;
@@ -324,12 +309,12 @@ static int append_children(struct conv *c, bson_t *child, const cJSON *item, int
             if (next_token(c, TOKEN_STRING, &start, &stop) < 0 ||
                 decode_string(c, start, stop, &c->key, &klen) < 0)
                 return -1;
-            if (memchr(c->key.p, '\0', klen))
+            if (memchr((const char *)c->key.data, '\0', klen))
                 return fail(c, "JSON object key with \\u0000 near byte %zu cannot be stored",
                             start - 1);
             if (klen > INT_MAX)
                 return fail(c, "JSON too large for BSON");
-            if (append_item(c, child, c->key.p, (int)klen, it, depth) < 0)
+            if (append_item(c, child, (const char *)c->key.data, (int)klen, it, depth) < 0)
                 return -1;
         } else {
             char numbuf[16];
@@ -378,7 +363,7 @@ static int append_item(struct conv *c, bson_t *doc, const char *key, int klen,
         if (next_token(c, TOKEN_STRING, &start, &stop) < 0 ||
             decode_string(c, start, stop, &c->val, &n) < 0)
             return -1;
-        if (n > INT_MAX || !bson_append_utf8(doc, key, klen, c->val.p, (int)n))
+        if (n > INT_MAX || !bson_append_utf8(doc, key, klen, (const char *)c->val.data, (int)n))
             return fail(c, "JSON too large for BSON");
         return 0;
     }
@@ -477,8 +462,8 @@ int json_to_bson_value(const char *json, size_t len, bson_t *doc, const char *ke
     bson_init(&tmp);
     rc = append_item(&c, &tmp, key, -1, root, 0);
     cJSON_Delete(root);
-    free(c.key.p);
-    free(c.val.p);
+    buf_free(&c.key);
+    buf_free(&c.val);
     if (rc == 0) {
         bson_iter_t it;
         if (!bson_iter_init(&it, &tmp) || !bson_iter_next(&it) ||
@@ -491,9 +476,10 @@ int json_to_bson_value(const char *json, size_t len, bson_t *doc, const char *ke
 
 /* ---- rendering -------------------------------------------------------- */
 
+/* The JSON text being rendered, kept NUL-terminated; once an append
+ * fails, failed is set and the rest is skipped. */
 struct out {
-    char *p;
-    size_t len, cap;
+    struct buf b;
     int failed;
 };
 
@@ -501,28 +487,13 @@ static void out_put(struct out *o, const char *s, size_t n)
 {
     if (o->failed)
         return;
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 64;
-        char *p;
-
-        while (cap < o->len + n + 1) {
-            if (cap > SIZE_MAX / 2) {
-                o->failed = 1;
-                return;
-            }
-            cap *= 2;
-        }
-        p = realloc(o->p, cap);
-        if (!p) {
-            o->failed = 1;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
+    if (n == SIZE_MAX || buf_reserve(&o->b, n + 1) < 0) {
+        o->failed = 1;
+        return;
     }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = '\0';
+    memcpy(o->b.data + o->b.len, s, n);
+    o->b.len += n;
+    o->b.data[o->b.len] = '\0';
 }
 
 static void out_str(struct out *o, const char *s)
@@ -693,11 +664,11 @@ char *bson_value_to_json(const bson_iter_t *iter, size_t *out_len)
     if (!iter)
         return NULL;
     out_value(&o, iter, 0);
-    if (o.failed || !o.p) {
-        free(o.p);
+    if (o.failed || !o.b.data) {
+        buf_free(&o.b);
         return NULL;
     }
     if (out_len)
-        *out_len = o.len;
-    return o.p;
+        *out_len = o.b.len;
+    return (char *)o.b.data;
 }
