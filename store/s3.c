@@ -33,6 +33,7 @@
 #include <libs3.h>
 #include <openssl/evp.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "store/s3_error.h"
 
@@ -63,8 +64,7 @@ struct s3_op {
 
     /* v2 job: request progress and result, written by the worker */
     size_t sent;
-    char *data;
-    size_t data_len, data_cap;
+    struct buf data; /* a get's object, at most st->max_object_bytes */
     int too_large;
     int past_deadline;
     struct timespec deadline_at; /* CLOCK_MONOTONIC */
@@ -189,7 +189,7 @@ static void free_op(struct store_op *sop)
     struct s3_op *op = container_of(sop, struct s3_op, sop);
 
     free(op->body);
-    free(op->data);
+    buf_free(&op->data);
     free(op);
 }
 
@@ -370,30 +370,23 @@ static void v2_complete(S3Status status, const S3ErrorDetails *e, void *cbdata)
 static S3Status v2_get_data(int size, const char *buf, void *cbdata)
 {
     struct s3_op *op = cbdata;
-    size_t n = size > 0 ? (size_t)size : 0;
+    size_t n = size > 0 ? (size_t)size : 0, cap;
 
     if (past_deadline(op))
         return S3StatusAbortedByCallback;
-    if (n > op->st->max_object_bytes - op->data_len) {
+    if (n > op->st->max_object_bytes - op->data.len) {
         op->too_large = 1;
         return S3StatusAbortedByCallback;
     }
-    if (op->data_len + n > op->data_cap) {
-        size_t cap = op->data_cap ? op->data_cap : 64 * 1024;
-        char *p;
-
-        while (cap < op->data_len + n)
-            cap *= 2;
-        if (cap > op->st->max_object_bytes)
-            cap = op->st->max_object_bytes;
-        p = realloc(op->data, cap ? cap : 1);
-        if (!p)
-            return S3StatusOutOfMemory;
-        op->data = p;
-        op->data_cap = cap;
-    }
-    memcpy(op->data + op->data_len, buf, n);
-    op->data_len += n;
+    if (n == 0)
+        return S3StatusOK;
+    /* the doubling stops at the object limit: a large object is not
+     * held in up to twice the space the limit allows */
+    cap = buf_next_cap(&op->data, n, op->st->max_object_bytes);
+    if (cap == 0 || buf_grow_to(&op->data, cap) < 0)
+        return S3StatusOutOfMemory;
+    memcpy(op->data.data + op->data.len, buf, n);
+    op->data.len += n;
     return S3StatusOK;
 }
 
@@ -555,7 +548,7 @@ static void v2_done(void *arg)
         }
         break;
     }
-    answer(op, status, msg, op->data ? op->data : "", op->data_len);
+    answer(op, status, msg, op->data.data ? (const char *)op->data.data : "", op->data.len);
     op_finish(op);
 }
 
