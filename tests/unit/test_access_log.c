@@ -61,7 +61,7 @@ static void test_lines(void)
     CU_ASSERT_STRING_EQUAL(line("GET", NULL, "", "/x", 200, 25, 0.000002), "GET -/x 200 25 2us");
     /* bytes that would break the line: '?' */
     CU_ASSERT_STRING_EQUAL(line("G E\tT", "/a b\x7f\x01\x1f!~", NULL, NULL, 400, 3, 0.0000004),
-                           "G?E?T /a?b???!~ 400 3 0us");
+                           "G?E?T /a?b??" "?!~ 400 3 0us" /* (no trigraph) */);
     /* large numbers, and rounding to the nearest microsecond */
     CU_ASSERT_STRING_EQUAL(line("GET", "/", NULL, NULL, 599, (size_t)1 << 40, 86400.0000006),
                            "GET / 599 1099511627776 86400000001us");
@@ -166,7 +166,9 @@ static void test_answer_clock(void)
     usleep(2000);
     t2 = request_answer_clock(&srv);
     CU_ASSERT_EQUAL(t1, t2);
-    CU_ASSERT(t1 >= ev_now(loop));
+    /* ev_now is libev's monotonic clock plus an offset it re-reads only
+     * now and then: it may run a few microseconds ahead of ev_time() */
+    CU_ASSERT(t1 >= ev_now(loop) - 0.001);
     ev_run(loop, EVRUN_NOWAIT);
     t3 = request_answer_clock(&srv);
     CU_ASSERT(t3 >= t1 + 0.0015);
