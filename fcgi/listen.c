@@ -156,7 +156,8 @@ static int open_unix(const char *path, unsigned mode, int backlog, struct listen
         return -1;
     }
     if (chmod(path, mode) < 0 || lstat(path, &st) < 0) {
-        sf_error("cannot set mode %04o on %s: %s", mode, path, strerror(errno));
+        /* sun_path, the same bytes: GCC's UBSan build thinks path may be NULL */
+        sf_error("cannot set mode %04o on %s: %s", mode, sa.sun_path, strerror(errno));
         close(fd);
         unlink(path);
         return -1;
