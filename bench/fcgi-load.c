@@ -32,12 +32,13 @@
  *
  * Not part of springfield: built by `make` beside it, never installed.
  */
+#include "bench/address.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -52,7 +53,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -600,55 +600,15 @@ static void build_requests(void)
 
 /* --- the address --------------------------------------------------------------- */
 
-static struct sockaddr_storage peer;
-static socklen_t peer_len;
-static bool peer_is_unix;
+static struct bench_address peer;
 
 static void resolve_address(void)
 {
-    const char *a = opt.address;
+    char err[512];
 
-    if (!strncmp(a, "unix:", 5)) {
-        struct sockaddr_un *un = (struct sockaddr_un *)&peer;
-
-        if (strlen(a + 5) == 0 || strlen(a + 5) >= sizeof un->sun_path) {
-            fprintf(stderr, "fcgi-load: bad unix socket path in '%s'\n", a);
-            exit(2);
-        }
-        un->sun_family = AF_UNIX;
-        strcpy(un->sun_path, a + 5);
-        peer_len = sizeof *un;
-        peer_is_unix = true;
-    } else {
-        char host[256];
-        const char *colon = strrchr(a, ':');
-        size_t hl;
-        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-        int rc;
-
-        if (!colon || colon == a || !colon[1]) {
-            fprintf(stderr, "fcgi-load: address '%s' is neither unix:PATH nor HOST:PORT\n", a);
-            exit(2);
-        }
-        hl = (size_t)(colon - a);
-        if (a[0] == '[' && colon[-1] == ']') { /* [::1]:9000 */
-            a++;
-            hl -= 2;
-        }
-        if (hl >= sizeof host) {
-            fprintf(stderr, "fcgi-load: host name too long in '%s'\n", opt.address);
-            exit(2);
-        }
-        memcpy(host, a, hl);
-        host[hl] = '\0';
-        rc = getaddrinfo(host, colon + 1, &hints, &ai);
-        if (rc) {
-            fprintf(stderr, "fcgi-load: %s: %s\n", opt.address, gai_strerror(rc));
-            exit(2);
-        }
-        memcpy(&peer, ai->ai_addr, ai->ai_addrlen);
-        peer_len = ai->ai_addrlen;
-        freeaddrinfo(ai);
+    if (bench_address(opt.address, false, &peer, err, sizeof err) < 0) {
+        fprintf(stderr, "fcgi-load: %s\n", err);
+        exit(2);
     }
 }
 
@@ -812,16 +772,16 @@ static void conn_connect(struct conn *c, uint64_t now)
 {
     int one = 1, rc;
 
-    c->fd = socket(peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    c->fd = socket(peer.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         conn_down(c, E_CONNECT, strerror(errno), now);
         return;
     }
-    if (!peer_is_unix)
+    if (!peer.is_unix)
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     run.connects++;
     c->t_connect = now;
-    rc = connect(c->fd, (struct sockaddr *)&peer, peer_len);
+    rc = connect(c->fd, (struct sockaddr *)&peer.sa, peer.len);
     if (rc == 0) {
         c->state = C_OPEN;
         epoll_set(c, EPOLL_CTL_ADD, EPOLLIN);

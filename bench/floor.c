@@ -31,9 +31,10 @@
  *
  * Not part of springfield: built by `make` beside it, never installed.
  */
+#include "bench/address.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,7 +45,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 enum {
@@ -342,57 +342,26 @@ static void on_accept(void)
 
 static int listen_on(const char *addr)
 {
+    struct bench_address where;
+    char err[512];
+    struct stat st;
     int fd, one = 1;
 
-    if (!strncmp(addr, "unix:", 5)) {
-        struct sockaddr_un un = {.sun_family = AF_UNIX};
-        struct stat st;
-
-        unix_path = addr + 5;
-        if (!*unix_path || strlen(unix_path) >= sizeof un.sun_path) {
-            fprintf(stderr, "floor: bad unix socket path '%s'\n", unix_path);
-            exit(2);
-        }
-        strcpy(un.sun_path, unix_path);
-        if (stat(unix_path, &st) == 0 && S_ISSOCK(st.st_mode))
-            unlink(unix_path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof un) < 0 || listen(fd, 1024) < 0) {
-            perror("floor: listen");
-            exit(1);
-        }
-        return fd;
-    } else {
-        char host[256];
-        const char *colon = strrchr(addr, ':');
-        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
-        size_t hl;
-
-        if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof host) {
-            fprintf(stderr, "floor: --listen unix:PATH or HOST:PORT, not '%s'\n", addr);
-            exit(2);
-        }
-        hl = (size_t)(colon - addr);
-        if (addr[0] == '[' && colon[-1] == ']') {
-            addr++;
-            hl -= 2;
-        }
-        memcpy(host, addr, hl);
-        host[hl] = '\0';
-        if (getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
-            fprintf(stderr, "floor: cannot resolve '%s'\n", addr);
-            exit(2);
-        }
-        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd >= 0)
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-            perror("floor: listen");
-            exit(1);
-        }
-        freeaddrinfo(ai);
-        return fd;
+    if (bench_address(addr, true, &where, err, sizeof err) < 0) {
+        fprintf(stderr, "floor: --listen unix:PATH or HOST:PORT: %s\n", err);
+        exit(2);
     }
+    unix_path = where.path;
+    if (unix_path && stat(unix_path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(unix_path); /* a stale socket file is replaced */
+    fd = socket(where.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && !where.is_unix)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&where.sa, where.len) < 0 || listen(fd, 1024) < 0) {
+        perror("floor: listen");
+        exit(1);
+    }
+    return fd;
 }
 
 static void usage(FILE *f)
