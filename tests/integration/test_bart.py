@@ -256,3 +256,24 @@ def test_launcher_reports_missing_node(workdir):
     with pytest.raises(servers.ServerError, match="node"):
         s3.start()
     assert not s3.alive()
+
+
+@SIGNATURES
+def test_object_over_the_limit_is_not_read(launch, sf_nginx, sig):
+    """An object in S3 larger than springfield holds (16 MiB,
+    S3_DEFAULT_MAX_OBJECT_BYTES) is answered 502, not buffered whole; the
+    service goes on serving, and a small object again reads back."""
+    s3, pair = start(launch, sf_nginx, sig)
+    port = pair.port
+    small = os.urandom(1000)
+    assert post(port, small)[0] == 204
+    # s3rver serves the file it keeps, its length from the file itself: grow
+    # it past what springfield may store (springfield's own POST refuses it)
+    with open(s3.object_path("bart"), "wb") as f:
+        f.write(os.urandom(16 * 1024 * 1024 + 1))
+    status, headers, body = get(port)
+    assert_error_shape(status, headers, body, 502)
+    assert b"larger than 16777216 bytes" in body, body
+    assert http_request(port, "GET", "/api/v1/flanders")[::2] == (200, FLANDERS)
+    assert post(port, small)[0] == 204
+    assert get(port)[::2] == (200, small)
