@@ -5,6 +5,7 @@
 # does not depend on how busy the machine is.
 #
 #   bench/instructions.sh [--requests N] [--depth D]... [--profile D] [--access-log]
+#                         [--save DIR]
 #                         (default 20000 requests, depths 1 and 8)
 #
 # Each server runs under valgrind --tool=callgrind; fcgi-load sends 2000
@@ -17,15 +18,18 @@
 # --profile D also prints callgrind_annotate's top functions of
 # springfield at depth D (self cost, inclusive below).  springfield runs
 # with --no-access-log unless --access-log is given (its default: one line
-# per request, here into the run directory).
+# per request, here into the run directory).  --save DIR keeps each
+# callgrind dump there (callgrind.app.D, callgrind.floor.D) for
+# callgrind_annotate --auto=yes.
 . "$(dirname "$0")/lib.sh"
-n=20000 depths="" profile="" log_arg=--no-access-log
+n=20000 depths="" profile="" log_arg=--no-access-log save=""
 while [ $# -gt 0 ]; do
     case $1 in
     --requests) n=$2; shift 2 ;;
     --depth) depths="$depths $2"; shift 2 ;;
     --profile) profile=$2; shift 2 ;;
     --access-log) log_arg=--access-log; shift ;;
+    --save) save=$2; shift 2 ;;
     -h|--help) help_text; exit 0 ;;
     *) echo "bench/instructions.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
     esac
@@ -67,6 +71,7 @@ count() {
     dump=$(ls "$run/cg.$name.$depth.$pid".* 2>/dev/null | grep -v "\.$pid$" | head -1)
     [ -n "$dump" ] || { echo "no callgrind dump for $name" >&2; exit 1; }
     cp "$dump" "$run/profile.$name.$depth"
+    [ -z "$save" ] || { mkdir -p "$save" && cp "$dump" "$save/callgrind.$name.$depth"; }
     ir=$(echo "$(total_ir "$dump") $n" | awk '{printf "%.0f", $1 / $2}')
 }
 
