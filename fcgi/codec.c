@@ -9,7 +9,7 @@ void fcgi_parser_init(struct fcgi_parser *p)
     p->state = FCGI_ST_HEADER;
 }
 
-const char *fcgi_record_check(const struct fcgi_record *r)
+const char *fcgi_record_check_type(const struct fcgi_record *r)
 {
     switch (r->type) {
     case FCGI_BEGIN_REQUEST:

@@ -166,13 +166,55 @@ static inline enum fcgi_event_kind fcgi_parser_next(struct fcgi_parser *p, const
 }
 
 /*
+ * The shortcut for what arrives most: when the parser is between records
+ * and the input holds a whole record (header, content and padding),
+ * consumes it and returns 1, with p->record describing it and *content
+ * pointing at its content_length bytes in the input: what the events
+ * HEADER, CONTENT (all of it, when there is any) and END would have said,
+ * in one step.  Returns 0, consuming nothing, otherwise (a record split
+ * across reads, or a bad version: fcgi_parser_next then reports it).
+ */
+static inline int fcgi_parser_take_record(struct fcgi_parser *p, const uint8_t **buf, size_t *len,
+                                          const uint8_t **content)
+{
+    const uint8_t *h = *buf;
+    uint16_t content_length;
+    size_t total;
+
+    if (p->state != FCGI_ST_HEADER || p->header_have != 0 || *len < FCGI_HEADER_LEN ||
+        h[0] != FCGI_VERSION_1)
+        return 0;
+    content_length = (uint16_t)(h[4] << 8 | h[5]);
+    total = FCGI_HEADER_LEN + (size_t)content_length + h[6];
+    if (*len < total)
+        return 0;
+    p->record.type = h[1];
+    p->record.request_id = (uint16_t)(h[2] << 8 | h[3]);
+    p->record.content_length = content_length;
+    p->record.padding_length = h[6];
+    p->content_left = 0;
+    p->padding_left = 0;
+    *content = h + FCGI_HEADER_LEN;
+    *buf += total;
+    *len -= total;
+    return 1;
+}
+
+/*
  * Header checks that depend on the record type: management records
  * (GET_VALUES, unknown types) must use request id 0, application records
  * must not; BEGIN_REQUEST content is 8 bytes, ABORT_REQUEST 0; records only
  * an application sends (STDOUT, END_REQUEST, ...) are refused.  Returns
  * NULL when the header is acceptable, else the reason.
  */
-const char *fcgi_record_check(const struct fcgi_record *r);
+const char *fcgi_record_check_type(const struct fcgi_record *r);
+static inline const char *fcgi_record_check(const struct fcgi_record *r)
+{
+    /* a request's PARAMS and STDIN, most of what arrives, at no call */
+    if ((r->type == FCGI_PARAMS || r->type == FCGI_STDIN) && r->request_id != FCGI_NULL_REQUEST_ID)
+        return NULL;
+    return fcgi_record_check_type(r);
+}
 
 /* Writes an 8-byte record header (inline: three a response). */
 static inline void fcgi_header_encode(uint8_t out[FCGI_HEADER_LEN], uint8_t type,

@@ -342,9 +342,11 @@ static struct fcgi_request *find_request(struct fcgi_conn *c, uint16_t id)
 {
     unsigned i;
 
+    if (c->found && c->found->id == id)
+        return c->found;
     for (i = 0; i < c->nreqs; i++)
         if (c->reqs[i]->id == id)
-            return c->reqs[i];
+            return c->found = c->reqs[i];
     return NULL;
 }
 
@@ -391,6 +393,8 @@ void conn_detach_request(struct fcgi_conn *c, struct fcgi_request *r)
     }
     if (c->cur == r)
         c->cur = NULL;
+    if (c->found == r)
+        c->found = NULL;
     if (r->state == REQ_HANDLER)
         c->handling--;
     request_receiving_end(r);
@@ -803,11 +807,23 @@ static void on_content(struct fcgi_conn *c, const uint8_t *data, size_t len)
     }
 }
 
+/* A stream record for a request whose streams ended: the handler may
+ * answer (and the request go) before this record's content arrives.
+ * (Apart from on_header, whose every call would otherwise pay for msg.) */
+static __attribute__((noinline, cold)) void stream_after_end(struct fcgi_conn *c,
+                                                            const struct fcgi_record *rec)
+{
+    char msg[96];
+
+    snprintf(msg, sizeof msg, "record type %u for request id %u after its end of stream",
+             rec->type, rec->request_id);
+    protocol_error(c, msg);
+}
+
 static void on_header(struct fcgi_conn *c)
 {
     const struct fcgi_record *rec = &c->parser.record;
     const char *why = fcgi_record_check(rec);
-    char msg[96];
 
     if (why) {
         protocol_error(c, why);
@@ -822,11 +838,7 @@ static void on_header(struct fcgi_conn *c)
             sf_debug("record type %u for inactive request id %u ignored", rec->type,
                      rec->request_id);
         } else if (c->cur->state == REQ_HANDLER && rec->type != FCGI_DATA) {
-            /* Its streams ended; the handler may answer (and the request
-             * go) before this record's content arrives. */
-            snprintf(msg, sizeof msg, "record type %u for request id %u after its end of stream",
-                     rec->type, rec->request_id);
-            protocol_error(c, msg);
+            stream_after_end(c, rec);
         }
     }
 }
@@ -990,27 +1002,40 @@ static void hold_input(struct fcgi_conn *c, const uint8_t *data, size_t len, boo
 static void process(struct fcgi_conn *c, const uint8_t *data, size_t len)
 {
     struct fcgi_event ev;
+    const uint8_t *content;
 
     while (!c->dead) {
-        switch (fcgi_parser_next(&c->parser, &data, &len, &ev)) {
-        case FCGI_EV_NEED_MORE:
-            return;
-        case FCGI_EV_HEADER:
+        if (fcgi_parser_take_record(&c->parser, &data, &len, &content)) {
+            /* a whole record in the input (most are): its events at once */
             on_header(c);
-            break;
-        case FCGI_EV_CONTENT:
-            on_content(c, ev.data, ev.len);
-            break;
-        case FCGI_EV_END:
-            on_record_end(c);
-            if (len > 0 && (output_over_mark(c) || c->answer_due)) {
-                c->answer_due = false;
-                hold_input(c, data, len, !output_over_mark(c));
+            if (c->dead)
+                return;
+            if (c->parser.record.content_length > 0) {
+                on_content(c, content, c->parser.record.content_length);
+                if (c->dead)
+                    return;
+            }
+        } else {
+            switch (fcgi_parser_next(&c->parser, &data, &len, &ev)) {
+            case FCGI_EV_NEED_MORE:
+                return;
+            case FCGI_EV_HEADER:
+                on_header(c);
+                continue;
+            case FCGI_EV_CONTENT:
+                on_content(c, ev.data, ev.len);
+                continue;
+            case FCGI_EV_END:
+                break;
+            case FCGI_EV_ERROR:
+                protocol_error(c, c->parser.error);
                 return;
             }
-            break;
-        case FCGI_EV_ERROR:
-            protocol_error(c, c->parser.error);
+        }
+        on_record_end(c);
+        if (len > 0 && (output_over_mark(c) || c->answer_due)) {
+            c->answer_due = false;
+            hold_input(c, data, len, !output_over_mark(c));
             return;
         }
     }

@@ -123,6 +123,7 @@ struct fcgi_conn {
     double last_active;
     struct fcgi_parser parser;
     struct fcgi_request *cur; /* request the record being parsed belongs to */
+    struct fcgi_request *found; /* the last one find_request found: records come in runs */
     struct fcgi_request **reqs;
     unsigned nreqs, reqs_cap, handling; /* handling: requests in REQ_HANDLER */
     unsigned records;  /* records completed, so a read that completes none is no activity */

@@ -247,6 +247,7 @@ struct run {
     bool in_record;    /* between HEADER and END */
     size_t content_at; /* content bytes of it received so far */
     bool errored;
+    bool take;         /* whole records through fcgi_parser_take_record first */
     char fail[512];    /* the first mismatch, empty when none */
 };
 
@@ -265,14 +266,84 @@ static void run_fail(struct run *r, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Whether runs take whole records with fcgi_parser_take_record first, as
+ * fcgi/conn.c does: the events must be the same either way. */
+static bool take_records;
+
 static void run_init(struct run *r, const struct codec_case *c, const struct expectation *e,
                      const char *mode)
 {
     memset(r, 0, sizeof *r);
+    r->take = take_records;
     r->c = c;
     r->e = e;
     r->mode = mode;
     fcgi_parser_init(&r->p);
+}
+
+/* Checks a HEADER, CONTENT or END event against the case. */
+static void check_record_event(struct run *r, const struct fcgi_event *ev, const uint8_t *piece,
+                               size_t piece_len)
+{
+    switch (ev->kind) {
+    case FCGI_EV_HEADER: {
+        const struct exp_rec *x;
+
+        if (r->in_record)
+            run_fail(r, "HEADER inside record %zu", r->rec);
+        if (r->rec >= r->e->nrecs) {
+            run_fail(r, "unexpected record %zu (type %u id %u)", r->rec, r->p.record.type,
+                     r->p.record.request_id);
+            break;
+        }
+        x = &r->e->rec[r->rec];
+        if (r->p.record.type != x->type || r->p.record.request_id != x->id ||
+            r->p.record.padding_length != x->pad)
+            run_fail(r, "record %zu: type %u id %u pad %u, expected %u %u %u", r->rec,
+                     r->p.record.type, r->p.record.request_id, r->p.record.padding_length,
+                     x->type, x->id, x->pad);
+        if (!x->open && r->p.record.content_length != x->content.len)
+            run_fail(r, "record %zu: content_length %u, expected %zu", r->rec,
+                     r->p.record.content_length, x->content.len);
+        r->in_record = true;
+        r->content_at = 0;
+        break;
+    }
+    case FCGI_EV_CONTENT: {
+        const struct exp_rec *x;
+
+        if (!r->in_record || r->rec >= r->e->nrecs) {
+            run_fail(r, "CONTENT outside a record");
+            break;
+        }
+        x = &r->e->rec[r->rec];
+        if (ev->len == 0)
+            run_fail(r, "empty CONTENT event");
+        if (ev->data < piece || ev->data + ev->len > piece + piece_len)
+            run_fail(r, "content does not point into the piece handed over");
+        else if (r->content_at + ev->len > x->content.len)
+            run_fail(r, "record %zu: more content than expected", r->rec);
+        else if (memcmp(ev->data, r->e->content[r->rec] + r->content_at, ev->len) != 0)
+            run_fail(r, "record %zu: content differs at %zu", r->rec, r->content_at);
+        r->content_at += ev->len;
+        break;
+    }
+    case FCGI_EV_END:
+        if (!r->in_record || r->rec >= r->e->nrecs) {
+            run_fail(r, "END outside a record");
+            break;
+        }
+        if (r->e->rec[r->rec].open)
+            run_fail(r, "record %zu ended but the input stops inside it", r->rec);
+        if (r->content_at != r->e->rec[r->rec].content.len)
+            run_fail(r, "record %zu ended after %zu content bytes, expected %zu", r->rec,
+                     r->content_at, r->e->rec[r->rec].content.len);
+        r->in_record = false;
+        r->rec++;
+        break;
+    default:
+        break;
+    }
 }
 
 /* Hands one piece to the parser and checks every event against the case. */
@@ -284,9 +355,26 @@ static void run_feed(struct run *r, const uint8_t *piece, size_t piece_len)
     int guard = 0;
 
     while (!r->fail[0]) {
-        const uint8_t *before = buf;
+        const uint8_t *before = buf, *content;
         size_t len_before = len;
-        enum fcgi_event_kind k = fcgi_parser_next(&r->p, &buf, &len, &ev);
+        enum fcgi_event_kind k;
+
+        if (r->take && fcgi_parser_take_record(&r->p, &buf, &len, &content)) {
+            /* the events it stands for must be what the table expects */
+            struct fcgi_event header = {FCGI_EV_HEADER, NULL, 0},
+                              body = {FCGI_EV_CONTENT, content, r->p.record.content_length},
+                              end = {FCGI_EV_END, NULL, 0};
+
+            if (buf != before + (len_before - len) || len > len_before ||
+                (size_t)(buf - before) < FCGI_HEADER_LEN + body.len)
+                run_fail(r, "take_record advanced inconsistently");
+            check_record_event(r, &header, piece, piece_len);
+            if (body.len)
+                check_record_event(r, &body, piece, piece_len);
+            check_record_event(r, &end, piece, piece_len);
+            continue;
+        }
+        k = fcgi_parser_next(&r->p, &buf, &len, &ev);
 
         if (k != ev.kind)
             run_fail(r, "returned %d but ev.kind is %d", k, ev.kind);
@@ -317,60 +405,10 @@ static void run_feed(struct run *r, const uint8_t *piece, size_t piece_len)
                 run_fail(r, "input consumed in the error state");
             r->errored = true;
             return; /* the caller feeds the rest to check stickiness */
-        case FCGI_EV_HEADER: {
-            const struct exp_rec *x;
-
-            if (r->in_record)
-                run_fail(r, "HEADER inside record %zu", r->rec);
-            if (r->rec >= r->e->nrecs) {
-                run_fail(r, "unexpected record %zu (type %u id %u)", r->rec, r->p.record.type,
-                         r->p.record.request_id);
-                break;
-            }
-            x = &r->e->rec[r->rec];
-            if (r->p.record.type != x->type || r->p.record.request_id != x->id ||
-                r->p.record.padding_length != x->pad)
-                run_fail(r, "record %zu: type %u id %u pad %u, expected %u %u %u", r->rec,
-                         r->p.record.type, r->p.record.request_id, r->p.record.padding_length,
-                         x->type, x->id, x->pad);
-            if (!x->open && r->p.record.content_length != x->content.len)
-                run_fail(r, "record %zu: content_length %u, expected %zu", r->rec,
-                         r->p.record.content_length, x->content.len);
-            r->in_record = true;
-            r->content_at = 0;
-            break;
-        }
-        case FCGI_EV_CONTENT: {
-            const struct exp_rec *x;
-
-            if (!r->in_record || r->rec >= r->e->nrecs) {
-                run_fail(r, "CONTENT outside a record");
-                break;
-            }
-            x = &r->e->rec[r->rec];
-            if (ev.len == 0)
-                run_fail(r, "empty CONTENT event");
-            if (ev.data < piece || ev.data + ev.len > piece + piece_len)
-                run_fail(r, "content does not point into the piece handed over");
-            else if (r->content_at + ev.len > x->content.len)
-                run_fail(r, "record %zu: more content than expected", r->rec);
-            else if (memcmp(ev.data, r->e->content[r->rec] + r->content_at, ev.len) != 0)
-                run_fail(r, "record %zu: content differs at %zu", r->rec, r->content_at);
-            r->content_at += ev.len;
-            break;
-        }
+        case FCGI_EV_HEADER:
+        case FCGI_EV_CONTENT:
         case FCGI_EV_END:
-            if (!r->in_record || r->rec >= r->e->nrecs) {
-                run_fail(r, "END outside a record");
-                break;
-            }
-            if (r->e->rec[r->rec].open)
-                run_fail(r, "record %zu ended but the input stops inside it", r->rec);
-            if (r->content_at != r->e->rec[r->rec].content.len)
-                run_fail(r, "record %zu ended after %zu content bytes, expected %zu", r->rec,
-                         r->content_at, r->e->rec[r->rec].content.len);
-            r->in_record = false;
-            r->rec++;
+            check_record_event(r, &ev, piece, piece_len);
             break;
         default:
             run_fail(r, "unknown event kind %d", k);
@@ -522,6 +560,14 @@ static void test_record_table(void)
         run_case(&cases[i]);
 }
 
+static void test_record_table_taking_whole_records(void)
+{
+    take_records = true;
+    for (size_t i = 0; i < NCASES; i++)
+        run_case(&cases[i]);
+    take_records = false;
+}
+
 /* The table checker itself must notice a wrong expectation, or the table
  * proves nothing. */
 static void test_checker_catches_mismatch(void)
@@ -537,21 +583,27 @@ static void test_checker_catches_mismatch(void)
         {"open vs complete", {HDR(5, 1, 1, 0), LIT("a")}, {OPEN(5, 1, 0, LIT("a"))}, NULL},
     };
 
-    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+    const size_t n = sizeof wrong / sizeof wrong[0];
+
+    /* each case parsed by events, then taking whole records */
+    for (size_t k = 0; k < 2 * n; k++) {
+        const struct codec_case *c = &wrong[k % n];
         struct expectation e;
         struct run r;
         size_t len;
-        uint8_t *in = case_input(&wrong[i], &len);
+        uint8_t *in = case_input(c, &len);
 
-        expectation_init(&e, &wrong[i]);
-        run_init(&r, &wrong[i], &e, "whole");
+        take_records = k >= n;
+        expectation_init(&e, c);
+        run_init(&r, c, &e, "whole");
         run_pieces(&r, in, len, NULL, 0, true);
         CU_ASSERT(r.fail[0] != '\0');
         if (!r.fail[0])
-            fprintf(stderr, "checker missed: %s\n", wrong[i].name);
+            fprintf(stderr, "checker missed: %s%s\n", c->name, take_records ? " (taken)" : "");
         expectation_free(&e);
         free(in);
     }
+    take_records = false;
 }
 
 /* Direct checks of the error state, outside the table machinery. */
@@ -927,6 +979,7 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         {"record table: whole, every split, 1-byte, random", test_record_table},
+        {"record table, whole records taken at once", test_record_table_taking_whole_records},
         {"the table checker catches mismatches", test_checker_catches_mismatch},
         {"error state is sticky, init resets", test_error_state},
         {"header encode", test_header_encode},
