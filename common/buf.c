@@ -68,7 +68,8 @@ void buf_consume(struct buf *b, size_t n)
 
 void buf_free(struct buf *b)
 {
-    free(b->data);
+    if (b->data) /* most are empty (a request's body and headers): free(NULL) costs */
+        free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }

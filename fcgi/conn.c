@@ -785,8 +785,12 @@ static void on_content(struct fcgi_conn *c, const uint8_t *data, size_t len)
 
     switch (rec->type) {
     case FCGI_BEGIN_REQUEST:
-        /* fcgi_record_check made sure the content is 8 bytes */
-        memcpy(c->begin + (rec->content_length - c->parser.content_left - len), data, len);
+        /* fcgi_record_check made sure the content is 8 bytes; whole, it
+         * is one move */
+        if (len == sizeof c->begin)
+            memcpy(c->begin, data, sizeof c->begin);
+        else
+            memcpy(c->begin + (rec->content_length - c->parser.content_left - len), data, len);
         return;
     case FCGI_GET_VALUES:
         if (c->rec.len < GET_VALUES_KEEP &&

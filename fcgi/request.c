@@ -160,7 +160,8 @@ void request_unref(struct fcgi_request *r)
     if (!r->answered)
         STAT_DEC(r->srv, in_flight);
     buf_free(&r->headers);
-    free(r->notes);
+    if (r->notes)
+        free(r->notes);
     if (r->srv->nspare < SPARE_REQUESTS) {
         r->user = r->srv->spare;
         r->srv->spare = r;
