@@ -177,15 +177,35 @@ static inline void stdout_header(uint8_t *rec, uint16_t id_be, size_t len)
     rec[6] = rec[7] = 0;
 }
 
+/* What of a response the records are made of, read once: the stores
+ * into the output buffer (bytes, which may alias anything) would have
+ * the compiler read the response again after each. */
+struct answer {
+    bool length; /* the status has a body: Content-Length */
+    size_t content_length;
+    const char *extra;
+    size_t extra_len;
+    const uint8_t *body;
+    size_t body_len; /* the bytes sent: none for HEAD and bodiless statuses */
+};
+
+static inline struct answer answer_of(const struct fcgi_response *r)
+{
+    struct answer a = {fcgi_status_has_body(r->status), r->body_len, r->extra_headers,
+                       r->extra_headers_len, r->body, r->body_len};
+
+    if (r->head_only || !a.length)
+        a.body_len = 0;
+    return a;
+}
+
 /*
  * Room in out for the whole answer, its prefix counted as prefix_len
  * (the length's digits are not known yet: their most), reserved once.
  */
-static inline int reserve_answer(struct buf *out, const struct fcgi_response *r,
-                                 size_t prefix_len)
+static inline int reserve_answer(struct buf *out, const struct answer *a, size_t prefix_len)
 {
-    size_t body_len = r->head_only || !fcgi_status_has_body(r->status) ? 0 : r->body_len;
-    size_t stream = prefix_len + FMT_U64_MAX + 2 + r->extra_headers_len + 2 + body_len;
+    size_t stream = prefix_len + FMT_U64_MAX + 2 + a->extra_len + 2 + a->body_len;
     size_t room = stream + (stream / FCGI_MAX_LENGTH + 1) * FCGI_HEADER_LEN + sizeof answer_end;
 
     return room > out->cap - out->len ? buf_reserve(out, room) : 0;
@@ -201,46 +221,42 @@ static inline int reserve_answer(struct buf *out, const struct fcgi_response *r,
  */
 static inline __attribute__((always_inline)) long finish_answer(struct buf *out,
                                                                 uint16_t request_id,
-                                                                const struct fcgi_response *r,
-                                                                char *p)
+                                                                const struct answer *a, char *p)
 {
-    bool length = fcgi_status_has_body(r->status);
-    size_t body_len = r->head_only || !length ? 0 : r->body_len;
-    const uint8_t *body = r->body;
     uint16_t id_be = htons(request_id);
     uint8_t *rec = out->data + out->len;
-    size_t head_len, first;
+    size_t head_len, first, len = out->len;
 
-    if (length) {
-        p += fmt_u64(p, r->body_len);
+    if (a->length) {
+        p += fmt_u64(p, a->content_length);
         p = FMT_PUT_LIT(p, "\r\n");
     }
-    if (r->extra_headers_len)
-        p = fmt_put(p, r->extra_headers, r->extra_headers_len);
+    if (a->extra_len)
+        p = fmt_put(p, a->extra, a->extra_len);
     p = FMT_PUT_LIT(p, "\r\n");
     head_len = (size_t)(p - (char *)rec) - FCGI_HEADER_LEN; /* < HEAD_MAX + 8194 */
 
     /* the body: what fits after the header block, then records of 65535 */
-    first = body_len < FCGI_MAX_LENGTH - head_len ? body_len : FCGI_MAX_LENGTH - head_len;
+    first = a->body_len < FCGI_MAX_LENGTH - head_len ? a->body_len : FCGI_MAX_LENGTH - head_len;
     stdout_header(rec, id_be, head_len + first);
     if (first)
-        memcpy(p, body, first);
-    out->len += FCGI_HEADER_LEN + head_len + first;
-    for (size_t off = first; off < body_len;) {
-        size_t chunk = body_len - off < FCGI_MAX_LENGTH ? body_len - off : FCGI_MAX_LENGTH;
+        memcpy(p, a->body, first);
+    len += FCGI_HEADER_LEN + head_len + first;
+    for (size_t off = first; off < a->body_len;) {
+        size_t chunk = a->body_len - off < FCGI_MAX_LENGTH ? a->body_len - off : FCGI_MAX_LENGTH;
 
-        stdout_header(out->data + out->len, id_be, chunk);
-        memcpy(out->data + out->len + FCGI_HEADER_LEN, body + off, chunk);
-        out->len += FCGI_HEADER_LEN + chunk;
+        stdout_header(out->data + len, id_be, chunk);
+        memcpy(out->data + len + FCGI_HEADER_LEN, a->body + off, chunk);
+        len += FCGI_HEADER_LEN + chunk;
         off += chunk;
     }
 
-    rec = out->data + out->len;
+    rec = out->data + len;
     memcpy(rec, answer_end, sizeof answer_end);
     memcpy(rec + 2, &id_be, 2);
     memcpy(rec + 10, &id_be, 2);
-    out->len += sizeof answer_end;
-    return (long)body_len;
+    out->len = len + sizeof answer_end;
+    return (long)a->body_len;
 }
 
 /*
@@ -293,12 +309,12 @@ static __attribute__((noinline)) long append_new_prefix(struct buf *out, uint16_
                                                         const char *content_type,
                                                         struct prefix *slot)
 {
+    struct answer a = answer_of(r);
     char text[HEAD_MAX], digits[FMT_U64_MAX];
     size_t len, ct_off;
-    bool length = fcgi_status_has_body(r->status);
 
-    len = format_prefix(text, r->status, content_type, length ? fmt_u64(digits, r->body_len) : 0,
-                        &ct_off);
+    len = format_prefix(text, r->status, content_type,
+                        a.length ? fmt_u64(digits, a.content_length) : 0, &ct_off);
     if (len == 0)
         return -1; /* an absurd content type */
     if (len <= PREFIX_MAX) {
@@ -310,30 +326,32 @@ static __attribute__((noinline)) long append_new_prefix(struct buf *out, uint16_
         slot->check_text = content_type && !literal_type(content_type);
         memcpy(slot->text, text, len);
     }
-    if (reserve_answer(out, r, len) < 0)
+    if (reserve_answer(out, &a, len) < 0)
         return -1;
     memcpy(out->data + out->len + FCGI_HEADER_LEN, text, len);
-    return finish_answer(out, request_id, r, (char *)out->data + out->len + FCGI_HEADER_LEN + len);
+    return finish_answer(out, request_id, &a, (char *)out->data + out->len + FCGI_HEADER_LEN + len);
 }
 
 long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcgi_response *r)
 {
+    struct answer a;
     const char *content_type;
     struct prefix *slot;
     char *p;
 
     if (r->status < 100 || r->status > 599 || r->extra_headers_len > FCGI_MAX_EXTRA_HEADERS)
         return -1;
+    a = answer_of(r);
     /* (a status without a body has no Content-Type either) */
-    content_type = fcgi_status_has_body(r->status) ? r->content_type : NULL;
+    content_type = a.length ? r->content_type : NULL;
     slot = prefix_slot(r->status, content_type);
     if (!prefix_is(slot, r->status, content_type))
         return append_new_prefix(out, request_id, r, content_type, slot);
     /* the whole of the slot's text: a copy of a constant size is a few
      * moves, no call (what follows the prefix is written over) */
-    if (reserve_answer(out, r, PREFIX_MAX) < 0)
+    if (reserve_answer(out, &a, PREFIX_MAX) < 0)
         return -1;
     p = (char *)out->data + out->len + FCGI_HEADER_LEN;
     memcpy(p, slot->text, PREFIX_MAX);
-    return finish_answer(out, request_id, r, p + slot->len);
+    return finish_answer(out, request_id, &a, p + slot->len);
 }
