@@ -9,19 +9,12 @@ static const char two_digits[201] = "0001020304050607080910111213141516171819202
                                     "50515253545556575859606162636465666768697071727374"
                                     "75767778798081828384858687888990919293949596979899";
 
-size_t fmt_u64(char *out, uint64_t v)
+size_t fmt_u64_long(char *out, uint64_t v)
 {
     size_t n = 1;
 
-    /* what the answer path writes most: statuses, short lengths, times */
-    if (v < 10) {
-        out[0] = (char)('0' + v);
-        return 1;
-    }
-    if (v < 100) {
-        memcpy(out, two_digits + 2 * v, 2);
-        return 2;
-    }
+    if (v < 100) /* (fmt_u64 writes these itself) */
+        return fmt_u64(out, v);
     if (v < 1000) {
         out[0] = (char)('0' + v / 100);
         memcpy(out + 1, two_digits + 2 * (v % 100), 2);

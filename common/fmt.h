@@ -16,9 +16,25 @@
 /* The most digits fmt_u64 writes (UINT64_MAX has 20). */
 #define FMT_U64_MAX 20
 
+/* fmt_u64 of a number of three digits or more. */
+size_t fmt_u64_long(char *out, uint64_t v);
+
 /* Writes v in decimal (no sign, no leading zeros, no NUL) to out, which
- * has room for FMT_U64_MAX bytes; returns the number of digits. */
-size_t fmt_u64(char *out, uint64_t v);
+ * has room for FMT_U64_MAX bytes; returns the number of digits.  What the
+ * answer path writes most (short lengths, times) costs no call. */
+static inline size_t fmt_u64(char *out, uint64_t v)
+{
+    if (v < 10) {
+        out[0] = (char)('0' + v);
+        return 1;
+    }
+    if (v < 100) {
+        out[0] = (char)('0' + v / 10);
+        out[1] = (char)('0' + v % 10);
+        return 2;
+    }
+    return fmt_u64_long(out, v);
+}
 
 /* The same for a signed number: a '-' first when it is negative
  * (FMT_U64_MAX + 1 bytes of room). */

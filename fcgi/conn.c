@@ -442,44 +442,64 @@ static bool output_room(const struct fcgi_conn *c, size_t size, char *why, size_
     return true;
 }
 
+/* resp could not be formatted (out of memory?): a 500 without a body
+ * still ends the request, so the front server is not left waiting.
+ * Apart, like the 503 below, to keep the common path's frame small. */
+static __attribute__((noinline)) long queue_500(struct fcgi_conn *c, uint16_t id,
+                                                struct fcgi_response *resp)
+{
+    long sent;
+
+    sf_error("request %u: cannot format a %d answer of %zu bytes (out of memory?)", id,
+             resp->status, resp->body_len);
+    resp->status = 500;
+    resp->content_type = NULL;
+    resp->extra_headers_len = 0;
+    resp->body_len = 0;
+    sent = fcgi_format_response(&c->out, id, resp);
+    if (sent < 0)
+        c->dead = true;
+    return sent;
+}
+
+/* The answer in resp would take c past an output limit (why): a short 503
+ * saying so goes instead. */
+static __attribute__((noinline)) long queue_refusal(struct fcgi_conn *c, uint16_t id,
+                                                    struct fcgi_response *resp, const char *why)
+{
+    struct fcgi_server *s = c->srv;
+    char refusal[256];
+    unsigned long more;
+    long sent;
+
+    STAT(s, limits[FCGI_LIMIT_OUTPUT]);
+    if (log_limit_pass(&s->output_log, ev_now(s->loop), &more))
+        sf_warn("request %u: a %d answer of %zu bytes replaced by 503: %s (%lu more "
+                "since the last line)", id, resp->status, resp->body_len, why, more);
+    resp->status = 503;
+    resp->content_type = FCGI_TEXT_PLAIN;
+    resp->extra_headers_len = 0;
+    resp->body = refusal;
+    resp->body_len = fcgi_format_error(refusal, sizeof refusal, 503, "%s", why);
+    sent = fcgi_format_response(&c->out, id, resp);
+    return sent < 0 ? queue_500(c, id, resp) : sent;
+}
+
 long conn_queue_response(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp)
 {
     struct fcgi_server *s = c->srv;
-    size_t before = c->out.len, asked = resp->body_len;
-    int asked_status = resp->status;
-    char why[160], refusal[256];
+    size_t before = c->out.len;
+    char why[160];
     long sent;
 
     if (!c->out.data && s->out_spare.data) { /* the server's spare output buffer */
         c->out = s->out_spare;
         s->out_spare = (struct buf){NULL, 0, 0};
     }
-    if (!output_room(c, fcgi_response_bound(resp), why, sizeof why)) {
-        unsigned long more;
-
-        STAT(s, limits[FCGI_LIMIT_OUTPUT]);
-        if (log_limit_pass(&s->output_log, ev_now(s->loop), &more))
-            sf_warn("request %u: a %d answer of %zu bytes replaced by 503: %s (%lu more "
-                    "since the last line)", id, asked_status, asked, why, more);
-        resp->status = 503;
-        resp->content_type = FCGI_TEXT_PLAIN;
-        resp->extra_headers_len = 0;
-        resp->body = refusal;
-        resp->body_len = fcgi_format_error(refusal, sizeof refusal, 503, "%s", why);
-    }
-    sent = fcgi_format_response(&c->out, id, resp);
-    if (sent < 0) {
-        sf_error("request %u: cannot format a %d answer of %zu bytes (out of memory?)", id,
-                 resp->status, resp->body_len);
-        /* Still end the request so the front server is not left waiting. */
-        resp->status = 500;
-        resp->content_type = NULL;
-        resp->extra_headers_len = 0;
-        resp->body_len = 0;
-        sent = fcgi_format_response(&c->out, id, resp);
-        if (sent < 0)
-            c->dead = true;
-    }
+    if (!output_room(c, fcgi_response_bound(resp), why, sizeof why))
+        sent = queue_refusal(c, id, resp, why);
+    else if ((sent = fcgi_format_response(&c->out, id, resp)) < 0)
+        sent = queue_500(c, id, resp);
     conn_out_grew(c, before);
     return sent;
 }

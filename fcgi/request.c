@@ -546,10 +546,13 @@ int fcgi_response_header(struct fcgi_request *r, const char *name, const char *v
 }
 
 /* Queues the answer on the connection (which may swap it for a 503 when
- * its output is full, or a 500 when memory is), and logs it. */
-static void send_answer(struct fcgi_request *r, int status, const char *content_type,
-                        const void *body, size_t len)
+ * its output is full, or a 500 when memory is), and logs it.  (Inline in
+ * fcgi_respond, which every handler's answer goes through.) */
+static inline __attribute__((always_inline)) void send_answer(struct fcgi_request *r, int status,
+                                                              const char *content_type,
+                                                              const void *body, size_t len)
 {
+    struct fcgi_server *s = r->srv;
     struct fcgi_response resp = {
         .status = status,
         .content_type = content_type,
@@ -560,18 +563,18 @@ static void send_answer(struct fcgi_request *r, int status, const char *content_
         .head_only = r->head_only,
     };
     long sent = conn_queue_response(r->conn, r->id, &resp);
-    double seconds = fcgi_request_elapsed(r);
+    double seconds = request_answer_clock(s) - r->started;
 
     r->answered = true;
     request_timing_end(r);
-    STAT(r->srv, answered);
-    STAT_DEC(r->srv, in_flight);
-    if (sent >= 0 && r->srv->cfg.access_log)
-        access_log_add(r->srv, r, resp.status, (size_t)sent, seconds);
-    if (r->srv->cfg.on_answer)
-        r->srv->cfg.on_answer(r->srv->cfg.app, r, resp.status, seconds);
-    if (seconds >= r->srv->cfg.limits.slow_request && r->srv->cfg.limits.slow_request > 0)
-        slow_log_check(r->srv, r, resp.status, seconds);
+    STAT(s, answered);
+    STAT_DEC(s, in_flight);
+    if (sent >= 0 && s->cfg.access_log)
+        access_log_add(s, r, resp.status, (size_t)sent, seconds);
+    if (s->cfg.on_answer)
+        s->cfg.on_answer(s->cfg.app, r, resp.status, seconds);
+    if (s->cfg.limits.slow_request > 0 && seconds >= s->cfg.limits.slow_request)
+        slow_log_check(s, r, resp.status, seconds);
     if (!r->keep_conn)
         conn_close_when_done(r->conn);
 }

@@ -4,13 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include "common/fmt.h"
 #include "fcgi/codec.h"
-
-bool fcgi_status_has_body(int status)
-{
-    return status >= 200 && status != 204 && status != 304;
-}
+#include "fcgi/request.h"
 
 const char *fcgi_reason_phrase(int status)
 {
@@ -101,115 +99,259 @@ int fcgi_format_end_request(struct buf *out, uint16_t request_id, uint32_t app_s
     return fcgi_format_record(out, FCGI_END_REQUEST, request_id, body, sizeof body);
 }
 
-/* Copies n bytes of the logical stream head+body starting at offset. */
-static void copy_stream(uint8_t *dst, const char *head, size_t head_len, const uint8_t *body,
-                        size_t offset, size_t n)
+#define HEAD_MAX FCGI_HEAD_MAX
+
+/*
+ * The header block up to the digits of its Content-Length ("Status: 200
+ * OK\r\n", then for a status with a body its Content-Type line when there
+ * is one, and "Content-Length: ") depends only on the status and the
+ * content type: it is formatted once and kept, in a small table indexed
+ * by both (the loop's thread is the only one to answer).  A slot is found
+ * by the content type's pointer; but a handler may pass a buffer that
+ * later holds another type, so the text is compared too, unless the
+ * pointer is one of the literals below: a literal's text cannot change
+ * (and the linker keeps one copy of equal literals, so a handler's
+ * FCGI_TEXT_PLAIN is this very pointer).
+ */
+#define PREFIX_SLOTS 16
+#define PREFIX_MAX 112 /* longer ones are formatted every time */
+
+static const char *const literal_types[] = {
+    FCGI_TEXT_PLAIN,
+    "application/json",
+    "application/octet-stream",
+};
+
+struct prefix { /* 128 bytes */
+    int status; /* 0: an empty slot */
+    uint8_t len, ct_off, ct_len;
+    bool check_text; /* the content type is not a literal of ours */
+    const char *content_type;
+    char text[PREFIX_MAX];
+};
+
+static struct prefix prefixes[PREFIX_SLOTS];
+
+static bool literal_type(const char *content_type)
 {
-    if (offset < head_len) {
-        size_t h = head_len - offset < n ? head_len - offset : n;
-        memcpy(dst, head + offset, h);
-        dst += h;
-        n -= h;
-        offset = head_len;
-    }
-    if (n)
-        memcpy(dst, body + (offset - head_len), n);
+    for (size_t i = 0; i < sizeof literal_types / sizeof literal_types[0]; i++)
+        if (content_type == literal_types[i])
+            return true;
+    return false;
 }
 
-/* The header block is at most 512 bytes before the extra headers. */
-#define HEAD_MAX 512
-
-size_t fcgi_response_bound(const struct fcgi_response *r)
+static struct prefix *prefix_slot(int status, const char *content_type)
 {
-    size_t body = r->head_only || !fcgi_status_has_body(r->status) ? 0 : r->body_len;
-    size_t stream = HEAD_MAX + r->extra_headers_len + 2 + body;
+    uintptr_t key = (uintptr_t)content_type >> 3 ^ (unsigned)status;
 
-    /* STDOUT records of the stream, the empty STDOUT, END_REQUEST (8 + 8) */
-    return stream + (stream / FCGI_MAX_LENGTH + 1) * FCGI_HEADER_LEN + 3 * FCGI_HEADER_LEN + 8;
+    return &prefixes[(key ^ key >> 7) % PREFIX_SLOTS];
+}
+
+static bool prefix_is(const struct prefix *p, int status, const char *content_type)
+{
+    if (p->status != status || p->content_type != content_type)
+        return false;
+    return !p->check_text || (strncmp(content_type, p->text + p->ct_off, p->ct_len) == 0 &&
+                              content_type[p->ct_len] == '\0');
+}
+
+/* The empty STDOUT and END_REQUEST (appStatus 0, REQUEST_COMPLETE) after
+ * every answer, but for the request id (bytes 2-3 and 10-11). */
+static const uint8_t answer_end[3 * FCGI_HEADER_LEN] = {
+    FCGI_VERSION_1, FCGI_STDOUT,      0, 0, 0, 0, 0, 0,
+    FCGI_VERSION_1, FCGI_END_REQUEST, 0, 0, 0, 8, 0, 0,
+    0,              0,                0, 0, FCGI_REQUEST_COMPLETE, 0, 0, 0,
+};
+
+/* A STDOUT record's header; id_be is the request id in network order
+ * (two stores of big-endian halves: byte by byte, the compiler spends
+ * a dozen instructions merging them). */
+static inline void stdout_header(uint8_t *rec, uint16_t id_be, size_t len)
+{
+    uint16_t len_be = htons((uint16_t)len);
+
+    rec[0] = FCGI_VERSION_1;
+    rec[1] = FCGI_STDOUT;
+    memcpy(rec + 2, &id_be, 2);
+    memcpy(rec + 4, &len_be, 2);
+    rec[6] = rec[7] = 0;
+}
+
+/* What of a response the records are made of, read once: the stores
+ * into the output buffer (bytes, which may alias anything) would have
+ * the compiler read the response again after each. */
+struct answer {
+    bool length; /* the status has a body: Content-Length */
+    size_t content_length;
+    const char *extra;
+    size_t extra_len;
+    const uint8_t *body;
+    size_t body_len; /* the bytes sent: none for HEAD and bodiless statuses */
+};
+
+static inline struct answer answer_of(const struct fcgi_response *r)
+{
+    struct answer a = {fcgi_status_has_body(r->status), r->body_len, r->extra_headers,
+                       r->extra_headers_len, r->body, r->body_len};
+
+    if (r->head_only || !a.length)
+        a.body_len = 0;
+    return a;
 }
 
 /*
- * "Status: 200 OK\r\n", then for a status with a body its Content-Type
- * (when there is one) and Content-Length lines, into head (HEAD_MAX
- * bytes), by hand: snprintf here cost more than the rest of an answer.
- * Returns the length, or 0 when it would not fit (an absurd content type).
+ * Room in out for the whole answer, its prefix counted as prefix_len
+ * (the length's digits are not known yet: their most), reserved once.
  */
-static size_t format_head(char *head, const struct fcgi_response *r)
+static inline int reserve_answer(struct buf *out, const struct answer *a, size_t prefix_len)
 {
-    const char *reason = fcgi_reason_phrase(r->status);
-    size_t reason_len = strlen(reason), ct_len = 0, need;
-    char digits[FMT_U64_MAX];
-    size_t ndigits = 0;
-    bool body = fcgi_status_has_body(r->status);
-    char *p = head;
+    size_t stream = prefix_len + FMT_U64_MAX + 2 + a->extra_len + 2 + a->body_len;
+    size_t room = stream + (stream / FCGI_MAX_LENGTH + 1) * FCGI_HEADER_LEN + sizeof answer_end;
+
+    return room > out->cap - out->len ? buf_reserve(out, room) : 0;
+}
+
+/*
+ * The rest of the answer after its prefix, which is in place in out (in
+ * the first STDOUT record, after room for its header) and ends at p: the
+ * length, the extra headers, the blank line, the body in STDOUT records of
+ * at most 65535 bytes, then the end.  The first record's header is written
+ * once the length of the header block is known.  Returns the body bytes
+ * sent.  (Inline: a call here costs a tenth of the answer.)
+ */
+static inline __attribute__((always_inline)) long finish_answer(struct buf *out,
+                                                                uint16_t request_id,
+                                                                const struct answer *a, char *p)
+{
+    uint16_t id_be = htons(request_id);
+    uint8_t *rec = out->data + out->len;
+    size_t head_len, first, len = out->len;
+
+    if (a->length) {
+        p += fmt_u64(p, a->content_length);
+        p = FMT_PUT_LIT(p, "\r\n");
+    }
+    if (a->extra_len)
+        p = fmt_put(p, a->extra, a->extra_len);
+    p = FMT_PUT_LIT(p, "\r\n");
+    head_len = (size_t)(p - (char *)rec) - FCGI_HEADER_LEN; /* < HEAD_MAX + 8194 */
+
+    /* the body: what fits after the header block, then records of 65535 */
+    first = a->body_len < FCGI_MAX_LENGTH - head_len ? a->body_len : FCGI_MAX_LENGTH - head_len;
+    stdout_header(rec, id_be, head_len + first);
+    if (first)
+        memcpy(p, a->body, first);
+    len += FCGI_HEADER_LEN + head_len + first;
+    for (size_t off = first; off < a->body_len;) {
+        size_t chunk = a->body_len - off < FCGI_MAX_LENGTH ? a->body_len - off : FCGI_MAX_LENGTH;
+
+        stdout_header(out->data + len, id_be, chunk);
+        memcpy(out->data + len + FCGI_HEADER_LEN, a->body + off, chunk);
+        len += FCGI_HEADER_LEN + chunk;
+        off += chunk;
+    }
+
+    rec = out->data + len;
+    memcpy(rec, answer_end, sizeof answer_end);
+    memcpy(rec + 2, &id_be, 2);
+    memcpy(rec + 10, &id_be, 2);
+    out->len = len + sizeof answer_end;
+    return (long)a->body_len;
+}
+
+/*
+ * Formats the prefix of the header block into text (HEAD_MAX bytes), by
+ * hand: snprintf here cost more than the rest of an answer.  Returns its
+ * length, or 0 when the whole header block before the extra headers,
+ * with length_digits digits of Content-Length, would not fit HEAD_MAX (an
+ * absurd content type); *ct_off is where the content type's text is
+ * (when there is one).
+ */
+static size_t format_prefix(char *text, int status, const char *content_type,
+                            size_t length_digits, size_t *ct_off)
+{
+    const char *reason = fcgi_reason_phrase(status);
+    size_t reason_len = strlen(reason), need;
+    size_t ct_len = content_type ? strlen(content_type) : 0;
+    bool body = fcgi_status_has_body(status);
+    char *p = text;
 
     need = sizeof "Status: 200 \r\n" - 1 + reason_len;
     if (body) {
-        if (r->content_type) {
-            ct_len = strlen(r->content_type);
+        if (content_type)
             need += sizeof "Content-Type: \r\n" - 1 + ct_len;
-        }
-        ndigits = fmt_u64(digits, r->body_len);
-        need += sizeof "Content-Length: \r\n" - 1 + ndigits;
+        need += sizeof "Content-Length: \r\n" - 1 + length_digits;
     }
     if (need >= HEAD_MAX)
         return 0;
     p = FMT_PUT_LIT(p, "Status: ");
-    p += fmt_u64(p, (unsigned)r->status);
+    p += fmt_u64(p, (unsigned)status);
     *p++ = ' ';
     p = fmt_put(p, reason, reason_len);
     p = FMT_PUT_LIT(p, "\r\n");
+    *ct_off = (size_t)(p - text) + sizeof "Content-Type: " - 1;
     if (body) {
-        if (r->content_type) {
+        if (content_type) {
             p = FMT_PUT_LIT(p, "Content-Type: ");
-            p = fmt_put(p, r->content_type, ct_len);
+            p = fmt_put(p, content_type, ct_len);
             p = FMT_PUT_LIT(p, "\r\n");
         }
         p = FMT_PUT_LIT(p, "Content-Length: ");
-        p = fmt_put(p, digits, ndigits);
-        p = FMT_PUT_LIT(p, "\r\n");
     }
-    return (size_t)(p - head);
+    return (size_t)(p - text);
+}
+
+/* An answer whose prefix is not kept: formatted, kept in slot when it is
+ * short enough (PREFIX_MAX and 20 digits are well under HEAD_MAX), and the
+ * answer appended. */
+static __attribute__((noinline)) long append_new_prefix(struct buf *out, uint16_t request_id,
+                                                        const struct fcgi_response *r,
+                                                        const char *content_type,
+                                                        struct prefix *slot)
+{
+    struct answer a = answer_of(r);
+    char text[HEAD_MAX], digits[FMT_U64_MAX];
+    size_t len, ct_off;
+
+    len = format_prefix(text, r->status, content_type,
+                        a.length ? fmt_u64(digits, a.content_length) : 0, &ct_off);
+    if (len == 0)
+        return -1; /* an absurd content type */
+    if (len <= PREFIX_MAX) {
+        slot->status = r->status;
+        slot->content_type = content_type;
+        slot->len = (uint8_t)len;
+        slot->ct_off = (uint8_t)ct_off;
+        slot->ct_len = (uint8_t)(content_type ? strlen(content_type) : 0);
+        slot->check_text = content_type && !literal_type(content_type);
+        memcpy(slot->text, text, len);
+    }
+    if (reserve_answer(out, &a, len) < 0)
+        return -1;
+    memcpy(out->data + out->len + FCGI_HEADER_LEN, text, len);
+    return finish_answer(out, request_id, &a, (char *)out->data + out->len + FCGI_HEADER_LEN + len);
 }
 
 long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcgi_response *r)
 {
-    char head[HEAD_MAX + FCGI_MAX_EXTRA_HEADERS + 2]; /* + the blank line */
-    size_t head_len, body_len, total, records, off;
+    struct answer a;
+    const char *content_type;
+    struct prefix *slot;
+    char *p;
 
     if (r->status < 100 || r->status > 599 || r->extra_headers_len > FCGI_MAX_EXTRA_HEADERS)
         return -1;
-    head_len = format_head(head, r);
-    if (head_len == 0)
-        return -1; /* an absurd content type */
-    if (r->extra_headers_len) {
-        memcpy(head + head_len, r->extra_headers, r->extra_headers_len);
-        head_len += r->extra_headers_len;
-    }
-    head[head_len++] = '\r';
-    head[head_len++] = '\n';
-
-    body_len = r->head_only || !fcgi_status_has_body(r->status) ? 0 : r->body_len;
-    total = head_len + body_len;
-    records = (total + FCGI_MAX_LENGTH - 1) / FCGI_MAX_LENGTH;
-    if (buf_reserve(out, total + records * FCGI_HEADER_LEN + 2 * FCGI_HEADER_LEN + 8) < 0)
+    a = answer_of(r);
+    /* (a status without a body has no Content-Type either) */
+    content_type = a.length ? r->content_type : NULL;
+    slot = prefix_slot(r->status, content_type);
+    if (!prefix_is(slot, r->status, content_type))
+        return append_new_prefix(out, request_id, r, content_type, slot);
+    /* the whole of the slot's text: a copy of a constant size is a few
+     * moves, no call (what follows the prefix is written over) */
+    if (reserve_answer(out, &a, PREFIX_MAX) < 0)
         return -1;
-
-    for (off = 0; off < total;) {
-        size_t chunk = total - off < FCGI_MAX_LENGTH ? total - off : FCGI_MAX_LENGTH;
-
-        fcgi_header_encode(out->data + out->len, FCGI_STDOUT, request_id, (uint16_t)chunk, 0);
-        out->len += FCGI_HEADER_LEN;
-        copy_stream(out->data + out->len, head, head_len, r->body, off, chunk);
-        out->len += chunk;
-        off += chunk;
-    }
-    /* the empty STDOUT, and END_REQUEST (appStatus 0, REQUEST_COMPLETE),
-     * in the room reserved above */
-    fcgi_header_encode(out->data + out->len, FCGI_STDOUT, request_id, 0, 0);
-    fcgi_header_encode(out->data + out->len + 8, FCGI_END_REQUEST, request_id, 8, 0);
-    memset(out->data + out->len + 16, 0, 8);
-    out->data[out->len + 20] = FCGI_REQUEST_COMPLETE;
-    out->len += 24;
-    return (long)body_len;
+    p = (char *)out->data + out->len + FCGI_HEADER_LEN;
+    memcpy(p, slot->text, PREFIX_MAX);
+    return finish_answer(out, request_id, &a, p + slot->len);
 }

@@ -16,13 +16,17 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "fcgi/codec.h"
 
 /* The largest block of extra headers a response may carry. */
 #define FCGI_MAX_EXTRA_HEADERS 8192
 
 /* False for the statuses that never carry a body (1xx, 204, 304): their
  * answers have no body and, as RFC 9110 wants, no Content-Length. */
-bool fcgi_status_has_body(int status);
+static inline bool fcgi_status_has_body(int status)
+{
+    return status >= 200 && status != 204 && status != 304;
+}
 
 /* "OK", "Not Found", ...; "Unknown" for codes it does not know. */
 const char *fcgi_reason_phrase(int status);
@@ -54,8 +58,19 @@ size_t fcgi_format_error_v(char *out, size_t size, int status, const char *fmt, 
 size_t fcgi_format_error(char *out, size_t size, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* At least the number of bytes fcgi_format_response appends for r. */
-size_t fcgi_response_bound(const struct fcgi_response *r);
+/* The header block is at most this long before the extra headers. */
+#define FCGI_HEAD_MAX 512
+
+/* At least the number of bytes fcgi_format_response appends for r (inline:
+ * the output limits ask it for every answer). */
+static inline size_t fcgi_response_bound(const struct fcgi_response *r)
+{
+    size_t body = r->head_only || !fcgi_status_has_body(r->status) ? 0 : r->body_len;
+    size_t stream = FCGI_HEAD_MAX + r->extra_headers_len + 2 + body;
+
+    /* STDOUT records of the stream, the empty STDOUT, END_REQUEST (8 + 8) */
+    return stream + (stream / FCGI_MAX_LENGTH + 1) * FCGI_HEADER_LEN + 3 * FCGI_HEADER_LEN + 8;
+}
 
 /* Appends an END_REQUEST record. */
 int fcgi_format_end_request(struct buf *out, uint16_t request_id, uint32_t app_status,

@@ -95,13 +95,15 @@ void stats_detach(struct app *app)
 void stats_on_answer(void *arg, struct fcgi_request *r, int status, double seconds)
 {
     struct app *app = arg;
+    struct sb_row *row = app->row;
+    unsigned tag, class = (unsigned)status / 100; /* (a negative one is huge) */
     struct route_stats *rs;
-    unsigned tag = fcgi_request_tag(r);
 
-    if (!app->row)
+    if (!row)
         return;
-    rs = &app->row->routes[tag < SB_ROUTES ? tag : 0];
-    stat_add(&rs->by_class[status >= 100 && status < 600 ? status / 100 : 0], 1);
+    tag = fcgi_request_tag(r);
+    rs = &row->routes[tag < SB_ROUTES ? tag : 0];
+    stat_add(&rs->by_class[class < 6 ? class : 0], 1);
     histogram_add(&rs->latency, seconds);
-    stat_add(&app->row->served, 1);
+    stat_add(&row->served, 1);
 }

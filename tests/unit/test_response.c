@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "fcgi/request.h"
 #include "fcgi/response.h"
 
 /* ---- the test's own record reader -------------------------------------- */
@@ -511,6 +512,160 @@ static void test_bound_covers_the_answer(void)
     free(body);
 }
 
+/* The header block of a status with a body, as the spec has it. */
+static void head_of(char *out, size_t size, int status, const char *ctype, size_t len)
+{
+    if (ctype)
+        snprintf(out, size, "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                 status, fcgi_reason_phrase(status), ctype, len);
+    else
+        snprintf(out, size, "Status: %d %s\r\nContent-Length: %zu\r\n\r\n", status,
+                 fcgi_reason_phrase(status), len);
+}
+
+/* The header prefix kept for a status is not reused for another content
+ * type, nor the one of a content type for another status. */
+static void test_kept_prefix_per_status_and_type(void)
+{
+    static const char *const types[] = {"text/plain; charset=utf-8", "application/json", NULL,
+                                        "text/html"};
+    static const int statuses[] = {200, 404, 200, 503, 201};
+    char head[256];
+
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+            for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+                struct fcgi_response r = {statuses[i], types[k], NULL, 0, "body", 4, false};
+
+                head_of(head, sizeof head, statuses[i], types[k], 4);
+                check_response(&r, 1, head);
+            }
+}
+
+/* A content type in a buffer: the same text at another address is the
+ * same header, and other text at the same address another one. */
+static void test_kept_prefix_content_type_text(void)
+{
+    static const char *const later[] = {"text/csvx", "text/cs", "text/tsv", "", "text/csv"};
+    char a[64], b[64], head[256];
+    struct fcgi_response r = {200, a, NULL, 0, "x", 1, false};
+
+    strcpy(a, "text/csv");
+    strcpy(b, "text/csv");
+    check_response(&r, 1, "Status: 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 1\r\n\r\n");
+    r.content_type = b;
+    check_response(&r, 1, "Status: 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 1\r\n\r\n");
+    /* the buffer now holds another type: longer, shorter, same length */
+    for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
+        strcpy(a, later[i]);
+        r.content_type = a;
+        head_of(head, sizeof head, 200, a, 1);
+        check_response(&r, 1, head);
+    }
+}
+
+/* More pairs of status and content type than there are slots: each
+ * answer still has its own header block. */
+static void test_kept_prefix_many_pairs(void)
+{
+    static const int statuses[] = {200, 201, 400, 404, 500, 502, 503};
+    static char types[40][24];
+    char head[1100]; /* (the compiler takes a type for as long as all of types) */
+
+    for (int i = 0; i < 40; i++)
+        snprintf(types[i], sizeof types[i], "application/x-%d", i);
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 40; i++) {
+            int status = statuses[i % 7];
+            struct fcgi_response r = {status, types[i], NULL, 0, "abc", 3, false};
+
+            head_of(head, sizeof head, status, types[i], 3);
+            check_response(&r, (uint16_t)(i + 1), head);
+        }
+}
+
+/* Content types around the longest header prefix that is kept, and
+ * longer: the same header block either way, every time. */
+static void test_kept_prefix_lengths(void)
+{
+    char ctype[200], head[512];
+
+    for (size_t n = 1; n < sizeof ctype - 1; n++) {
+        memset(ctype, 'c', n);
+        ctype[n] = '\0';
+        for (int round = 0; round < 2; round++) {
+            struct fcgi_response r = {200, ctype, NULL, 0, "z", 1, false};
+
+            head_of(head, sizeof head, 200, ctype, 1);
+            check_response(&r, 1, head);
+        }
+    }
+}
+
+/* With the prefix kept: a HEAD answer has the length but no body, a 204
+ * or 304 neither (nor a Content-Type), a 1xx neither. */
+static void test_kept_prefix_head_and_no_body(void)
+{
+    uint8_t *body = make_body(70000);
+    struct fcgi_response get = {200, FCGI_TEXT_PLAIN, NULL, 0, body, 70000, false};
+    struct fcgi_response head = get;
+    static const int bodiless[] = {204, 304, 100, 204};
+
+    head.head_only = true;
+    for (int round = 0; round < 2; round++) {
+        check_response(&get, 1,
+                       "Status: 200 OK\r\nContent-Type: " FCGI_TEXT_PLAIN
+                       "\r\nContent-Length: 70000\r\n\r\n");
+        check_response(&head, 1,
+                       "Status: 200 OK\r\nContent-Type: " FCGI_TEXT_PLAIN
+                       "\r\nContent-Length: 70000\r\n\r\n");
+        for (size_t i = 0; i < sizeof bodiless / sizeof bodiless[0]; i++) {
+            struct fcgi_response r = {bodiless[i], FCGI_TEXT_PLAIN, NULL, 0, body, 10, false};
+            char want[128];
+
+            snprintf(want, sizeof want, "Status: %d %s\r\n\r\n", bodiless[i],
+                     fcgi_reason_phrase(bodiless[i]));
+            check_response(&r, 1, want);
+        }
+    }
+    free(body);
+}
+
+/* The stream of header block and body is cut into records of exactly
+ * 65535 bytes but the last, the header block in the first. */
+static void test_records_of_65535(void)
+{
+    static const size_t sizes[] = {65535, 65536, 131070, 200000, 65535 * 3 - 60};
+    static const char extra[] = "X-A: 1\r\n";
+
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (int with_extra = 0; with_extra < 2; with_extra++) {
+            uint8_t *body = make_body(sizes[i]);
+            struct fcgi_response r = {200, "application/json", with_extra ? extra : NULL,
+                                      with_extra ? sizeof extra - 1 : 0, body, sizes[i], false};
+            struct buf out = {0};
+            struct parsed p;
+            char head[256];
+            size_t stream, head_len;
+
+            head_of(head, sizeof head, 200, "application/json", sizes[i]);
+            head_len = strlen(head) + (with_extra ? sizeof extra - 1 : 0);
+            stream = head_len + sizes[i];
+            CU_ASSERT_EQUAL(fcgi_format_response(&out, 3, &r), (long)sizes[i]);
+            parse_response(out.data, out.len, 3, &p);
+            CU_ASSERT(p.shape_ok);
+            CU_ASSERT_EQUAL_FATAL(p.stdout_records, (stream + 65534) / 65535);
+            for (size_t k = 0; k + 1 < p.stdout_records; k++)
+                CU_ASSERT_EQUAL(p.rec[k].len, 65535);
+            CU_ASSERT_EQUAL(p.rec[p.stdout_records - 1].len, stream - (p.stdout_records - 1) * 65535);
+            CU_ASSERT_EQUAL_FATAL(p.stream_len, stream);
+            CU_ASSERT_EQUAL(memcmp(p.stream + head_len, body, sizes[i]), 0);
+            free(p.stream);
+            buf_free(&out);
+            free(body);
+        }
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -530,6 +685,12 @@ int main(void)
         {"one record of any type", test_format_record},
         {"two responses back to back", test_two_responses_back_to_back},
         {"longest header block", test_longest_header_block},
+        {"kept prefix: per status and content type", test_kept_prefix_per_status_and_type},
+        {"kept prefix: content type text decides", test_kept_prefix_content_type_text},
+        {"kept prefix: more pairs than slots", test_kept_prefix_many_pairs},
+        {"kept prefix: content types of every length", test_kept_prefix_lengths},
+        {"kept prefix: HEAD, 204, 304, 1xx", test_kept_prefix_head_and_no_body},
+        {"records of 65535 bytes", test_records_of_65535},
         {NULL, NULL},
     };
 
