@@ -409,9 +409,10 @@ void conn_close_when_done(struct fcgi_conn *c)
 
 /* --- the output queue ----------------------------------------------------- */
 
-/* Answers no larger than this are never refused for want of room: the
- * refusal would be as large. */
-#define SMALL_ANSWER_BYTES 512
+/* Answers whose bound (fcgi_response_bound, header room included) is no
+ * more than this are never refused for want of room: the refusal, a
+ * body of up to 256 bytes, would be as large. */
+#define SMALL_ANSWER_BYTES (FCGI_HEAD_MAX + 256 + 64)
 
 /*
  * Whether an answer of `size` bytes fits what c and the process may hold

@@ -202,7 +202,7 @@ struct answers {
     size_t stdout_bytes[65536];
     unsigned nended;
     bool eof;
-    char first_stdout[65536][8];
+    char first_stdout[65536][16]; /* "Status: 200 OK\r\n" and more */
 };
 
 static struct answers *ans;
@@ -244,7 +244,8 @@ static bool read_some(void)
             content_len += ev.len;
             if (rec->type == FCGI_STDOUT) {
                 if (ans->stdout_bytes[rec->request_id] == 0)
-                    memcpy(ans->first_stdout[rec->request_id], ev.data, ev.len < 8 ? ev.len : 8);
+                    memcpy(ans->first_stdout[rec->request_id], ev.data,
+                           ev.len < sizeof ans->first_stdout[0] ? ev.len : sizeof ans->first_stdout[0]);
                 ans->stdout_bytes[rec->request_id] += ev.len;
             }
         } else if (k == FCGI_EV_END && rec->type == FCGI_END_REQUEST) {
@@ -292,7 +293,7 @@ static struct fcgi_conn *the_conn(void)
 /* Contains "Status: 503" at the start of the answer of id? */
 static bool answered_503(uint16_t id)
 {
-    return !memcmp(ans->first_stdout[id], "Status: 503", 8);
+    return !memcmp(ans->first_stdout[id], "Status: 503", 11);
 }
 
 /* --- tests ---------------------------------------------------------------- */
@@ -348,6 +349,30 @@ static void test_late_answers_have_a_budget(void)
     stop();
 }
 
+/* Past --max-conn-output-bytes, a small answer still goes: its 503 would
+ * be as large. */
+static void test_small_late_answers_are_not_refused(void)
+{
+    struct fcgi_limits lim;
+    unsigned i, nbig = 10, n = 20, small_ok = 0;
+
+    fcgi_limits_default(&lim);
+    lim.max_conn_output_bytes = 1000; /* once the socket is full, any big answer is over it */
+    start(&lim);
+    reset_answers();
+    for (i = 1; i <= n; i++)
+        send_request((uint16_t)i, i <= nbig ? "/later-big" : "/later", true);
+    spin();
+    CU_ASSERT_EQUAL(nkept, n);
+    while (nkept)
+        answer_later(); /* nobody reads meanwhile: the big ones fill the socket */
+    read_until(n);
+    for (i = nbig + 1; i <= n; i++)
+        small_ok += !memcmp(ans->first_stdout[i], "Status: 200", 11);
+    CU_ASSERT_EQUAL(small_ok, n - nbig);
+    stop();
+}
+
 /* An early answer (413 from CONTENT_LENGTH) without KEEP_CONN: the
  * connection stays while the body still arrives, and closes after it. */
 static void test_linger_after_an_early_answer(void)
@@ -364,7 +389,7 @@ static void test_linger_after_an_early_answer(void)
     send_params(1, "/now", 5000);
     read_until(1);
     CU_ASSERT(ended(1));
-    CU_ASSERT(!memcmp(ans->first_stdout[1], "Status: 413", 8));
+    CU_ASSERT(!memcmp(ans->first_stdout[1], "Status: 413", 11));
     for (int i = 0; i < 5; i++)
         send_record(FCGI_STDIN, 1, chunk, sizeof chunk);
     spin();
@@ -551,6 +576,7 @@ int main(void)
     static const struct unit_test tests[] = {
         {"back-pressure: reading stops at the mark", test_back_pressure},
         {"late answers within the connection's output budget", test_late_answers_have_a_budget},
+        {"small late answers past the budget are not refused", test_small_late_answers_are_not_refused},
         {"linger after an early answer, close after its body", test_linger_after_an_early_answer},
         {"drain at shutdown waits for the handler", test_drain_at_shutdown},
         {"abort, then the late answer is dropped", test_abort_then_late_answer},
