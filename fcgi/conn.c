@@ -371,19 +371,17 @@ static int add_request(struct fcgi_conn *c, struct fcgi_request *r)
         c->reqs = p;
         c->reqs_cap = cap;
     }
+    r->slot = c->nreqs;
     c->reqs[c->nreqs++] = r;
     return 0;
 }
 
 void conn_detach_request(struct fcgi_conn *c, struct fcgi_request *r)
 {
-    unsigned i;
-
-    for (i = 0; i < c->nreqs; i++) {
-        if (c->reqs[i] == r) {
-            c->reqs[i] = c->reqs[--c->nreqs];
-            break;
-        }
+    /* r's place goes to the last one (the table has no order) */
+    if (r->slot < c->nreqs && c->reqs[r->slot] == r) {
+        c->reqs[r->slot] = c->reqs[--c->nreqs];
+        c->reqs[r->slot]->slot = r->slot;
     }
     if (c->nreqs == 0 && c->reqs_cap > 4) {
         /* a burst of multiplexed requests is over: give the table back */

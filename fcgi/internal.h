@@ -72,6 +72,7 @@ struct fcgi_request {
     struct list_node timing;    /* on the server's list until answered (request_timeout) */
     uint16_t id;
     uint8_t state;
+    unsigned slot;     /* its index in its connection's table (conn.c) */
     uint8_t refs;      /* connection + handler */
     bool keep_conn;
     bool head_only;
