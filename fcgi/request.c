@@ -514,10 +514,26 @@ const char *fcgi_param(const struct fcgi_request *r, const char *name)
     if (r->npairs == 0) /* (and maybe no buffer: NULL + offset would be undefined) */
         return NULL;
     pr = pairs_of(r);
-    for (uint32_t i = 0; i < r->npairs; i++)
-        if (pr[i].name_len == len && !memcmp(r->params.data + pr[i].name, name, len))
-            return (const char *)r->params.data + pr[i].name + len;
+    for (uint32_t i = 0; i < r->npairs; i++) {
+        const uint8_t *at = r->params.data + pr[i].name;
+
+        /* the first byte before memcmp: most names of a length differ there */
+        if (pr[i].name_len == len && (len == 0 || (at[0] == (uint8_t)name[0] &&
+                                                   !memcmp(at, name, len))))
+            return (const char *)at + len;
+    }
     return NULL;
+}
+
+const char *fcgi_known_param(const struct fcgi_request *r, enum fcgi_known_param which,
+                             size_t *len)
+{
+    if ((unsigned)which >= KNOWN_COUNT) {
+        *len = 0;
+        return NULL;
+    }
+    *len = r->known[which].len; /* 0 when absent */
+    return r->known[which].s;
 }
 
 void fcgi_param_each(const struct fcgi_request *r,

@@ -162,6 +162,39 @@ static void test_nginx_params(void)
     buf_free(&raw);
 }
 
+/* fcgi_known_param: the four with their lengths, NULL and 0 when absent
+ * (or not one of them), the same strings fcgi_param gives. */
+static void test_known_param(void)
+{
+    struct buf raw = {0};
+    const char *why, *v;
+    size_t len = 99;
+
+    put_pair(&raw, "REQUEST_METHOD", "POST");
+    put_pair(&raw, "SCRIPT_NAME", "/api");
+    put_pair(&raw, "PATH_INFO", "");
+    put_pair(&raw, "SCRIPT_NAME", "/api/v1/marges/x");
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    v = fcgi_known_param(&req, FCGI_REQUEST_METHOD, &len);
+    CU_ASSERT_STRING_EQUAL(v, "POST");
+    CU_ASSERT_EQUAL(len, 4);
+    v = fcgi_known_param(&req, FCGI_SCRIPT_NAME, &len); /* the last one */
+    CU_ASSERT_STRING_EQUAL(v, "/api/v1/marges/x");
+    CU_ASSERT_EQUAL(len, 16);
+    CU_ASSERT_PTR_EQUAL(v, fcgi_param(&req, "SCRIPT_NAME"));
+    v = fcgi_known_param(&req, FCGI_PATH_INFO, &len); /* present, empty */
+    CU_ASSERT_STRING_EQUAL(v, "");
+    CU_ASSERT_EQUAL(len, 0);
+    len = 99;
+    CU_ASSERT_PTR_NULL(fcgi_known_param(&req, FCGI_REQUEST_URI, &len));
+    CU_ASSERT_EQUAL(len, 0);
+    len = 99;
+    CU_ASSERT_PTR_NULL(fcgi_known_param(&req, (enum fcgi_known_param)4, &len));
+    CU_ASSERT_EQUAL(len, 0);
+    CU_ASSERT_PTR_NULL(fcgi_known_param(&req, (enum fcgi_known_param)-1, &len));
+    buf_free(&raw);
+}
+
 /* Lengths of 128 and more take 4 bytes, and so may short ones: their zero
  * bytes are not NULs inside a name or value. */
 static void test_long_and_padded_lengths(void)
@@ -555,6 +588,7 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         {"nginx's params: every one found, in order", test_nginx_params},
+        {"the engine's own params, with their lengths", test_known_param},
         {"4-byte lengths, short ones too", test_long_and_padded_lengths},
         {"a NUL in a name or value is refused", test_nul_refused},
         {"malformed pairs, and which fault is reported", test_malformed},
