@@ -485,6 +485,7 @@ static int serve(const struct start *st, int slot, bool worker)
     if (backends_open(&sv.app, loop, &o->backends) < 0)
         return 1;
     sv.app.status_path = o->status_path;
+    sv.app.status_path_len = o->status_path ? strlen(o->status_path) : 0;
     stats_attach(&sv.app, st->sb, row);
     cfg.app = &sv.app;
     server = fcgi_server_new(loop, st->listen_fd, &cfg);

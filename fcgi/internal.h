@@ -27,6 +27,7 @@
 #include "common/buf.h"
 #include "fcgi/codec.h"
 #include "fcgi/fd_reserve.h"
+#include "fcgi/request.h"
 #include "fcgi/response.h"
 #include "fcgi/server.h"
 
@@ -39,14 +40,15 @@ enum request_state {
 
 /*
  * The params the engine and the router read on every request, found while
- * decoding: looking them up costs no scan.  (When a name comes twice, the
- * last one counts for these; fcgi_param gives the first for others.)
+ * decoding: looking them up costs no scan (fcgi_known_param in
+ * fcgi/request.h, whose numbers these are).  (When a name comes twice,
+ * the last one counts for these; fcgi_param gives the first for others.)
  */
 enum request_known {
-    KNOWN_REQUEST_METHOD,
-    KNOWN_SCRIPT_NAME,
-    KNOWN_PATH_INFO,
-    KNOWN_REQUEST_URI,
+    KNOWN_REQUEST_METHOD = FCGI_REQUEST_METHOD,
+    KNOWN_SCRIPT_NAME = FCGI_SCRIPT_NAME,
+    KNOWN_PATH_INFO = FCGI_PATH_INFO,
+    KNOWN_REQUEST_URI = FCGI_REQUEST_URI,
     KNOWN_COUNT
 };
 

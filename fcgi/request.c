@@ -193,7 +193,8 @@ bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held
 /* CONTENT_LENGTH: decimal digits; empty means no body, as CGI has it, and
  * -1 (Caddy's word for a chunked body) a body of unknown length, bounded
  * by --max-body-bytes like any. */
-static void note_content_length(struct fcgi_request *r, const uint8_t *value, size_t len)
+static __attribute__((cold)) void note_content_length(struct fcgi_request *r,
+                                                     const uint8_t *value, size_t len)
 {
     size_t n = 0;
 
@@ -210,20 +211,88 @@ static void note_content_length(struct fcgi_request *r, const uint8_t *value, si
     r->content_length = n;
 }
 
-/* Which of the params noted while decoding name is, or -1. */
-static inline int known_slot(const char *name, size_t len)
+/* The first 4 or 8 bytes at p as one word (any alignment): names are
+ * compared with constants a word at a time (word8("REQUEST_") is folded
+ * to one). */
+static inline uint32_t word4(const void *p)
 {
-    switch (len) {
-    case 9:
-        return memcmp(name, "PATH_INFO", 9) ? -1 : KNOWN_PATH_INFO;
-    case 11:
-        if (!memcmp(name, "SCRIPT_NAME", 11))
-            return KNOWN_SCRIPT_NAME;
-        return memcmp(name, "REQUEST_URI", 11) ? -1 : KNOWN_REQUEST_URI;
-    case 14:
-        return memcmp(name, "REQUEST_METHOD", 14) ? -1 : KNOWN_REQUEST_METHOD;
-    default:
+    uint32_t w;
+
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+static inline uint64_t word8(const void *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* Whether the 9 to 16 bytes at name are lit (len bytes): its first and
+ * its last 8 bytes. */
+static inline bool same_name(const void *name, const char *lit, size_t len)
+{
+    return word8(name) == word8(lit) &&
+           word8((const char *)name + len - 8) == word8(lit + len - 8);
+}
+
+/* CONTENT_LENGTH: noted while decoding (note_content_length), not kept. */
+#define NOTED_CONTENT_LENGTH KNOWN_COUNT
+
+/* The lengths of the names noted while decoding (9, 11 and 14) as bits of
+ * a word: one bit test passes over almost every other name (a few longer
+ * than 63 pass too, and are told apart by their length below). */
+#define NOTED_NAME_LENGTHS ((uint64_t)1 << 9 | (uint64_t)1 << 11 | (uint64_t)1 << 14)
+
+static inline bool maybe_noted(size_t len)
+{
+    return NOTED_NAME_LENGTHS >> (len & 63) & 1;
+}
+
+/*
+ * Which of the params noted while decoding name is: an enum request_known,
+ * NOTED_CONTENT_LENGTH, or -1.  Its length first, then its first 4 bytes
+ * (which tell apart every name of that length a front server sends), and
+ * only then the whole name.
+ */
+static inline int noted_slot(const void *name, size_t len)
+{
+    uint32_t head;
+
+    if (!maybe_noted(len))
         return -1;
+    head = word4(name); /* (len is 9 at least) */
+    if (len == 11) {
+        if (head == word4("SCRI"))
+            return same_name(name, "SCRIPT_NAME", 11) ? KNOWN_SCRIPT_NAME : -1;
+        if (head == word4("REQU"))
+            return same_name(name, "REQUEST_URI", 11) ? KNOWN_REQUEST_URI : -1;
+    } else if (len == 14) {
+        if (head == word4("REQU"))
+            return same_name(name, "REQUEST_METHOD", 14) ? KNOWN_REQUEST_METHOD : -1;
+        if (head == word4("CONT"))
+            return same_name(name, "CONTENT_LENGTH", 14) ? NOTED_CONTENT_LENGTH : -1;
+    } else if (len == 9 && head == word4("PATH")) {
+        return same_name(name, "PATH_INFO", 9) ? KNOWN_PATH_INFO : -1;
+    }
+    return -1;
+}
+
+/* Notes the pair ref of buf when it is one of the engine's own (the last
+ * one counts) or CONTENT_LENGTH (each one counts, in order). */
+static inline void note_pair(struct fcgi_request *r, const uint8_t *buf,
+                             const struct param_ref *ref)
+{
+    const uint8_t *name = buf + ref->name, *value = name + ref->name_len;
+    int k = noted_slot(name, ref->name_len);
+
+    if (k == NOTED_CONTENT_LENGTH) {
+        note_content_length(r, value, ref->value_len);
+    } else if (k >= 0) {
+        r->known[k].s = (const char *)value;
+        r->known[k].len = ref->value_len;
     }
 }
 
@@ -241,36 +310,23 @@ static const struct param_ref *pairs_of(const struct fcgi_request *r)
     return (const struct param_ref *)(const void *)(r->params.data + r->pairs_off);
 }
 
-/* Zero bytes in p[0..n), found with memchr (fast, and there are few). */
-static size_t count_zeros(const uint8_t *p, size_t n)
-{
-    const uint8_t *end = p + n, *z;
-    size_t zeros = 0;
-
-    while (p < end && (z = memchr(p, 0, (size_t)(end - p)))) {
-        zeros++;
-        p = z + 1;
-    }
-    return zeros;
-}
-
-/* Whether a name or value of the n pairs in pr holds a NUL byte. */
-static bool nul_in_pairs(const uint8_t *data, const struct param_ref *pr, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (memchr(data + pr[i].name, 0, (size_t)pr[i].name_len + pr[i].value_len))
-            return true;
-    return false;
-}
-
-/* More room in r's params buffer, charged to the params budget. */
+/* More room in r's params buffer, charged to the params budget; the
+ * params noted so far follow the buffer when it moves. */
 static bool grow_params(struct fcgi_request *r, size_t more)
 {
     struct fcgi_server *s = r->srv;
+    const uint8_t *was = r->params.data;
 
-    return request_grow_charged(&r->params, more, s->cfg.limits.max_params_bytes,
-                                &s->params_bytes, s->cfg.limits.max_buffered_params_bytes,
-                                &r->params_charged, &s->params_spares);
+    if (!request_grow_charged(&r->params, more, s->cfg.limits.max_params_bytes,
+                              &s->params_bytes, s->cfg.limits.max_buffered_params_bytes,
+                              &r->params_charged, &s->params_spares))
+        return false;
+    if (r->params.data != was)
+        for (int k = 0; k < KNOWN_COUNT; k++)
+            if (r->known[k].s)
+                r->known[k].s = (const char *)r->params.data +
+                                ((const uint8_t *)r->known[k].s - was);
+    return true;
 }
 
 /*
@@ -279,7 +335,8 @@ static bool grow_params(struct fcgi_request *r, size_t more)
  * the index so far is moved there from the request when it first spills.
  * Returns where the index is now, or NULL when the budget is short.
  */
-static struct param_ref *index_room(struct fcgi_request *r, struct param_ref *pr, uint32_t n)
+static __attribute__((cold)) struct param_ref *index_room(struct fcgi_request *r,
+                                                          struct param_ref *pr, uint32_t n)
 {
     size_t off = index_offset(r->params.len), need = off + (n + 1) * sizeof *pr;
 
@@ -291,99 +348,193 @@ static struct param_ref *index_room(struct fcgi_request *r, struct param_ref *pr
     return (struct param_ref *)(void *)(r->params.data + off);
 }
 
-/*
- * One pass over the pairs indexes them, notes the engine's own, counts
- * the zero bytes of their length fields, and NUL-terminates each value
- * over the first length byte of the pair after it (once that is read; the
- * last one in the byte after the pairs): nothing is moved.  One memchr
- * pass over the whole buffer, before, counted all its zero bytes: any
- * beyond those of the lengths are inside a name or a value, which as C
- * strings would be cut short.
- */
-int request_decode_params(struct fcgi_request *r, const char **why)
+#define NUL_INSIDE "NUL byte inside a param name or value"
+
+/* Malformed pairs: -1, *why saying what was wrong first as the pairs
+ * come: a NUL in a pair before (nul), else reason. */
+static __attribute__((cold)) int malformed(const char **why, bool nul, const char *reason)
 {
-    size_t len = r->params.len, pos = 0, zeros, length_zeros = 0;
-    struct param_ref *pr = r->pairs_inline;
-    uint32_t n = 0, known_at[KNOWN_COUNT] = {0}; /* pair + 1 */
-    struct fcgi_nv nv;
-    int rc;
+    *why = nul ? NUL_INSIDE : reason;
+    return -1;
+}
 
-    r->npairs = 0;
-    if (len == 0)
-        return 0; /* no params at all (and possibly no buffer) */
-    zeros = count_zeros(r->params.data, len);
-    for (;;) {
-        size_t start = pos;
-        int k;
+/* Where the first zero byte of buf[from..len) is; len when there is none. */
+static size_t zero_from(const uint8_t *buf, size_t from, size_t len)
+{
+    const uint8_t *z = memchr(buf + from, 0, len - from);
 
-        rc = fcgi_nv_next(r->params.data, len, &pos, &nv, why);
-        if (rc <= 0)
-            break;
-        if (nv.name == r->params.data + start + 2) /* 1-byte lengths: zero when empty */
-            length_zeros += (nv.name_len == 0) + (nv.value_len == 0);
-        else
-            for (const uint8_t *q = r->params.data + start; q < nv.name; q++)
-                length_zeros += *q == 0;
-        if (n > 0)
-            r->params.data[start] = '\0'; /* ends the value before */
-        k = known_slot((const char *)nv.name, nv.name_len);
-        if (k >= 0)
-            known_at[k] = n + 1;
-        else if (nv.name_len == 14 && !memcmp(nv.name, "CONTENT_LENGTH", 14))
-            note_content_length(r, nv.value, nv.value_len);
-        /* the index spills, or grows, past the raw pairs (which may move:
-         * nv's pointers are not used below) */
-        if (n >= REQUEST_PAIRS_INLINE && !(pr = index_room(r, pr, n)))
-            return -2;
-        pr[n].name = (uint32_t)(pos - nv.name_len - nv.value_len);
-        pr[n].name_len = nv.name_len;
-        pr[n].value_len = nv.value_len;
-        n++;
+    return z ? (size_t)(z - buf) : len;
+}
+
+/*
+ * zero, a zero byte of buf[0..len), is before end, the end of a pair
+ * whose name starts at name: the zero bytes before the name are its
+ * length fields' (an empty name or value, a 4-byte length).  Returns the
+ * next zero byte from end on (len when there is none), or SIZE_MAX when
+ * one is inside the name or the value.
+ */
+static __attribute__((cold)) size_t zero_after_pair(const uint8_t *buf, size_t len, size_t name,
+                                                    size_t end, size_t zero)
+{
+    do {
+        if (zero >= name)
+            return SIZE_MAX;
+        zero = zero_from(buf, zero + 1, len);
+    } while (zero < end);
+    return zero;
+}
+
+/* Where a pair's name starts and how long it and the value are. */
+struct pair_lengths {
+    size_t name; /* 0: the pair does not fit in its buffer */
+    uint32_t name_len, value_len;
+};
+
+/* The lengths of the pair at pos in buf[0..len) when one takes 4 bytes
+ * (the high bit of its first byte set); when they do not fit, name is 0
+ * and *reason says how.  Apart, and cold: the loop over the pairs keeps
+ * its registers for the 1-byte lengths every front server sends. */
+static __attribute__((cold)) struct pair_lengths long_lengths(const uint8_t *buf, size_t len,
+                                                              size_t pos, const char **reason)
+{
+    struct pair_lengths l = {0, 0, 0};
+
+    if (fcgi_nv_read_length(buf, len, &pos, &l.name_len) < 0 ||
+        fcgi_nv_read_length(buf, len, &pos, &l.value_len) < 0)
+        *reason = "name-value pair length cut short";
+    else if ((size_t)l.name_len + l.value_len > len - pos) /* (each below 2^31: no wrap) */
+        *reason = "name-value pair longer than its record";
+    else
+        l.name = pos;
+    return l;
+}
+
+/*
+ * One pass over the pairs indexes them, notes the engine's own, and
+ * NUL-terminates each value over the first length byte of the pair after
+ * it (once that is read; the last one in the byte after the pairs):
+ * nothing is moved.
+ *
+ * A NUL inside a name or a value would cut it short as a C string.  The
+ * zero bytes of the buffer are found with memchr (fast, and there are
+ * few), one ahead of the pairs at a time, and each must be in a length
+ * field: a pair ending before the next zero byte (or the buffer's end:
+ * one comparison for both) has none.  A NUL is reported once the pairs
+ * are all read, as it was before: they may yet be malformed, or their
+ * index not fit the budget.
+ */
+static int decode_pairs(struct fcgi_request *r, const char **why)
+{
+    uint8_t *buf = r->params.data;
+    size_t len = r->params.len, pos = 0, zero = zero_from(buf, 0, len);
+    struct param_ref *index = r->pairs_inline, *ref = index, *room = index + REQUEST_PAIRS_INLINE;
+    bool nul = false;
+
+    /* a pair takes 2 bytes at least: a last byte alone is cut short */
+    while (pos < len - 1) {
+        size_t name, end, nl, vl;
+        uint16_t two;
+
+        memcpy(&two, buf + pos, 2);
+        if (!(two & 0x8080)) { /* two 1-byte lengths (either byte order) */
+            nl = buf[pos];
+            vl = buf[pos + 1];
+            name = pos + 2;
+        } else {
+            const char *reason;
+            struct pair_lengths l = long_lengths(buf, len, pos, &reason);
+
+            if (!l.name)
+                return malformed(why, nul, reason);
+            name = l.name;
+            nl = l.name_len;
+            vl = l.value_len;
+        }
+        end = name + nl + vl;
+        if (end > zero) { /* past the buffer's end, or a zero byte in the pair */
+            if (end > len)
+                return malformed(why, nul, "name-value pair longer than its record");
+            zero = zero_after_pair(buf, len, name, end, zero);
+            if (zero == SIZE_MAX) {
+                nul = true;
+                zero = len;
+            }
+        }
+        buf[pos] = '\0'; /* ends the value before (before the first pair: nothing) */
+        if (ref == room) {
+            /* the index spills, or grows, past the raw pairs (which may move) */
+            uint32_t n = (uint32_t)(ref - index);
+
+            if (!(index = index_room(r, index, n)))
+                return -2;
+            buf = r->params.data;
+            ref = index + n;
+            room = ref + 1;
+        }
+        *ref++ = (struct param_ref){(uint32_t)name, (uint32_t)nl, (uint32_t)vl};
+        pos = end;
+        if (maybe_noted(nl)) /* (read back from the index: fewer registers held) */
+            note_pair(r, buf, ref - 1);
     }
-    if (rc < 0) {
-        /* what was wrong first, in the order of the pairs */
-        if (nul_in_pairs(r->params.data, pr, n))
-            *why = "NUL byte inside a param name or value";
-        return -1;
-    }
-    if (zeros != length_zeros) {
-        *why = "NUL byte inside a param name or value";
-        return -1;
-    }
+    if (pos < len)
+        return malformed(why, nul, "name-value pair length cut short");
+    if (nul)
+        return malformed(why, nul, NUL_INSIDE);
     /* the NUL after the last value needs a byte past the pairs (an index
      * there has made room) */
     if (len == r->params.cap && !grow_params(r, 1))
         return -2;
     r->params.data[len] = '\0';
-    r->npairs = n;
-    pr = (struct param_ref *)pairs_of(r);
-    for (int k = 0; k < KNOWN_COUNT; k++)
-        if (known_at[k]) {
-            const struct param_ref *p = &pr[known_at[k] - 1];
-
-            r->known[k].s = (const char *)r->params.data + p->name + p->name_len;
-            r->known[k].len = p->value_len;
-        }
+    r->npairs = (uint32_t)(ref - index);
     return 0;
+}
+
+int request_decode_params(struct fcgi_request *r, const char **why)
+{
+    int rc;
+
+    r->npairs = 0;
+    if (r->params.len == 0)
+        return 0; /* no params at all (and possibly no buffer) */
+    rc = decode_pairs(r, why);
+    if (rc < 0) /* none is noted then, as none is indexed */
+        memset(r->known, 0, sizeof r->known);
+    return rc;
 }
 
 const char *fcgi_param(const struct fcgi_request *r, const char *name)
 {
     size_t len = strlen(name);
-    int k = known_slot(name, len);
+    int k = noted_slot(name, len);
     const struct param_ref *pr;
 
     /* The parameters every request asks for were noted while decoding:
      * no scan (a NULL noted means absent). */
-    if (k >= 0)
+    if (k >= 0 && k < KNOWN_COUNT)
         return r->known[k].s;
     if (r->npairs == 0) /* (and maybe no buffer: NULL + offset would be undefined) */
         return NULL;
     pr = pairs_of(r);
-    for (uint32_t i = 0; i < r->npairs; i++)
-        if (pr[i].name_len == len && !memcmp(r->params.data + pr[i].name, name, len))
-            return (const char *)r->params.data + pr[i].name + len;
+    for (uint32_t i = 0; i < r->npairs; i++) {
+        const uint8_t *at = r->params.data + pr[i].name;
+
+        /* the first byte before memcmp: most names of a length differ there */
+        if (pr[i].name_len == len && (len == 0 || (at[0] == (uint8_t)name[0] &&
+                                                   !memcmp(at, name, len))))
+            return (const char *)at + len;
+    }
     return NULL;
+}
+
+const char *fcgi_known_param(const struct fcgi_request *r, enum fcgi_known_param which,
+                             size_t *len)
+{
+    if ((unsigned)which >= KNOWN_COUNT) {
+        *len = 0;
+        return NULL;
+    }
+    *len = r->known[which].len; /* 0 when absent */
+    return r->known[which].s;
 }
 
 void fcgi_param_each(const struct fcgi_request *r,

@@ -20,8 +20,28 @@
 struct fcgi_request;
 struct ev_loop;
 
-/* The value of a CGI parameter (NUL-terminated), or NULL when absent. */
+/* The value of a CGI parameter (NUL-terminated), or NULL when absent.
+ * When a name comes twice, the first counts (the last for the four
+ * below). */
 const char *fcgi_param(const struct fcgi_request *r, const char *name);
+
+/*
+ * The params the engine and the router read on every request, found
+ * while decoding: fcgi_known_param() gives one with its length, without
+ * a scan or a strlen.  When such a name comes twice, the last counts
+ * (for fcgi_param too).
+ */
+enum fcgi_known_param {
+    FCGI_REQUEST_METHOD,
+    FCGI_SCRIPT_NAME,
+    FCGI_PATH_INFO,
+    FCGI_REQUEST_URI,
+};
+
+/* The value of one of them (NUL-terminated, as fcgi_param gives it) and
+ * in *len its length; NULL and 0 when absent. */
+const char *fcgi_known_param(const struct fcgi_request *r, enum fcgi_known_param which,
+                             size_t *len);
 
 /* Calls fn for every parameter in the order received: the name is
  * name_len bytes, not NUL-terminated; the value is NUL-terminated. */

@@ -33,6 +33,7 @@ struct app {
     struct scoreboard *scoreboard; /* the pool's counters; NULL: none */
     struct sb_row *row;            /* this process's row of it */
     const char *status_path;       /* --status-path; NULL: no status page */
+    size_t status_path_len;        /* its strlen, counted once */
 };
 
 #endif

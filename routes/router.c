@@ -1,6 +1,7 @@
 /* routes/router.c — path and method matching, and the dispatcher. */
 #include "routes/router.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,55 +29,109 @@ static void allow_list(const struct route *rt, char *out, size_t size)
     }
 }
 
+/* Whether the table's method row is method (len bytes, no NUL among
+ * them): compared byte by byte up to the row's NUL, no strlen of either. */
+static bool method_is(const char *row, const char *method, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (row[i] != method[i]) /* (the row's NUL stops it too) */
+            return false;
+    return row[len] == '\0';
+}
+
 /* The handler for method on rt, or NULL; *head when HEAD goes to GET. */
-static route_handler find_method(const struct route *rt, const char *method, bool *head)
+static inline route_handler find_method(const struct route *rt, const char *method, size_t len,
+                                 bool *head)
 {
     const struct route_method *m, *get = NULL;
 
     *head = false;
     for (m = rt->methods; m->method; m++) {
-        if (!strcmp(m->method, method))
+        if (method_is(m->method, method, len))
             return m->handler;
-        if (!strcmp(m->method, "GET"))
+        if (method_is(m->method, "GET", 3))
             get = m;
     }
-    if (get && !strcmp(method, "HEAD")) {
+    if (get && method_is("HEAD", method, len)) {
         *head = true;
         return get->handler;
     }
     return NULL;
 }
 
-void router_match(const struct route *table, size_t n, const char *method, const char *path,
-                  size_t path_len, struct route_match *m)
+/* The 8 bytes at p as one word (any alignment). */
+static inline uint64_t word8(const char *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* memcmp(a, b, n) == 0, inline for the 8 bytes and more of a route's
+ * path: a word at a time, the last word overlapping the one before. */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
 {
     size_t i;
 
-    memset(m, 0, sizeof *m);
-    m->status = 404;
-    for (i = 0; i < n; i++) {
-        const struct route *rt = &table[i];
-        size_t plen = strlen(rt->path);
+    if (n < 8)
+        return memcmp(a, b, n) == 0;
+    for (i = 0; i + 8 < n; i += 8)
+        if (word8(a + i) != word8(b + i))
+            return false;
+    return word8(a + n - 8) == word8(b + n - 8);
+}
 
-        if (rt->has_tail) {
-            if (path_len <= plen || memcmp(path, rt->path, plen) != 0)
-                continue;
-            m->tail = path + plen;
-            m->tail_len = path_len - plen;
-        } else if (path_len != plen || memcmp(path, rt->path, plen) != 0) {
-            continue;
-        }
-        m->route = rt;
-        m->arg = rt->arg;
-        m->handler = find_method(rt, method, &m->head);
-        if (!m->handler) {
-            m->status = 405;
-            allow_list(rt, m->allow, sizeof m->allow);
-            return;
-        }
-        m->status = 0;
+/* Whether path (len bytes) is rt's, or under it for a route with a tail. */
+static bool route_takes(const struct route *rt, const char *path, size_t len)
+{
+    if (rt->has_tail ? len <= rt->path_len : len != rt->path_len)
+        return false;
+    return same_bytes(path, rt->path, rt->path_len);
+}
+
+/* router_match, inline in the dispatcher (forced: GCC would not, and a
+ * call and its frame cost as much as the matching). */
+static inline __attribute__((always_inline)) void match(const struct route *table, size_t n,
+                                                        const char *method, size_t method_len,
+                                                        const char *path, size_t path_len,
+                                                        struct route_match *m)
+{
+    const struct route *rt;
+
+    /* field by field: allow[] is only written for a 405 */
+    m->status = 404;
+    m->route = NULL;
+    m->handler = NULL;
+    m->head = false;
+    m->tail = NULL;
+    m->tail_len = 0;
+    m->arg = NULL;
+    m->allow[0] = '\0';
+    for (rt = table; rt < table + n; rt++)
+        if (route_takes(rt, path, path_len))
+            break;
+    if (rt == table + n)
+        return;
+    if (rt->has_tail) {
+        m->tail = path + rt->path_len;
+        m->tail_len = path_len - rt->path_len;
+    }
+    m->route = rt;
+    m->arg = rt->arg;
+    m->handler = find_method(rt, method, method_len, &m->head);
+    if (!m->handler) {
+        m->status = 405;
+        allow_list(rt, m->allow, sizeof m->allow);
         return;
     }
+    m->status = 0;
+}
+
+void router_match(const struct route *table, size_t n, const char *method, size_t method_len,
+                  const char *path, size_t path_len, struct route_match *m)
+{
+    match(table, n, method, method_len, path, path_len, m);
 }
 
 static int hexval(char c)
@@ -108,39 +163,50 @@ size_t router_percent_decode(const char *in, size_t len, char *out)
     return o;
 }
 
-long router_path(const struct fcgi_request *r, char *out)
+/* router_path, inline in the dispatcher. */
+static inline __attribute__((always_inline)) const char *path_of(const struct fcgi_request *r,
+                                                                 char *buf, size_t *len)
 {
-    const char *script = fcgi_param(r, "SCRIPT_NAME");
-    const char *info = fcgi_param(r, "PATH_INFO");
-    size_t sl = script ? strlen(script) : 0, il = info ? strlen(info) : 0;
+    size_t sl, il;
+    const char *script = fcgi_known_param(r, FCGI_SCRIPT_NAME, &sl);
+    const char *info = fcgi_known_param(r, FCGI_PATH_INFO, &il);
 
     if (sl == 0 && il == 0) {
-        const char *uri = fcgi_param(r, "REQUEST_URI");
         size_t ul;
+        const char *uri = fcgi_known_param(r, FCGI_REQUEST_URI, &ul);
 
         if (!uri)
             uri = "";
         ul = strcspn(uri, "?");
         if (ul > ROUTER_MAX_PATH)
-            return -1;
-        return (long)router_percent_decode(uri, ul, out);
+            return NULL;
+        *len = router_percent_decode(uri, ul, buf);
+        return buf;
     }
     if (sl + il > ROUTER_MAX_PATH)
-        return -1;
-    if (sl)
-        memcpy(out, script, sl);
-    if (il)
-        memcpy(out + sl, info, il);
-    out[sl + il] = '\0';
-    return (long)(sl + il);
+        return NULL;
+    *len = sl + il;
+    if (il == 0) /* nginx: the whole path in SCRIPT_NAME, NUL-terminated there */
+        return script;
+    if (sl == 0)
+        return info;
+    memcpy(buf, script, sl);
+    memcpy(buf + sl, info, il);
+    buf[sl + il] = '\0';
+    return buf;
+}
+
+const char *router_path(const struct fcgi_request *r, char *buf, size_t *len)
+{
+    return path_of(r, buf, len);
 }
 
 static bool status_path_is(struct fcgi_request *r, const char *path, size_t len)
 {
     const struct app *app = fcgi_request_app(r);
-    const char *sp = app ? app->status_path : NULL;
 
-    return sp && strlen(sp) == len && memcmp(sp, path, len) == 0;
+    return app && app->status_path && app->status_path_len == len &&
+           memcmp(app->status_path, path, len) == 0;
 }
 
 /* The status page is tagged as the row after the table's (metrics). */
@@ -180,7 +246,7 @@ const char *route_label(const struct route *rt)
     for (l = labels; l; l = l->next)
         if (l->route == rt)
             return l->label;
-    len = strlen(rt->path);
+    len = rt->path_len;
     l = malloc(sizeof *l + len + sizeof "NAME");
     if (!l)
         return rt->path;
@@ -194,22 +260,22 @@ const char *route_label(const struct route *rt)
 
 void router_dispatch(struct fcgi_request *r)
 {
-    char path[ROUTER_MAX_PATH + 1];
-    const char *method = fcgi_param(r, "REQUEST_METHOD");
-    struct route_match m;
-    size_t n;
+    char buf[ROUTER_MAX_PATH + 1];
+    size_t method_len, len, n;
+    const char *method = fcgi_known_param(r, FCGI_REQUEST_METHOD, &method_len);
+    const char *path = path_of(r, buf, &len);
     const struct route *table = route_table(&n);
-    long len = router_path(r, path);
+    struct route_match m;
 
-    if (len < 0) {
+    if (!path) {
         fcgi_respond_error(r, 414, "path longer than %d bytes", ROUTER_MAX_PATH);
         return;
     }
-    if (status_path_is(r, path, (size_t)len)) {
+    if (status_path_is(r, path, len)) {
         serve_status(r, method, n);
         return;
     }
-    router_match(table, n, method ? method : "", path, (size_t)len, &m);
+    match(table, n, method ? method : "", method_len, path, len, &m);
     if (m.route) { /* matched, or 405: the route is known either way */
         fcgi_request_set_tag(r, (unsigned)(m.route - table) + 1);
         fcgi_request_set_label(r, route_label(m.route));

@@ -34,10 +34,15 @@ struct route_method {
 
 struct route {
     const char *path;  /* exact path, or the prefix before the tail */
+    size_t path_len;   /* strlen(path), counted once: ROUTE() */
     bool has_tail;     /* path + NAME */
     const struct route_method *methods; /* GET also serves HEAD */
     const void *arg;   /* handed to the handler in route_match.arg */
 };
+
+/* One row of a route table, its path (a string literal) measured by the
+ * compiler: ROUTE("/api/v1/flanders", false, flanders_methods, NULL). */
+#define ROUTE(path, has_tail, methods, arg) {"" path "", sizeof(path) - 1, has_tail, methods, arg}
 
 /*
  * The route as logs and metrics name it (fcgi_request_set_label, which the
@@ -59,15 +64,19 @@ struct route_match {
     char allow[96];            /* for 405: "GET, HEAD", "POST", "GET, HEAD, POST", ... */
 };
 
-/* Pure matching, for the dispatcher and the unit tests. */
-void router_match(const struct route *table, size_t n, const char *method, const char *path,
-                  size_t path_len, struct route_match *m);
+/* Pure matching, for the dispatcher and the unit tests: method is
+ * method_len bytes (and NUL-terminated), path is path_len bytes.  Only
+ * the fields the status needs are set (allow for 405 alone, else ""). */
+void router_match(const struct route *table, size_t n, const char *method, size_t method_len,
+                  const char *path, size_t path_len, struct route_match *m);
 
 /*
- * Builds the path of r into out (size ROUTER_MAX_PATH + 1) and returns
- * its length, or -1 when it is longer than ROUTER_MAX_PATH.
+ * The path of r (NUL-terminated), its length in *len; NULL when it is
+ * longer than ROUTER_MAX_PATH.  When SCRIPT_NAME or PATH_INFO is empty
+ * the path is the other one where it is, in r; else it is built in buf
+ * (ROUTER_MAX_PATH + 1 bytes), as is a decoded REQUEST_URI.
  */
-long router_path(const struct fcgi_request *r, char *out);
+const char *router_path(const struct fcgi_request *r, char *buf, size_t *len);
 
 /* Decodes %XX escapes of in[0..len) into out (len + 1 bytes); returns
  * the decoded length.  A malformed escape is kept as it is. */

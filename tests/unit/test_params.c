@@ -74,6 +74,23 @@ static int decode(const struct buf *raw, const char **why)
     return request_decode_params(&req, why);
 }
 
+/* Decodes raw with a params budget of only `room` bytes more than raw
+ * takes. */
+static int decode_on_budget(const struct buf *raw, size_t room, const char **why)
+{
+    size_t raw_charged = 0;
+
+    reset();
+    CU_ASSERT_FATAL(request_grow_charged(&req.params, raw->len, raw->len, &raw_charged, SIZE_MAX,
+                                         &req.params_charged, NULL));
+    memcpy(req.params.data, raw->data, raw->len);
+    req.params.len = raw->len;
+    srv.params_bytes = raw_charged;
+    srv.cfg.limits.max_buffered_params_bytes = raw_charged + room;
+    *why = NULL;
+    return request_decode_params(&req, why);
+}
+
 /* The params nginx's fastcgi_params sends for a GET, in its order. */
 static const char *const nginx[][2] = {
     {"QUERY_STRING", ""},          {"REQUEST_METHOD", "GET"},
@@ -142,6 +159,39 @@ static void test_nginx_params(void)
         CU_ASSERT_STRING_EQUAL(seen.names[i], nginx[i][0]);
         CU_ASSERT_STRING_EQUAL(seen.values[i], nginx[i][1]);
     }
+    buf_free(&raw);
+}
+
+/* fcgi_known_param: the four with their lengths, NULL and 0 when absent
+ * (or not one of them), the same strings fcgi_param gives. */
+static void test_known_param(void)
+{
+    struct buf raw = {0};
+    const char *why, *v;
+    size_t len = 99;
+
+    put_pair(&raw, "REQUEST_METHOD", "POST");
+    put_pair(&raw, "SCRIPT_NAME", "/api");
+    put_pair(&raw, "PATH_INFO", "");
+    put_pair(&raw, "SCRIPT_NAME", "/api/v1/marges/x");
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    v = fcgi_known_param(&req, FCGI_REQUEST_METHOD, &len);
+    CU_ASSERT_STRING_EQUAL(v, "POST");
+    CU_ASSERT_EQUAL(len, 4);
+    v = fcgi_known_param(&req, FCGI_SCRIPT_NAME, &len); /* the last one */
+    CU_ASSERT_STRING_EQUAL(v, "/api/v1/marges/x");
+    CU_ASSERT_EQUAL(len, 16);
+    CU_ASSERT_PTR_EQUAL(v, fcgi_param(&req, "SCRIPT_NAME"));
+    v = fcgi_known_param(&req, FCGI_PATH_INFO, &len); /* present, empty */
+    CU_ASSERT_STRING_EQUAL(v, "");
+    CU_ASSERT_EQUAL(len, 0);
+    len = 99;
+    CU_ASSERT_PTR_NULL(fcgi_known_param(&req, FCGI_REQUEST_URI, &len));
+    CU_ASSERT_EQUAL(len, 0);
+    len = 99;
+    CU_ASSERT_PTR_NULL(fcgi_known_param(&req, (enum fcgi_known_param)4, &len));
+    CU_ASSERT_EQUAL(len, 0);
+    CU_ASSERT_PTR_NULL(fcgi_known_param(&req, (enum fcgi_known_param)-1, &len));
     buf_free(&raw);
 }
 
@@ -254,8 +304,8 @@ static void test_many_pairs(void)
     char name[32], value[32];
     const char *why;
     unsigned n = 3 * REQUEST_PAIRS_INLINE + 5;
-    size_t raw_charged;
 
+    put_pair(&raw, "SCRIPT_NAME", "/before"); /* noted before the index spills (and moves) */
     for (unsigned i = 0; i < n; i++) {
         snprintf(name, sizeof name, "HTTP_X_%u", i);
         snprintf(value, sizeof value, "v%u", i * 7);
@@ -263,33 +313,167 @@ static void test_many_pairs(void)
     }
     put_pair(&raw, "PATH_INFO", "/tail");
     CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
-    CU_ASSERT_EQUAL(req.npairs, n + 1);
+    CU_ASSERT_EQUAL(req.npairs, n + 2);
     for (unsigned i = 0; i < n; i++) {
         snprintf(name, sizeof name, "HTTP_X_%u", i);
         snprintf(value, sizeof value, "v%u", i * 7);
         CU_ASSERT_STRING_EQUAL(fcgi_param(&req, name), value);
     }
     CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "PATH_INFO"), "/tail");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "SCRIPT_NAME"), "/before");
+    /* in the buffer as it is now, moved or not (ASan's realloc always
+     * moves it: a pointer into the old one is caught there) */
+    CU_ASSERT(req.known[KNOWN_SCRIPT_NAME].s > (const char *)req.params.data &&
+              req.known[KNOWN_SCRIPT_NAME].s < (const char *)req.params.data + raw.len);
     fcgi_param_each(&req, collect, &seen);
-    CU_ASSERT_EQUAL(seen.n, n + 1);
-    CU_ASSERT_STRING_EQUAL(seen.names[63], "HTTP_X_63");
+    CU_ASSERT_EQUAL(seen.n, n + 2);
+    CU_ASSERT_STRING_EQUAL(seen.names[63], "HTTP_X_62");
     /* the index is charged: the budget counts all the buffer holds */
-    CU_ASSERT(req.params.cap >= raw.len + (n + 1) * sizeof(struct param_ref));
+    CU_ASSERT(req.params.cap >= raw.len + (n + 2) * sizeof(struct param_ref));
     CU_ASSERT_EQUAL(req.params_charged, req.params.cap);
     CU_ASSERT_EQUAL(srv.params_bytes, req.params_charged);
 
     /* and refused when the budget has no room for it */
-    raw_charged = 0;
-    reset();
-    CU_ASSERT_FATAL(request_grow_charged(&req.params, raw.len, raw.len, &raw_charged, SIZE_MAX,
-                                         &req.params_charged, NULL));
-    memcpy(req.params.data, raw.data, raw.len);
-    req.params.len = raw.len;
-    srv.params_bytes = raw_charged;
-    srv.cfg.limits.max_buffered_params_bytes = raw_charged + 100;
-    CU_ASSERT_EQUAL(request_decode_params(&req, &why), -2);
+    CU_ASSERT_EQUAL(decode_on_budget(&raw, 100, &why), -2);
     CU_ASSERT(srv.params_bytes <= srv.cfg.limits.max_buffered_params_bytes);
     buf_free(&raw);
+}
+
+/* Empty names and values (zero length bytes, which are no NULs), 4-byte
+ * lengths among 1-byte ones, and the engine's own params between them. */
+static void test_empty_and_mixed_lengths(void)
+{
+    struct buf raw = {0};
+    struct seen seen = {0};
+    const char *why;
+
+    put_pair_n(&raw, "", 0, "", 0, 0);             /* 0 0 */
+    put_pair_n(&raw, "A", 1, "", 0, 0);            /* 1 0 'A' */
+    put_pair_n(&raw, "", 0, "v", 1, 1);            /* 4-byte zeros, then 'v' */
+    put_pair_n(&raw, "SCRIPT_NAME", 11, "/s", 2, 1);
+    put_pair(&raw, "QUERY_STRING", "");
+    put_pair_n(&raw, "REQUEST_METHOD", 14, "", 0, 1);
+    put_pair(&raw, "PATH_INFO", "/p");
+    put_pair_n(&raw, "B", 1, "", 0, 1);            /* the last value empty, 4-byte lengths */
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    CU_ASSERT_EQUAL(req.npairs, 8);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "A"), "");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, ""), ""); /* the first empty name */
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "SCRIPT_NAME"), "/s");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "QUERY_STRING"), "");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "REQUEST_METHOD"), "");
+    CU_ASSERT_EQUAL(req.known[KNOWN_REQUEST_METHOD].len, 0);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "PATH_INFO"), "/p");
+    CU_ASSERT_EQUAL(req.known[KNOWN_PATH_INFO].len, 2);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "B"), "");
+    fcgi_param_each(&req, collect, &seen);
+    CU_ASSERT_EQUAL_FATAL(seen.n, 8);
+    CU_ASSERT_STRING_EQUAL(seen.names[2], "");
+    CU_ASSERT_STRING_EQUAL(seen.values[2], "v");
+    CU_ASSERT_STRING_EQUAL(seen.names[7], "B");
+    buf_free(&raw);
+}
+
+/* Names like the engine's own but not them (the same length, the same
+ * first bytes, 64 bytes longer) are ordinary params, and the engine's
+ * own are found whatever their length bytes. */
+static void test_names_like_the_known_ones(void)
+{
+    static const char *const like[] = {
+        "REQUEST_SCHEME", "REQUEST_METHOX", "XEQUEST_METHOD", "CONTENT_LENGTX", "CONTENT_TYPE__",
+        "REQUEST_URX",    "XEQUEST_URI",    "SCRIPT_NAMX",    "SCRIPX_NAME",    "SERVER_NAME",
+        "PATH_INFX",      "XATH_INFO",      "PATH_INF",       "PATH_INFOO",     "REQUEST_UR",
+    };
+    struct buf raw = {0};
+    char long_name[9 + 64 + 1];
+    const char *why;
+
+    memset(long_name, 'O', sizeof long_name - 1);
+    memcpy(long_name, "PATH_INFO", 9); /* 73 bytes: 9 + 64 */
+    long_name[sizeof long_name - 1] = '\0';
+    for (size_t i = 0; i < sizeof like / sizeof like[0]; i++)
+        put_pair(&raw, like[i], "x");
+    put_pair(&raw, long_name, "long");
+    put_pair(&raw, "CONTENT_LENGTX", "12a"); /* not CONTENT_LENGTH: not checked */
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    for (int k = 0; k < KNOWN_COUNT; k++)
+        CU_ASSERT_PTR_NULL(req.known[k].s);
+    CU_ASSERT_FALSE(req.has_content_length);
+    CU_ASSERT_FALSE(req.content_length_bad);
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "PATH_INFO"));
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, long_name), "long");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "REQUEST_SCHEME"), "x");
+    buf_free(&raw);
+
+    /* and the real ones with 4-byte lengths */
+    put_pair_n(&raw, "REQUEST_METHOD", 14, "GET", 3, 1);
+    put_pair_n(&raw, "REQUEST_URI", 11, "/u", 2, 1);
+    put_pair_n(&raw, "CONTENT_LENGTH", 14, "7", 1, 1);
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    CU_ASSERT_STRING_EQUAL(req.known[KNOWN_REQUEST_METHOD].s, "GET");
+    CU_ASSERT_EQUAL(req.known[KNOWN_REQUEST_URI].len, 2);
+    CU_ASSERT_EQUAL(req.content_length, 7);
+    buf_free(&raw);
+}
+
+/* What is left after the last whole pair: one byte (whatever it is) or a
+ * length cut short, never a pair. */
+static void test_stray_bytes_after_the_pairs(void)
+{
+    static const uint8_t tails[][3] = {{1, 0}, {0, 0}, {0x7f, 0}, {0x80, 0}, {0xff, 0}};
+
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+        struct buf raw = {0};
+        const char *why;
+
+        put_pair(&raw, "REQUEST_METHOD", "GET");
+        buf_append(&raw, tails[i], 1);
+        CU_ASSERT_EQUAL(decode(&raw, &why), -1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(why);
+        CU_ASSERT_STRING_EQUAL(why, "name-value pair length cut short");
+        /* a refused request has no params of the engine's own either */
+        CU_ASSERT_PTR_NULL(req.known[KNOWN_REQUEST_METHOD].s);
+        buf_free(&raw);
+    }
+}
+
+/* A NUL comes before a malformed pair: the NUL is reported.  A NUL comes
+ * before an index that does not fit: the budget is (as it always was). */
+static void test_nul_and_what_comes_after(void)
+{
+    struct buf raw = {0};
+    char name[32];
+    const char *why;
+
+    put_pair_n(&raw, "A", 1, "x\0y", 3, 0);
+    put_pair(&raw, "B", "b");
+    buf_append(&raw, "\x05\x01" "ab", 4); /* longer than its record */
+    expect_malformed(&raw, true);
+
+    put_pair_n(&raw, "A", 1, "x\0y", 3, 0);
+    for (unsigned i = 0; i < 2 * REQUEST_PAIRS_INLINE; i++) {
+        snprintf(name, sizeof name, "HTTP_X_%u", i);
+        put_pair(&raw, name, "v");
+    }
+    CU_ASSERT_EQUAL(decode_on_budget(&raw, 16, &why), -2);
+    buf_free(&raw);
+}
+
+/* Zero bytes one after another in length fields (an empty name and value,
+ * 4-byte lengths), then a NUL in the very last byte. */
+static void test_zero_runs_then_a_last_nul(void)
+{
+    struct buf raw = {0};
+    const char *why;
+
+    put_pair_n(&raw, "", 0, "", 0, 1); /* 0x80 0 0 0, 0x80 0 0 0 */
+    put_pair_n(&raw, "", 0, "", 0, 0);
+    put_pair_n(&raw, "N", 1, "", 0, 1);
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    CU_ASSERT_EQUAL(req.npairs, 3);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "N"), "");
+    put_pair_n(&raw, "L", 1, "last\0", 5, 0);
+    expect_malformed(&raw, true);
 }
 
 /* Pairs that fill their buffer to the last byte: the last value's NUL
@@ -306,6 +490,8 @@ static void test_pairs_fill_the_buffer(void)
     CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
     CU_ASSERT(req.params.cap > 256);
     CU_ASSERT_EQUAL(strlen(fcgi_param(&req, "SCRIPT_NAME")), 240);
+    /* noted before the buffer grew (and moved, under ASan): in it now */
+    CU_ASSERT(req.known[KNOWN_SCRIPT_NAME].s == (const char *)req.params.data + 16);
     CU_ASSERT_EQUAL(req.params_charged, req.params.cap);
     buf_free(&raw);
 }
@@ -402,11 +588,18 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         {"nginx's params: every one found, in order", test_nginx_params},
+        {"the engine's own params, with their lengths", test_known_param},
         {"4-byte lengths, short ones too", test_long_and_padded_lengths},
         {"a NUL in a name or value is refused", test_nul_refused},
         {"malformed pairs, and which fault is reported", test_malformed},
         {"a name given twice", test_duplicates},
         {"more pairs than the request indexes", test_many_pairs},
+        {"empty names and values, 4-byte lengths among 1-byte ones",
+         test_empty_and_mixed_lengths},
+        {"names like the engine's own", test_names_like_the_known_ones},
+        {"stray bytes after the pairs", test_stray_bytes_after_the_pairs},
+        {"a NUL, then a malformed pair or an index over budget", test_nul_and_what_comes_after},
+        {"zero length bytes in a row, a NUL in the last byte", test_zero_runs_then_a_last_nul},
         {"pairs filling their buffer", test_pairs_fill_the_buffer},
         {"no params", test_no_params},
         {"CONTENT_LENGTH", test_content_length},

@@ -42,17 +42,17 @@ static const int arg_exact, arg_both, arg_tail, arg_post_only, arg_prefix, arg_p
     arg_special, arg_get_tail, arg_many;
 
 static const struct route table[] = {
-    {"/t/exact", false, get_only, &arg_exact},
-    {"/t/both", false, get_post, &arg_both},
+    ROUTE("/t/exact", false, get_only, &arg_exact),
+    ROUTE("/t/both", false, get_post, &arg_both),
     /* an exact route before a tail route that also covers it: first wins */
-    {"/t/items/special", false, get2_only, &arg_special},
-    {"/t/items/", true, get_post, &arg_tail},
-    {"/t/postonly/", true, post_only, &arg_post_only},
-    {"/t/gettail/", true, get2_only, &arg_get_tail},
+    ROUTE("/t/items/special", false, get2_only, &arg_special),
+    ROUTE("/t/items/", true, get_post, &arg_tail),
+    ROUTE("/t/postonly/", true, post_only, &arg_post_only),
+    ROUTE("/t/gettail/", true, get2_only, &arg_get_tail),
     /* a route defining the prefix itself, beside its tail route */
-    {"/t/dir", false, get2_post2, &arg_prefix},
-    {"/t/dir/", true, get_only, &arg_prefix_tail},
-    {"/t/many", false, many, &arg_many},
+    ROUTE("/t/dir", false, get2_post2, &arg_prefix),
+    ROUTE("/t/dir/", true, get_only, &arg_prefix_tail),
+    ROUTE("/t/many", false, many, &arg_many),
 };
 #define NTABLE (sizeof table / sizeof table[0])
 
@@ -161,7 +161,7 @@ static void check_case(const struct route *tbl, size_t n, const struct rcase *c)
     bool ok;
 
     memset(&m, 0x5a, sizeof m); /* garbage: router_match must set everything */
-    router_match(tbl, n, c->method, c->path, plen, &m);
+    router_match(tbl, n, c->method, strlen(c->method), c->path, plen, &m);
     ok = m.status == c->status;
     if (c->status == 0) {
         ok = ok && m.handler == c->handler && m.arg == c->arg && m.route && m.head == c->head;
@@ -198,20 +198,48 @@ static void test_nul_in_path(void)
     static const char p3[] = "/t/exa\0ct";
     struct route_match m;
 
-    router_match(table, NTABLE, "GET", p1, sizeof p1 - 1, &m);
+    router_match(table, NTABLE, "GET", 3, p1, sizeof p1 - 1, &m);
     CU_ASSERT_EQUAL(m.status, 0);
     CU_ASSERT_EQUAL(m.tail_len, 3);
-    router_match(table, NTABLE, "GET", p2, sizeof p2 - 1, &m);
+    router_match(table, NTABLE, "GET", 3, p2, sizeof p2 - 1, &m);
     CU_ASSERT_EQUAL(m.status, 404);
-    router_match(table, NTABLE, "GET", p3, sizeof p3 - 1, &m);
+    router_match(table, NTABLE, "GET", 3, p3, sizeof p3 - 1, &m);
     CU_ASSERT_EQUAL(m.status, 404);
+}
+
+/* The method is its length's bytes: what follows does not take part, and
+ * neither a prefix of a method nor one longer is that method. */
+static void test_method_lengths(void)
+{
+    static const struct {
+        const char *method;
+        size_t len;
+        int status;
+        bool head;
+    } cases[] = {
+        {"GETX", 3, 0, false}, {"HEADER", 4, 0, true}, {"POST", 4, 0, false},
+        {"GET", 2, 405, false}, {"HEAD", 3, 405, false}, {"POS", 3, 405, false},
+        {"POSTS", 5, 405, false}, {"GET", 0, 405, false},
+    };
+    struct route_match m;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(&m, 0x5a, sizeof m);
+        router_match(table, NTABLE, cases[i].method, cases[i].len, "/t/both", 7, &m);
+        CU_ASSERT_EQUAL(m.status, cases[i].status);
+        if (cases[i].status == 0) {
+            CU_ASSERT_EQUAL(m.head, cases[i].head);
+        } else {
+            CU_ASSERT_STRING_EQUAL(m.allow, "GET, HEAD, POST");
+        }
+    }
 }
 
 static void test_empty_table(void)
 {
     struct route_match m;
 
-    router_match(table, 0, "GET", "/t/exact", 8, &m);
+    router_match(table, 0, "GET", 3, "/t/exact", 8, &m);
     CU_ASSERT_EQUAL(m.status, 404);
     CU_ASSERT_PTR_NULL(m.route);
 }
@@ -227,11 +255,11 @@ static void test_binary_paths(void)
     for (int c = 1; c < 256; c++) {
         int n = snprintf(path, sizeof path, "/t/items/%c%cz", c, c);
 
-        router_match(table, NTABLE, "GET", path, (size_t)n, &m);
+        router_match(table, NTABLE, "GET", 3, path, (size_t)n, &m);
         if (m.status != 0 || m.tail_len != 3 || m.tail != path + 9 || (uint8_t)m.tail[0] != c)
             bad++;
         n = snprintf(path, sizeof path, "/t/exact%c", c);
-        router_match(table, NTABLE, "GET", path, (size_t)n, &m);
+        router_match(table, NTABLE, "GET", 3, path, (size_t)n, &m);
         if (m.status != 404)
             bad++;
     }
@@ -333,6 +361,7 @@ static void test_real_table_shape(void)
         size_t len = strlen(t[i].path);
 
         CU_ASSERT(t[i].methods && t[i].methods[0].method && t[i].methods[0].handler);
+        CU_ASSERT_EQUAL(t[i].path_len, len);
         CU_ASSERT(len > 0 && t[i].path[0] == '/');
         CU_ASSERT_EQUAL(t[i].has_tail, len > 0 && t[i].path[len - 1] == '/');
         for (size_t j = i + 1; j < n; j++)
@@ -460,6 +489,7 @@ int main(void)
     static const struct unit_test tests[] = {
         {"own table", test_own_table},
         {"NUL inside a path", test_nul_in_path},
+        {"methods by their length", test_method_lengths},
         {"empty table", test_empty_table},
         {"binary bytes in paths", test_binary_paths},
         {"real table", test_real_table},
