@@ -4,23 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t buf_next_cap(const struct buf *b, size_t more, size_t limit)
-{
-    size_t want, cap;
-
-    if (more > SIZE_MAX / 2 - b->len)
-        return 0;
-    want = b->len + more;
-    if (want <= b->cap)
-        return b->cap;
-    cap = b->cap ? b->cap : 256;
-    while (cap < want)
-        cap *= 2;
-    if (cap > limit && limit >= want)
-        cap = limit;
-    return cap;
-}
-
 int buf_grow_to(struct buf *b, size_t cap)
 {
     uint8_t *p;
@@ -64,12 +47,4 @@ void buf_consume(struct buf *b, size_t n)
     }
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
-}
-
-void buf_free(struct buf *b)
-{
-    if (b->data) /* most are empty (a request's body and headers): free(NULL) costs */
-        free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
 }

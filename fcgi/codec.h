@@ -210,8 +210,10 @@ static inline int fcgi_parser_take_record(struct fcgi_parser *p, const uint8_t *
 const char *fcgi_record_check_type(const struct fcgi_record *r);
 static inline const char *fcgi_record_check(const struct fcgi_record *r)
 {
-    /* a request's PARAMS and STDIN, most of what arrives, at no call */
-    if ((r->type == FCGI_PARAMS || r->type == FCGI_STDIN) && r->request_id != FCGI_NULL_REQUEST_ID)
+    /* a request's records, most of what arrives, at no call */
+    if (r->request_id != FCGI_NULL_REQUEST_ID &&
+        (r->type == FCGI_PARAMS || r->type == FCGI_STDIN ||
+         (r->type == FCGI_BEGIN_REQUEST && r->content_length == sizeof(FCGI_BeginRequestBody))))
         return NULL;
     return fcgi_record_check_type(r);
 }

@@ -797,37 +797,34 @@ static void dispatch(struct fcgi_conn *c, struct fcgi_request *r)
     request_unref(r);
 }
 
-static void on_content(struct fcgi_conn *c, const uint8_t *data, size_t len)
+/* (The hot types are tested first, in if statements: a switch here is an
+ * indirect jump, a dozen instructions a record.) */
+static inline __attribute__((always_inline)) void on_content(struct fcgi_conn *c,
+                                                            const uint8_t *data, size_t len)
 {
     const struct fcgi_record *rec = &c->parser.record;
     struct fcgi_request *r = c->cur;
 
-    switch (rec->type) {
-    case FCGI_BEGIN_REQUEST:
+    if (rec->type == FCGI_PARAMS) {
+        if (r)
+            on_params_content(c, r, data, len);
+    } else if (rec->type == FCGI_BEGIN_REQUEST) {
         /* fcgi_record_check made sure the content is 8 bytes; whole, it
          * is one move */
         if (len == sizeof c->begin)
             memcpy(c->begin, data, sizeof c->begin);
         else
             memcpy(c->begin + (rec->content_length - c->parser.content_left - len), data, len);
-        return;
-    case FCGI_GET_VALUES:
+    } else if (rec->type == FCGI_STDIN) {
+        if (r)
+            on_stdin_content(c, r, data, len);
+    } else if (rec->type == FCGI_GET_VALUES) {
         if (c->rec.len < GET_VALUES_KEEP &&
             buf_append(&c->rec, data,
                        len < GET_VALUES_KEEP - c->rec.len ? len : GET_VALUES_KEEP - c->rec.len) < 0)
             protocol_error(c, "out of memory for a record");
-        return;
-    case FCGI_PARAMS:
-        if (r)
-            on_params_content(c, r, data, len);
-        return;
-    case FCGI_STDIN:
-        if (r)
-            on_stdin_content(c, r, data, len);
-        return;
-    default:
-        return; /* DATA (not used by responders), unknown types, inactive ids: ignored */
     }
+    /* DATA (not used by responders), unknown types, inactive ids: ignored */
 }
 
 /* A stream record for a request whose streams ended: the handler may
@@ -843,7 +840,7 @@ static __attribute__((noinline, cold)) void stream_after_end(struct fcgi_conn *c
     protocol_error(c, msg);
 }
 
-static void on_header(struct fcgi_conn *c)
+static inline __attribute__((always_inline)) void on_header(struct fcgi_conn *c)
 {
     const struct fcgi_record *rec = &c->parser.record;
     const char *why = fcgi_record_check(rec);
@@ -866,6 +863,34 @@ static void on_header(struct fcgi_conn *c)
     }
 }
 
+/* The end of a PARAMS or STDIN record for r (NULL: an inactive id). */
+static void params_record_end(struct fcgi_conn *c, struct fcgi_request *r)
+{
+    if (!r || c->parser.record.content_length != 0)
+        return;
+    if (r->state == REQ_PARAMS)
+        params_done(c, r);
+    else if (r->state != REQ_DRAIN)
+        protocol_error(c, "second end of the params stream");
+}
+
+static void stdin_record_end(struct fcgi_conn *c, struct fcgi_request *r)
+{
+    if (!r || c->parser.record.content_length != 0)
+        return;
+    if (r->state == REQ_STDIN && r->has_content_length && r->body.len != r->content_length) {
+        request_answer(r, 400, "body of %zu bytes, but CONTENT_LENGTH said %zu", r->body.len,
+                       r->content_length);
+        conn_detach_request(c, r); /* answered, and nothing more of it will come */
+    } else if (r->state == REQ_STDIN) {
+        dispatch(c, r);
+    } else if (r->state == REQ_DRAIN) {
+        conn_detach_request(c, r); /* everything of an answered request has been read */
+    } else {
+        protocol_error(c, "end of STDIN in the wrong state");
+    }
+}
+
 static void on_record_end(struct fcgi_conn *c)
 {
     const struct fcgi_record *rec = &c->parser.record;
@@ -873,45 +898,19 @@ static void on_record_end(struct fcgi_conn *c)
 
     c->records++;
     c->cur = NULL;
-    switch (rec->type) {
-    case FCGI_BEGIN_REQUEST:
+    if (rec->type == FCGI_PARAMS) /* the hot ones first, as in on_content */
+        params_record_end(c, r);
+    else if (rec->type == FCGI_STDIN)
+        stdin_record_end(c, r);
+    else if (rec->type == FCGI_BEGIN_REQUEST)
         begin_request(c, rec->request_id);
-        return;
-    case FCGI_ABORT_REQUEST:
+    else if (rec->type == FCGI_ABORT_REQUEST)
         abort_request(c, rec->request_id);
-        return;
-    case FCGI_PARAMS:
-        if (!r || rec->content_length != 0)
-            return;
-        if (r->state == REQ_PARAMS)
-            params_done(c, r);
-        else if (r->state != REQ_DRAIN)
-            protocol_error(c, "second end of the params stream");
-        return;
-    case FCGI_STDIN:
-        if (!r || rec->content_length != 0)
-            return;
-        if (r->state == REQ_STDIN && r->has_content_length && r->body.len != r->content_length) {
-            request_answer(r, 400, "body of %zu bytes, but CONTENT_LENGTH said %zu", r->body.len,
-                           r->content_length);
-            conn_detach_request(c, r); /* answered, and nothing more of it will come */
-        } else if (r->state == REQ_STDIN) {
-            dispatch(c, r);
-        } else if (r->state == REQ_DRAIN) {
-            conn_detach_request(c, r); /* everything of an answered request has been read */
-        } else {
-            protocol_error(c, "end of STDIN in the wrong state");
-        }
-        return;
-    case FCGI_DATA:
-        return;
-    case FCGI_GET_VALUES:
+    else if (rec->type == FCGI_GET_VALUES) {
         answer_get_values(c);
         buf_free(&c->rec); /* up to 64 KiB: not kept for the connection's life */
-        return;
-    default:
+    } else if (rec->type != FCGI_DATA) {
         answer_unknown_type(c, rec->type);
-        return;
     }
 }
 
