@@ -432,11 +432,12 @@ struct serving {
     struct fcgi_recycle recycle;
 };
 
-static void on_answer(void *app, struct fcgi_request *r, int status, double seconds)
+static void on_answer(void *app, struct fcgi_request *r, unsigned tag, int status,
+                      double seconds)
 {
     struct serving *sv = container_of(app, struct serving, app);
 
-    stats_on_answer(app, r, status, seconds);
+    stats_on_answer(app, r, tag, status, seconds);
     recycle_count(&sv->recycle);
 }
 

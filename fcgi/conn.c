@@ -407,11 +407,6 @@ void conn_close_when_done(struct fcgi_conn *c)
 
 /* --- the output queue ----------------------------------------------------- */
 
-/* Answers whose bound (fcgi_response_bound, header room included) is no
- * more than this are never refused for want of room: the refusal, a
- * body of up to 256 bytes, would be as large. */
-#define SMALL_ANSWER_BYTES (FCGI_HEAD_MAX + 256 + 64)
-
 /*
  * Whether an answer of `size` bytes fits what c and the process may hold
  * unsent.  One answer always fits when nothing else is waiting (else a
@@ -484,17 +479,23 @@ static __attribute__((noinline)) long queue_refusal(struct fcgi_conn *c, uint16_
     return sent < 0 ? queue_500(c, id, resp) : sent;
 }
 
-long conn_queue_response(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp)
+long conn_queue_failed(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp,
+                       size_t before)
 {
-    struct fcgi_server *s = c->srv;
+    long sent = queue_500(c, id, resp);
+
+    conn_out_grew(c, before);
+    return sent;
+}
+
+long conn_queue_checked(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp)
+{
     size_t before = c->out.len;
     char why[160];
     long sent;
 
-    if (!c->out.data && s->out_spare.data) { /* the server's spare output buffer */
-        c->out = s->out_spare;
-        s->out_spare = (struct buf){NULL, 0, 0};
-    }
+    if (!c->out.data)
+        conn_take_spare_out(c);
     if (!output_room(c, fcgi_response_bound(resp), why, sizeof why))
         sent = queue_refusal(c, id, resp, why);
     else if ((sent = fcgi_format_response(&c->out, id, resp)) < 0)

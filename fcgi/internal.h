@@ -206,13 +206,52 @@ size_t conn_unsent(const struct fcgi_conn *c);
 void conn_out_grew(struct fcgi_conn *c, size_t before);
 /* Takes r off c's table (the connection's reference goes). */
 void conn_detach_request(struct fcgi_conn *c, struct fcgi_request *r);
+/* Answers whose bound (fcgi_response_bound, header room included) is no
+ * more than this are never refused for want of room: the refusal, a
+ * body of up to 256 bytes, would be as large. */
+#define SMALL_ANSWER_BYTES (FCGI_HEAD_MAX + 256 + 64)
+/* An answer whose body and extra headers together are at most this long
+ * is within SMALL_ANSWER_BYTES, whatever its status: its header room, the
+ * blank line, one STDOUT record header and the end (three) take the rest. */
+#define SMALL_ANSWER_PAYLOAD (SMALL_ANSWER_BYTES - FCGI_HEAD_MAX - 2 - 4 * FCGI_HEADER_LEN - 8)
+/* A connection without an output buffer takes the server's spare one (an
+ * empty buffer when there is none). */
+static inline void conn_take_spare_out(struct fcgi_conn *c)
+{
+    c->out = c->srv->out_spare;
+    c->srv->out_spare = (struct buf){NULL, 0, 0};
+}
+/* conn_queue_response but for its common case (conn.c)... */
+long conn_queue_checked(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp);
+/* ...and for resp that could not be formatted; before: c->out.len before */
+long conn_queue_failed(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp,
+                       size_t before);
 /*
  * Queues the answer for request id on c: swapped for a short 503 when c
  * or the process has too many unsent answers, for a bare 500 when memory
  * is short (resp->status says which went).  Returns the body bytes
- * queued, or -1 when not even that fitted (c is then closed).
+ * queued, or -1 when not even that fitted (c is then closed).  Inline for
+ * its common case, a small answer (which no limit refuses) on a
+ * connection that has an output buffer: formatted at once, no frame of
+ * its own around it.
  */
-long conn_queue_response(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp);
+static inline long conn_queue_response(struct fcgi_conn *c, uint16_t id,
+                                       struct fcgi_response *resp)
+{
+    size_t before;
+    long sent;
+
+    if (!c->out.data)
+        conn_take_spare_out(c);
+    if (resp->body_len + resp->extra_headers_len > SMALL_ANSWER_PAYLOAD)
+        return conn_queue_checked(c, id, resp);
+    before = c->out.len;
+    sent = fcgi_format_response(&c->out, id, resp);
+    if (sent < 0)
+        return conn_queue_failed(c, id, resp, before);
+    c->srv->output_bytes += c->out.len - before;
+    return sent;
+}
 /* The connection closes once what is in flight on it is done. */
 void conn_close_when_done(struct fcgi_conn *c);
 /* The request timeout passed for r: answered 504 (conn.c). */

@@ -57,23 +57,15 @@ void recycle_start(struct fcgi_recycle *rc, struct fcgi_process *proc,
     }
 }
 
-/* The limit is reached (apart from recycle_count, called for every answer,
- * which would otherwise pay for why). */
-static __attribute__((noinline, cold)) void retire_for_requests(struct fcgi_recycle *rc)
+void recycle_limit_reached(struct fcgi_recycle *rc)
 {
     char why[96];
 
+    if (rc->served != rc->limit && rc->served % 1000 != 0)
+        return; /* asked already; again every thousand, in case that failed */
     snprintf(why, sizeof why, "served %lu requests (--max-requests, with its jitter)",
              rc->served);
     fcgi_process_retire(rc->proc, why);
-}
-
-void recycle_count(struct fcgi_recycle *rc)
-{
-    if (!rc->limit || ++rc->served < rc->limit)
-        return;
-    if (rc->served == rc->limit || rc->served % 1000 == 0) /* again, if it failed */
-        retire_for_requests(rc);
 }
 
 void recycle_stop(struct fcgi_recycle *rc)

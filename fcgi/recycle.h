@@ -24,8 +24,15 @@ struct fcgi_recycle {
 void recycle_start(struct fcgi_recycle *rc, struct fcgi_process *proc,
                    unsigned long max_requests, unsigned long max_rss_mib);
 
-/* One more request answered. */
-void recycle_count(struct fcgi_recycle *rc);
+/* The --max-requests limit is reached (recycle_count). */
+void recycle_limit_reached(struct fcgi_recycle *rc);
+
+/* One more request answered (inline: every answer counts). */
+static inline void recycle_count(struct fcgi_recycle *rc)
+{
+    if (rc->limit && ++rc->served >= rc->limit)
+        recycle_limit_reached(rc);
+}
 
 void recycle_stop(struct fcgi_recycle *rc);
 

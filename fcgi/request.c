@@ -723,7 +723,7 @@ static inline __attribute__((always_inline)) void send_answer(struct fcgi_reques
     if (sent >= 0 && s->cfg.access_log)
         access_log_add(s, r, resp.status, (size_t)sent, seconds);
     if (s->cfg.on_answer)
-        s->cfg.on_answer(s->cfg.app, r, resp.status, seconds);
+        s->cfg.on_answer(s->cfg.app, r, r->tag, resp.status, seconds);
     if (s->cfg.limits.slow_request > 0 && seconds >= s->cfg.limits.slow_request)
         slow_log_check(s, r, resp.status, seconds);
     if (!r->keep_conn)

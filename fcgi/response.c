@@ -111,9 +111,13 @@ int fcgi_format_end_request(struct buf *out, uint16_t request_id, uint32_t app_s
  * later holds another type, so the text is compared too, unless the
  * pointer is one of the literals below: a literal's text cannot change
  * (and the linker keeps one copy of equal literals, so a handler's
- * FCGI_TEXT_PLAIN is this very pointer).
+ * FCGI_TEXT_PLAIN is this very pointer).  The pointer is the one passed,
+ * also for a status without a body (whose block has no Content-Type, so
+ * nothing to compare): the slot says whether the status has a body, and
+ * a hit asks no more of the status than its range.
  */
-#define PREFIX_SLOTS 16
+#define PREFIX_SLOT_BITS 4
+#define PREFIX_SLOTS (1 << PREFIX_SLOT_BITS)
 #define PREFIX_MAX 112 /* longer ones are formatted every time */
 
 static const char *const literal_types[] = {
@@ -123,14 +127,16 @@ static const char *const literal_types[] = {
 };
 
 struct prefix { /* 128 bytes */
-    int status; /* 0: an empty slot */
+    uint16_t status; /* 0: an empty slot */
     uint8_t len, ct_off, ct_len;
-    bool check_text; /* the content type is not a literal of ours */
-    const char *content_type;
+    bool length;     /* the status has a body: Content-Length (fcgi_status_has_body) */
+    bool check_text; /* the text holds the content type, which is not a literal of ours */
+    const char *content_type; /* as the handler passed it (a bodiless status ignores it) */
     char text[PREFIX_MAX];
 };
 
 static struct prefix prefixes[PREFIX_SLOTS];
+_Static_assert(sizeof(struct prefix) == 128, "a slot is two cache lines' halves no more");
 
 static bool literal_type(const char *content_type)
 {
@@ -142,9 +148,11 @@ static bool literal_type(const char *content_type)
 
 static struct prefix *prefix_slot(int status, const char *content_type)
 {
-    uintptr_t key = (uintptr_t)content_type >> 3 ^ (unsigned)status;
+    /* a multiply mixes both into the top bits (the pointer's low three
+     * are mostly zero) */
+    uint32_t key = (uint32_t)((uintptr_t)content_type >> 3) + (uint32_t)status;
 
-    return &prefixes[(key ^ key >> 7) % PREFIX_SLOTS];
+    return &prefixes[key * 0x9e3779b1u >> (32 - PREFIX_SLOT_BITS)];
 }
 
 static bool prefix_is(const struct prefix *p, int status, const char *content_type)
@@ -177,6 +185,21 @@ static inline void stdout_header(uint8_t *rec, uint16_t id_be, size_t len)
     rec[6] = rec[7] = 0;
 }
 
+/* memcpy, but a body of 8 to 32 bytes (a short answer's) costs no call:
+ * two moves of 8 or 16 bytes, overlapping in the middle. */
+static inline void copy_body(uint8_t *to, const uint8_t *from, size_t n)
+{
+    if (n - 8 > 24) {
+        memcpy(to, from, n);
+    } else if (n >= 16) {
+        memcpy(to, from, 16);
+        memcpy(to + n - 16, from + n - 16, 16);
+    } else {
+        memcpy(to, from, 8);
+        memcpy(to + n - 8, from + n - 8, 8);
+    }
+}
+
 /* What of a response the records are made of, read once: the stores
  * into the output buffer (bytes, which may alias anything) would have
  * the compiler read the response again after each. */
@@ -189,12 +212,12 @@ struct answer {
     size_t body_len; /* the bytes sent: none for HEAD and bodiless statuses */
 };
 
-static inline struct answer answer_of(const struct fcgi_response *r)
+static inline struct answer answer_of(const struct fcgi_response *r, bool length)
 {
-    struct answer a = {fcgi_status_has_body(r->status), r->body_len, r->extra_headers,
-                       r->extra_headers_len, r->body, r->body_len};
+    struct answer a = {length, r->body_len, r->extra_headers, r->extra_headers_len, r->body,
+                       r->body_len};
 
-    if (r->head_only || !a.length)
+    if (r->head_only || !length)
         a.body_len = 0;
     return a;
 }
@@ -206,26 +229,28 @@ static inline struct answer answer_of(const struct fcgi_response *r)
 static inline int reserve_answer(struct buf *out, const struct answer *a, size_t prefix_len)
 {
     size_t stream = prefix_len + FMT_U64_MAX + 2 + a->extra_len + 2 + a->body_len;
-    size_t room = stream + (stream / FCGI_MAX_LENGTH + 1) * FCGI_HEADER_LEN + sizeof answer_end;
+    /* (a record header per 32 KiB of the stream: a shift, and enough) */
+    size_t room = stream + ((stream >> 15) + 1) * FCGI_HEADER_LEN + sizeof answer_end;
 
     return room > out->cap - out->len ? buf_reserve(out, room) : 0;
 }
 
 /*
- * The rest of the answer after its prefix, which is in place in out (in
- * the first STDOUT record, after room for its header) and ends at p: the
- * length, the extra headers, the blank line, the body in STDOUT records of
- * at most 65535 bytes, then the end.  The first record's header is written
- * once the length of the header block is known.  Returns the body bytes
- * sent.  (Inline: a call here costs a tenth of the answer.)
+ * The rest of the answer after its prefix, which is in place (in the first
+ * STDOUT record, whose header starts at rec) and ends at p: the length,
+ * the extra headers, the blank line, the body in STDOUT records of at most
+ * 65535 bytes, then the end.  The first record's header is written once
+ * the length of the header block is known.  Returns the bytes from rec to
+ * the end.  (Inline: a call here costs a tenth of the answer.  Positions
+ * are pointers, not the buffer's fields: each byte stored may alias
+ * those, and they would be read again after it.)
  */
-static inline __attribute__((always_inline)) long finish_answer(struct buf *out,
-                                                                uint16_t request_id,
-                                                                const struct answer *a, char *p)
+static inline __attribute__((always_inline)) size_t finish_answer(uint8_t *rec, uint16_t id_be,
+                                                                  const struct answer *a,
+                                                                  char *p)
 {
-    uint16_t id_be = htons(request_id);
-    uint8_t *rec = out->data + out->len;
-    size_t head_len, first, len = out->len;
+    uint8_t *end;
+    size_t head_len, first;
 
     if (a->length) {
         p += fmt_u64(p, a->content_length);
@@ -234,29 +259,27 @@ static inline __attribute__((always_inline)) long finish_answer(struct buf *out,
     if (a->extra_len)
         p = fmt_put(p, a->extra, a->extra_len);
     p = FMT_PUT_LIT(p, "\r\n");
-    head_len = (size_t)(p - (char *)rec) - FCGI_HEADER_LEN; /* < HEAD_MAX + 8194 */
+    head_len = (size_t)((uint8_t *)p - rec) - FCGI_HEADER_LEN; /* < HEAD_MAX + 8194 */
 
     /* the body: what fits after the header block, then records of 65535 */
     first = a->body_len < FCGI_MAX_LENGTH - head_len ? a->body_len : FCGI_MAX_LENGTH - head_len;
     stdout_header(rec, id_be, head_len + first);
     if (first)
-        memcpy(p, a->body, first);
-    len += FCGI_HEADER_LEN + head_len + first;
+        copy_body((uint8_t *)p, a->body, first);
+    end = (uint8_t *)p + first;
     for (size_t off = first; off < a->body_len;) {
         size_t chunk = a->body_len - off < FCGI_MAX_LENGTH ? a->body_len - off : FCGI_MAX_LENGTH;
 
-        stdout_header(out->data + len, id_be, chunk);
-        memcpy(out->data + len + FCGI_HEADER_LEN, a->body + off, chunk);
-        len += FCGI_HEADER_LEN + chunk;
+        stdout_header(end, id_be, chunk);
+        memcpy(end + FCGI_HEADER_LEN, a->body + off, chunk);
+        end += FCGI_HEADER_LEN + chunk;
         off += chunk;
     }
 
-    rec = out->data + len;
-    memcpy(rec, answer_end, sizeof answer_end);
-    memcpy(rec + 2, &id_be, 2);
-    memcpy(rec + 10, &id_be, 2);
-    out->len = len + sizeof answer_end;
-    return (long)a->body_len;
+    memcpy(end, answer_end, sizeof answer_end);
+    memcpy(end + 2, &id_be, 2);
+    memcpy(end + 10, &id_be, 2);
+    return (size_t)(end + sizeof answer_end - rec);
 }
 
 /*
@@ -306,52 +329,55 @@ static size_t format_prefix(char *text, int status, const char *content_type,
  * answer appended. */
 static __attribute__((noinline)) long append_new_prefix(struct buf *out, uint16_t request_id,
                                                         const struct fcgi_response *r,
-                                                        const char *content_type,
                                                         struct prefix *slot)
 {
-    struct answer a = answer_of(r);
+    struct answer a = answer_of(r, fcgi_status_has_body(r->status));
+    /* (a status without a body has no Content-Type either) */
+    const char *content_type = a.length ? r->content_type : NULL;
     char text[HEAD_MAX], digits[FMT_U64_MAX];
     size_t len, ct_off;
+    uint8_t *rec;
 
     len = format_prefix(text, r->status, content_type,
                         a.length ? fmt_u64(digits, a.content_length) : 0, &ct_off);
     if (len == 0)
         return -1; /* an absurd content type */
     if (len <= PREFIX_MAX) {
-        slot->status = r->status;
-        slot->content_type = content_type;
+        slot->status = (uint16_t)r->status;
+        slot->content_type = r->content_type;
+        slot->length = a.length;
         slot->len = (uint8_t)len;
         slot->ct_off = (uint8_t)ct_off;
         slot->ct_len = (uint8_t)(content_type ? strlen(content_type) : 0);
-        slot->check_text = content_type && !literal_type(content_type);
+        slot->check_text = content_type && !literal_type(content_type); /* (NULL: bodiless) */
         memcpy(slot->text, text, len);
     }
     if (reserve_answer(out, &a, len) < 0)
         return -1;
-    memcpy(out->data + out->len + FCGI_HEADER_LEN, text, len);
-    return finish_answer(out, request_id, &a, (char *)out->data + out->len + FCGI_HEADER_LEN + len);
+    rec = out->data + out->len;
+    memcpy(rec + FCGI_HEADER_LEN, text, len);
+    out->len += finish_answer(rec, htons(request_id), &a, (char *)rec + FCGI_HEADER_LEN + len);
+    return (long)a.body_len;
 }
 
 long fcgi_format_response(struct buf *out, uint16_t request_id, const struct fcgi_response *r)
 {
     struct answer a;
-    const char *content_type;
     struct prefix *slot;
-    char *p;
+    uint8_t *rec;
 
     if (r->status < 100 || r->status > 599 || r->extra_headers_len > FCGI_MAX_EXTRA_HEADERS)
         return -1;
-    a = answer_of(r);
-    /* (a status without a body has no Content-Type either) */
-    content_type = a.length ? r->content_type : NULL;
-    slot = prefix_slot(r->status, content_type);
-    if (!prefix_is(slot, r->status, content_type))
-        return append_new_prefix(out, request_id, r, content_type, slot);
+    slot = prefix_slot(r->status, r->content_type);
+    if (!prefix_is(slot, r->status, r->content_type))
+        return append_new_prefix(out, request_id, r, slot);
+    a = answer_of(r, slot->length);
     /* the whole of the slot's text: a copy of a constant size is a few
      * moves, no call (what follows the prefix is written over) */
     if (reserve_answer(out, &a, PREFIX_MAX) < 0)
         return -1;
-    p = (char *)out->data + out->len + FCGI_HEADER_LEN;
-    memcpy(p, slot->text, PREFIX_MAX);
-    return finish_answer(out, request_id, &a, p + slot->len);
+    rec = out->data + out->len;
+    memcpy(rec + FCGI_HEADER_LEN, slot->text, PREFIX_MAX);
+    out->len += finish_answer(rec, htons(request_id), &a, (char *)rec + FCGI_HEADER_LEN + slot->len);
+    return (long)a.body_len;
 }

@@ -100,9 +100,11 @@ struct fcgi_server_config {
     enum fcgi_access_log_format access_log_format;
     const struct fcgi_addr_list *allowed; /* NULL or empty: any peer */
     struct fcgi_stats *stats; /* where to count (NULL: the server's own) */
-    /* Called as each request is answered, with the status sent and the
+    /* Called as each request is answered, with its tag (as
+     * fcgi_request_tag says, at no call's cost), the status sent and the
      * seconds since its BEGIN_REQUEST (metrics, slow-request log). */
-    void (*on_answer)(void *app, struct fcgi_request *r, int status, double seconds);
+    void (*on_answer)(void *app, struct fcgi_request *r, unsigned tag, int status,
+                      double seconds);
 };
 
 struct fcgi_server;

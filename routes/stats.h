@@ -19,6 +19,7 @@ void stats_attach(struct app *app, struct scoreboard *sb, struct sb_row *row);
 void stats_detach(struct app *app);
 
 /* fcgi_server_config.on_answer: counts one answer in the row. */
-void stats_on_answer(void *app, struct fcgi_request *r, int status, double seconds);
+void stats_on_answer(void *app, struct fcgi_request *r, unsigned tag, int status,
+                     double seconds);
 
 #endif

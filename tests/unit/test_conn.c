@@ -571,6 +571,28 @@ static void test_response_header_refuses_line_breaks(void)
     stop();
 }
 
+/* conn_queue_response takes an answer of SMALL_ANSWER_PAYLOAD bytes of
+ * body and extra headers past the output limits unasked: output_room
+ * would let it pass too, whatever the status, the split, or HEAD. */
+static void test_small_payload_within_small_answer(void)
+{
+    static const int statuses[] = {100, 200, 204, 304, 404, 503, 599};
+
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        for (size_t extra = 0; extra <= SMALL_ANSWER_PAYLOAD; extra += 1 + extra / 2)
+            for (int head = 0; head < 2; head++) {
+                struct fcgi_response r = {
+                    .status = statuses[i],
+                    .content_type = FCGI_TEXT_PLAIN,
+                    .extra_headers_len = extra,
+                    .body_len = SMALL_ANSWER_PAYLOAD - extra,
+                    .head_only = head,
+                };
+
+                CU_ASSERT(fcgi_response_bound(&r) <= SMALL_ANSWER_BYTES);
+            }
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -585,6 +607,7 @@ int main(void)
         {"response headers with line breaks refused", test_response_header_refuses_line_breaks},
         {"a spare request starts clean", test_spare_request_starts_clean},
         {"an output buffer kept by the server", test_output_buffer_kept_by_the_server},
+        {"a small payload is a small answer", test_small_payload_within_small_answer},
         {NULL, NULL},
     };
     int rc;

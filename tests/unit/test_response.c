@@ -187,6 +187,30 @@ static void test_bodies(void)
     }
 }
 
+/* Every short length, each body the last bytes of its allocation (a copy
+ * that read past it would show under the sanitizers), at an odd offset
+ * in the output. */
+static void test_short_bodies(void)
+{
+    for (size_t n = 0; n <= 40; n++) {
+        uint8_t *pattern = make_body(n + 1);
+        uint8_t *body = malloc(n ? n : 1);
+        struct fcgi_response r = {200, FCGI_TEXT_PLAIN, NULL, 0, body, n, false};
+        char head[256];
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+        memcpy(body, pattern + 1, n);
+        snprintf(head, sizeof head,
+                 "Status: 200 OK\r\nContent-Type: " FCGI_TEXT_PLAIN "\r\nContent-Length: %zu\r\n\r\n",
+                 n);
+        check_response(&r, (uint16_t)(n + 1), head);
+        r.head_only = true;
+        check_response(&r, (uint16_t)(n + 1), head);
+        free(body);
+        free(pattern);
+    }
+}
+
 static void test_body_all_nuls(void)
 {
     uint8_t *body = calloc(70000, 1);
@@ -631,6 +655,28 @@ static void test_kept_prefix_head_and_no_body(void)
     free(body);
 }
 
+/* A status without a body and one with, the same content type buffer:
+ * the bodiless block has no Content-Type, the other the buffer's text
+ * as it is at each answer. */
+static void test_kept_prefix_bodiless_with_buffer_type(void)
+{
+    char ctype[32], head[256];
+
+    for (int round = 0; round < 2; round++) {
+        struct fcgi_response none = {204, ctype, NULL, 0, "x", 1, false};
+        struct fcgi_response some = {200, ctype, NULL, 0, "x", 1, false};
+
+        strcpy(ctype, round ? "text/a" : "text/bb");
+        check_response(&none, 1, "Status: 204 No Content\r\n\r\n");
+        head_of(head, sizeof head, 200, ctype, 1);
+        check_response(&some, 1, head);
+        strcpy(ctype, round ? "text/ccc" : "text/d");
+        check_response(&none, 1, "Status: 204 No Content\r\n\r\n");
+        head_of(head, sizeof head, 200, ctype, 1);
+        check_response(&some, 1, head);
+    }
+}
+
 /* The stream of header block and body is cut into records of exactly
  * 65535 bytes but the last, the header block in the first. */
 static void test_records_of_65535(void)
@@ -672,6 +718,7 @@ int main(void)
         {"size bound of an answer", test_bound_covers_the_answer},
         {"reader self-check", test_reader_self_check},
         {"bodies 0..200000 bytes", test_bodies},
+        {"short bodies, every length to 40", test_short_bodies},
         {"body of NULs", test_body_all_nuls},
         {"request ids", test_request_ids},
         {"no content type", test_no_content_type},
@@ -690,6 +737,7 @@ int main(void)
         {"kept prefix: more pairs than slots", test_kept_prefix_many_pairs},
         {"kept prefix: content types of every length", test_kept_prefix_lengths},
         {"kept prefix: HEAD, 204, 304, 1xx", test_kept_prefix_head_and_no_body},
+        {"kept prefix: bodiless status, type in a buffer", test_kept_prefix_bodiless_with_buffer_type},
         {"records of 65535 bytes", test_records_of_65535},
         {NULL, NULL},
     };
