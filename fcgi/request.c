@@ -10,6 +10,7 @@
 
 #include "fcgi/internal.h"
 #include "common/log.h"
+#include "common/word.h"
 #include "fcgi/response.h"
 
 /* The server's list of requests being received is in order of
@@ -209,25 +210,6 @@ static __attribute__((cold)) void note_content_length(struct fcgi_request *r,
         n = n * 10 + (size_t)(value[i] - '0');
     }
     r->content_length = n;
-}
-
-/* The first 4 or 8 bytes at p as one word (any alignment): names are
- * compared with constants a word at a time (word8("REQUEST_") is folded
- * to one). */
-static inline uint32_t word4(const void *p)
-{
-    uint32_t w;
-
-    memcpy(&w, p, sizeof w);
-    return w;
-}
-
-static inline uint64_t word8(const void *p)
-{
-    uint64_t w;
-
-    memcpy(&w, p, sizeof w);
-    return w;
 }
 
 /* Whether the 9 to 16 bytes at name are lit (len bytes): its first and
@@ -559,6 +541,11 @@ const char *fcgi_known_param(const struct fcgi_request *r, enum fcgi_known_param
     return r->known[which].s;
 }
 
+struct fcgi_request_routing fcgi_request_routing(const struct fcgi_request *r)
+{
+    return (struct fcgi_request_routing){r->known, r->srv->cfg.app};
+}
+
 void fcgi_param_each(const struct fcgi_request *r,
                      void (*fn)(void *arg, const char *name, size_t name_len, const char *value),
                      void *arg)
@@ -645,6 +632,14 @@ void fcgi_request_set_label(struct fcgi_request *r, const char *label)
 const char *fcgi_request_label(const struct fcgi_request *r)
 {
     return r->label;
+}
+
+void fcgi_request_set_route(struct fcgi_request *r, unsigned tag, const char *label,
+                            bool head_only)
+{
+    r->tag = (uint8_t)tag;
+    r->label = label;
+    r->head_only = head_only;
 }
 
 void fcgi_request_add_backend_time(struct fcgi_request *r, double seconds)

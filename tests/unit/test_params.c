@@ -195,6 +195,43 @@ static void test_known_param(void)
     buf_free(&raw);
 }
 
+/* fcgi_request_routing: the four fcgi_known_param gives, and the app, in
+ * one call; fcgi_request_set_route: the tag, label and HEAD in one. */
+static void test_routing_in_one_call(void)
+{
+    struct buf raw = {0};
+    const char *why;
+    struct fcgi_request_routing in;
+    int app;
+
+    put_pair(&raw, "REQUEST_METHOD", "HEAD");
+    put_pair(&raw, "PATH_INFO", "/p");
+    put_pair(&raw, "REQUEST_URI", "/u?x");
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    srv.cfg.app = &app;
+    in = fcgi_request_routing(&req);
+    CU_ASSERT_PTR_EQUAL(in.app, &app);
+    for (int k = 0; k < KNOWN_COUNT; k++) {
+        size_t len;
+        const char *v = fcgi_known_param(&req, (enum fcgi_known_param)k, &len);
+
+        CU_ASSERT_PTR_EQUAL(in.known[k].s, v);
+        CU_ASSERT_EQUAL(in.known[k].len, len);
+    }
+    CU_ASSERT_STRING_EQUAL(in.known[FCGI_REQUEST_URI].s, "/u?x");
+    CU_ASSERT_PTR_NULL(in.known[FCGI_SCRIPT_NAME].s);
+
+    fcgi_request_set_route(&req, 3, "/label", true);
+    CU_ASSERT_EQUAL(fcgi_request_tag(&req), 3);
+    CU_ASSERT_STRING_EQUAL(fcgi_request_label(&req), "/label");
+    CU_ASSERT_TRUE(req.head_only);
+    fcgi_request_set_route(&req, 5, NULL, false);
+    CU_ASSERT_EQUAL(fcgi_request_tag(&req), 5);
+    CU_ASSERT_PTR_NULL(fcgi_request_label(&req));
+    CU_ASSERT_FALSE(req.head_only);
+    buf_free(&raw);
+}
+
 /* Lengths of 128 and more take 4 bytes, and so may short ones: their zero
  * bytes are not NULs inside a name or value. */
 static void test_long_and_padded_lengths(void)
@@ -768,6 +805,7 @@ int main(void)
     static const struct unit_test tests[] = {
         {"nginx's params: every one found, in order", test_nginx_params},
         {"the engine's own params, with their lengths", test_known_param},
+        {"what the router reads and sets, in one call each", test_routing_in_one_call},
         {"4-byte lengths, short ones too", test_long_and_padded_lengths},
         {"a NUL in a name or value is refused", test_nul_refused},
         {"malformed pairs, and which fault is reported", test_malformed},
