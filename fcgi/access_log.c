@@ -105,7 +105,7 @@ static char *put_time(char *p, double t)
 static void append_json(struct fcgi_server *s, const struct fcgi_request *r, int status,
                         size_t bytes, double seconds)
 {
-    const struct param_str *k = r->known;
+    const struct fcgi_param_str *k = r->known;
     struct buf *b = &s->access;
     unsigned waits;
     char *p;
@@ -178,7 +178,7 @@ static void append_dropped(struct fcgi_server *s)
 void access_log_add(struct fcgi_server *s, const struct fcgi_request *r, int status, size_t bytes,
                     double seconds)
 {
-    const struct param_str *k = r->known;
+    const struct fcgi_param_str *k = r->known;
     size_t text = k[KNOWN_REQUEST_METHOD].len + k[KNOWN_REQUEST_URI].len +
                   k[KNOWN_SCRIPT_NAME].len + k[KNOWN_PATH_INFO].len + 3;
     char *p;

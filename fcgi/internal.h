@@ -52,11 +52,6 @@ enum request_known {
     KNOWN_COUNT
 };
 
-struct param_str {
-    const char *s; /* NUL-terminated; NULL when absent */
-    size_t len;
-};
-
 /* One decoded param: where its name is in params.data (the value follows
  * the name, and is NUL-terminated in place). */
 struct param_ref {
@@ -90,7 +85,7 @@ struct fcgi_request {
      * there, after the raw pairs at pairs_off (request.c). */
     struct buf params;
     uint32_t npairs, pairs_off;
-    struct param_str known[KNOWN_COUNT];
+    struct fcgi_param_str known[KNOWN_COUNT];
     struct buf body;
     struct buf headers; /* extra response headers */
     size_t content_length;

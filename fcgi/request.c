@@ -10,6 +10,7 @@
 
 #include "fcgi/internal.h"
 #include "common/log.h"
+#include "common/word.h"
 #include "fcgi/response.h"
 
 /* The server's list of requests being received is in order of
@@ -211,25 +212,6 @@ static __attribute__((cold)) void note_content_length(struct fcgi_request *r,
     r->content_length = n;
 }
 
-/* The first 4 or 8 bytes at p as one word (any alignment): names are
- * compared with constants a word at a time (word8("REQUEST_") is folded
- * to one). */
-static inline uint32_t word4(const void *p)
-{
-    uint32_t w;
-
-    memcpy(&w, p, sizeof w);
-    return w;
-}
-
-static inline uint64_t word8(const void *p)
-{
-    uint64_t w;
-
-    memcpy(&w, p, sizeof w);
-    return w;
-}
-
 /* Whether the 9 to 16 bytes at name are lit (len bytes): its first and
  * its last 8 bytes. */
 static inline bool same_name(const void *name, const char *lit, size_t len)
@@ -366,22 +348,43 @@ static size_t zero_from(const uint8_t *buf, size_t from, size_t len)
     return z ? (size_t)(z - buf) : len;
 }
 
+/* Whether the n bytes at p, 8 to 16 of them, hold a zero byte: the first
+ * and the last 8, a word w each ((w - 0x01..01) & ~w has a high bit set
+ * when, and only when, a byte of w is 0). */
+static inline bool short_has_zero(const uint8_t *p, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
+    uint64_t a = word8(p), b = word8(p + n - 8);
+
+    return (((a - ones) & ~a) | ((b - ones) & ~b)) & highs;
+}
+
 /*
  * zero, a zero byte of buf[0..len), is before end, the end of a pair
- * whose name starts at name: the zero bytes before the name are its
- * length fields' (an empty name or value, a 4-byte length).  Returns the
- * next zero byte from end on (len when there is none), or SIZE_MAX when
- * one is inside the name or the value.
+ * whose name starts at name.  The bytes before the name are its length
+ * fields (zero for an empty name or value, or in a 4-byte length); a zero
+ * from the name on is a NUL inside the name or the value.  Returns the
+ * next zero byte to check after the pair (len when there is none), or
+ * SIZE_MAX for a NUL inside.
+ *
+ * A name and value of 8 to 16 bytes (the name of an empty value: nginx
+ * sends three) are checked in place, and the search goes on past the
+ * first two bytes of the pair after, which are length bytes whatever they
+ * hold: an empty value costs one memchr, not one for it and one more for
+ * the zero length byte of the empty value after it.
  */
-static __attribute__((cold)) size_t zero_after_pair(const uint8_t *buf, size_t len, size_t name,
-                                                    size_t end, size_t zero)
+static size_t zero_after_pair(const uint8_t *buf, size_t len, size_t name, size_t end,
+                              size_t zero)
 {
-    do {
-        if (zero >= name)
-            return SIZE_MAX;
-        zero = zero_from(buf, zero + 1, len);
-    } while (zero < end);
-    return zero;
+    if (zero >= name)
+        return SIZE_MAX;
+    if (end - name - 8 > 8) { /* not 8 to 16 bytes: memchr from the name on */
+        zero = zero_from(buf, name, len);
+        return zero < end ? SIZE_MAX : zero;
+    }
+    if (short_has_zero(buf + name, end - name))
+        return SIZE_MAX;
+    return end + 2 < len ? zero_from(buf, end + 2, len) : len;
 }
 
 /* Where a pair's name starts and how long it and the value are. */
@@ -419,14 +422,15 @@ static __attribute__((cold)) struct pair_lengths long_lengths(const uint8_t *buf
  * zero bytes of the buffer are found with memchr (fast, and there are
  * few), one ahead of the pairs at a time, and each must be in a length
  * field: a pair ending before the next zero byte (or the buffer's end:
- * one comparison for both) has none.  A NUL is reported once the pairs
- * are all read, as it was before: they may yet be malformed, or their
- * index not fit the budget.
+ * one comparison for both) has none (zero_after_pair checks the others).
+ * A NUL is reported once the pairs are all read, as it was before: they
+ * may yet be malformed, or their index not fit the budget.
  */
 static int decode_pairs(struct fcgi_request *r, const char **why)
 {
     uint8_t *buf = r->params.data;
-    size_t len = r->params.len, pos = 0, zero = zero_from(buf, 0, len);
+    /* (the first two bytes are length bytes, whatever they hold) */
+    size_t len = r->params.len, pos = 0, zero = len > 2 ? zero_from(buf, 2, len) : len;
     struct param_ref *index = r->pairs_inline, *ref = index, *room = index + REQUEST_PAIRS_INLINE;
     bool nul = false;
 
@@ -537,6 +541,11 @@ const char *fcgi_known_param(const struct fcgi_request *r, enum fcgi_known_param
     return r->known[which].s;
 }
 
+struct fcgi_request_routing fcgi_request_routing(const struct fcgi_request *r)
+{
+    return (struct fcgi_request_routing){r->known, r->srv->cfg.app};
+}
+
 void fcgi_param_each(const struct fcgi_request *r,
                      void (*fn)(void *arg, const char *name, size_t name_len, const char *value),
                      void *arg)
@@ -623,6 +632,14 @@ void fcgi_request_set_label(struct fcgi_request *r, const char *label)
 const char *fcgi_request_label(const struct fcgi_request *r)
 {
     return r->label;
+}
+
+void fcgi_request_set_route(struct fcgi_request *r, unsigned tag, const char *label,
+                            bool head_only)
+{
+    r->tag = (uint8_t)tag;
+    r->label = label;
+    r->head_only = head_only;
 }
 
 void fcgi_request_add_backend_time(struct fcgi_request *r, double seconds)

@@ -43,6 +43,25 @@ enum fcgi_known_param {
 const char *fcgi_known_param(const struct fcgi_request *r, enum fcgi_known_param which,
                              size_t *len);
 
+/* A param's value (NUL-terminated) and its length; NULL and 0 when absent. */
+struct fcgi_param_str {
+    const char *s;
+    size_t len;
+};
+
+/*
+ * What the router reads of every request, in one call: the four params
+ * above, indexed by enum fcgi_known_param (as fcgi_known_param gives
+ * them), and the application pointer (fcgi_request_app).  The params stay
+ * valid as long as the request.
+ */
+struct fcgi_request_routing {
+    const struct fcgi_param_str *known;
+    void *app;
+};
+
+struct fcgi_request_routing fcgi_request_routing(const struct fcgi_request *r);
+
 /* Calls fn for every parameter in the order received: the name is
  * name_len bytes, not NUL-terminated; the value is NUL-terminated. */
 void fcgi_param_each(const struct fcgi_request *r,
@@ -94,6 +113,12 @@ double fcgi_request_elapsed(const struct fcgi_request *r);
  */
 void fcgi_request_set_label(struct fcgi_request *r, const char *label);
 const char *fcgi_request_label(const struct fcgi_request *r);
+
+/* fcgi_request_set_tag, fcgi_request_set_label and
+ * fcgi_request_set_head_only in one call: what the router sets of every
+ * request a route takes. */
+void fcgi_request_set_route(struct fcgi_request *r, unsigned tag, const char *label,
+                            bool head_only);
 
 /*
  * Time the request spent waiting for its backends.  A handler adds the

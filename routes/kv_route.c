@@ -5,9 +5,9 @@
 #include "routes/status.h"
 
 const struct route_method kv_methods[] = {
-    {"GET", kv_route_get},
-    {"POST", kv_route_post},
-    {NULL, NULL},
+    METHOD("GET", kv_route_get),
+    METHOD("POST", kv_route_post),
+    METHODS_END,
 };
 
 static struct kv_store *store_of(struct fcgi_request *r, const struct kv_route *kr)

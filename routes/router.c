@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/word.h"
 #include "routes/app.h"
 #include "routes/status_page.h"
 #include "routes/table.h"
@@ -29,57 +30,49 @@ static void allow_list(const struct route *rt, char *out, size_t size)
     }
 }
 
-/* Whether the table's method row is method (len bytes, no NUL among
- * them): compared byte by byte up to the row's NUL, no strlen of either. */
-static bool method_is(const char *row, const char *method, size_t len)
+/* memcmp(a, b, n) == 0, inline: a word at a time, the last word
+ * overlapping the one before (below 8 bytes, two words of 4 or of 2). */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
 {
-    for (size_t i = 0; i < len; i++)
-        if (row[i] != method[i]) /* (the row's NUL stops it too) */
+    size_t i;
+
+    if (n < 8) {
+        if (n >= 4)
+            return word4(a) == word4(b) && word4(a + n - 4) == word4(b + n - 4);
+        if (n >= 2)
+            return word2(a) == word2(b) && word2(a + n - 2) == word2(b + n - 2);
+        return n == 0 || a[0] == b[0];
+    }
+    for (i = 0; i + 8 < n; i += 8)
+        if (word8(a + i) != word8(b + i))
             return false;
-    return row[len] == '\0';
+    return word8(a + n - 8) == word8(b + n - 8);
+}
+
+/* Whether the method row m is method (len bytes). */
+static inline bool method_is(const struct route_method *m, const char *method, size_t len)
+{
+    return m->method_len == len && same_bytes(m->method, method, len);
 }
 
 /* The handler for method on rt, or NULL; *head when HEAD goes to GET. */
 static inline route_handler find_method(const struct route *rt, const char *method, size_t len,
-                                 bool *head)
+                                        bool *head)
 {
     const struct route_method *m, *get = NULL;
 
     *head = false;
     for (m = rt->methods; m->method; m++) {
-        if (method_is(m->method, method, len))
+        if (method_is(m, method, len))
             return m->handler;
-        if (method_is(m->method, "GET", 3))
+        if (method_is(m, "GET", 3))
             get = m;
     }
-    if (get && method_is("HEAD", method, len)) {
+    if (get && len == 4 && same_bytes(method, "HEAD", 4)) {
         *head = true;
         return get->handler;
     }
     return NULL;
-}
-
-/* The 8 bytes at p as one word (any alignment). */
-static inline uint64_t word8(const char *p)
-{
-    uint64_t w;
-
-    memcpy(&w, p, sizeof w);
-    return w;
-}
-
-/* memcmp(a, b, n) == 0, inline for the 8 bytes and more of a route's
- * path: a word at a time, the last word overlapping the one before. */
-static inline bool same_bytes(const char *a, const char *b, size_t n)
-{
-    size_t i;
-
-    if (n < 8)
-        return memcmp(a, b, n) == 0;
-    for (i = 0; i + 8 < n; i += 8)
-        if (word8(a + i) != word8(b + i))
-            return false;
-    return word8(a + n - 8) == word8(b + n - 8);
 }
 
 /* Whether path (len bytes) is rt's, or under it for a route with a tail. */
@@ -99,33 +92,29 @@ static inline __attribute__((always_inline)) void match(const struct route *tabl
 {
     const struct route *rt;
 
-    /* field by field: allow[] is only written for a 405 */
-    m->status = 404;
-    m->route = NULL;
-    m->handler = NULL;
-    m->head = false;
-    m->tail = NULL;
-    m->tail_len = 0;
-    m->arg = NULL;
-    m->allow[0] = '\0';
     for (rt = table; rt < table + n; rt++)
         if (route_takes(rt, path, path_len))
             break;
-    if (rt == table + n)
+    /* field by field, each once: allow[] is only written for a 405 */
+    m->allow[0] = '\0';
+    if (rt == table + n) {
+        m->status = 404;
+        m->route = NULL;
+        m->handler = NULL;
+        m->head = false;
+        m->tail = NULL;
+        m->tail_len = 0;
+        m->arg = NULL;
         return;
-    if (rt->has_tail) {
-        m->tail = path + rt->path_len;
-        m->tail_len = path_len - rt->path_len;
     }
     m->route = rt;
     m->arg = rt->arg;
+    m->tail = rt->has_tail ? path + rt->path_len : NULL;
+    m->tail_len = rt->has_tail ? path_len - rt->path_len : 0;
     m->handler = find_method(rt, method, method_len, &m->head);
-    if (!m->handler) {
-        m->status = 405;
+    m->status = m->handler ? 0 : 405;
+    if (!m->handler)
         allow_list(rt, m->allow, sizeof m->allow);
-        return;
-    }
-    m->status = 0;
 }
 
 void router_match(const struct route *table, size_t n, const char *method, size_t method_len,
@@ -163,17 +152,22 @@ size_t router_percent_decode(const char *in, size_t len, char *out)
     return o;
 }
 
-/* router_path, inline in the dispatcher. */
-static inline __attribute__((always_inline)) const char *path_of(const struct fcgi_request *r,
+/* router_path, inline in the dispatcher, from the request's known params. */
+static inline __attribute__((always_inline)) const char *path_of(const struct fcgi_param_str *known,
                                                                  char *buf, size_t *len)
 {
-    size_t sl, il;
-    const char *script = fcgi_known_param(r, FCGI_SCRIPT_NAME, &sl);
-    const char *info = fcgi_known_param(r, FCGI_PATH_INFO, &il);
+    size_t sl = known[FCGI_SCRIPT_NAME].len, il = known[FCGI_PATH_INFO].len;
+    const char *script = known[FCGI_SCRIPT_NAME].s, *info = known[FCGI_PATH_INFO].s;
 
+    /* nginx: the whole path in SCRIPT_NAME, NUL-terminated there (first:
+     * the one test for it) */
+    if (il == 0 && sl - 1 < ROUTER_MAX_PATH) {
+        *len = sl;
+        return script;
+    }
     if (sl == 0 && il == 0) {
         size_t ul;
-        const char *uri = fcgi_known_param(r, FCGI_REQUEST_URI, &ul);
+        const char *uri = known[FCGI_REQUEST_URI].s;
 
         if (!uri)
             uri = "";
@@ -186,8 +180,6 @@ static inline __attribute__((always_inline)) const char *path_of(const struct fc
     if (sl + il > ROUTER_MAX_PATH)
         return NULL;
     *len = sl + il;
-    if (il == 0) /* nginx: the whole path in SCRIPT_NAME, NUL-terminated there */
-        return script;
     if (sl == 0)
         return info;
     memcpy(buf, script, sl);
@@ -198,27 +190,23 @@ static inline __attribute__((always_inline)) const char *path_of(const struct fc
 
 const char *router_path(const struct fcgi_request *r, char *buf, size_t *len)
 {
-    return path_of(r, buf, len);
+    return path_of(fcgi_request_routing(r).known, buf, len);
 }
 
-static bool status_path_is(struct fcgi_request *r, const char *path, size_t len)
+static bool status_path_is(const struct app *app, const char *path, size_t len)
 {
-    const struct app *app = fcgi_request_app(r);
-
     return app && app->status_path && app->status_path_len == len &&
            memcmp(app->status_path, path, len) == 0;
 }
 
 /* The status page is tagged as the row after the table's (metrics). */
-static void serve_status(struct fcgi_request *r, const char *method, size_t ntable)
+static void serve_status(struct fcgi_request *r, const struct app *app, const char *method,
+                         size_t ntable)
 {
-    const struct app *app = fcgi_request_app(r);
+    bool head = method && !strcmp(method, "HEAD");
 
-    fcgi_request_set_tag(r, (unsigned)ntable + 1);
-    fcgi_request_set_label(r, app->status_path);
-    if (method && !strcmp(method, "HEAD"))
-        fcgi_request_set_head_only(r, true);
-    else if (!method || strcmp(method, "GET") != 0) {
+    fcgi_request_set_route(r, (unsigned)ntable + 1, app->status_path, head);
+    if (!head && (!method || strcmp(method, "GET") != 0)) {
         fcgi_response_header(r, "Allow", "GET, HEAD");
         fcgi_respond_error(r, 405, "%.64s is not allowed on the status page (allowed: GET, HEAD)",
                            method ? method : "(none)");
@@ -261,9 +249,10 @@ const char *route_label(const struct route *rt)
 void router_dispatch(struct fcgi_request *r)
 {
     char buf[ROUTER_MAX_PATH + 1];
-    size_t method_len, len, n;
-    const char *method = fcgi_known_param(r, FCGI_REQUEST_METHOD, &method_len);
-    const char *path = path_of(r, buf, &len);
+    size_t len, n;
+    struct fcgi_request_routing in = fcgi_request_routing(r);
+    const char *method = in.known[FCGI_REQUEST_METHOD].s;
+    const char *path = path_of(in.known, buf, &len);
     const struct route *table = route_table(&n);
     struct route_match m;
 
@@ -271,21 +260,18 @@ void router_dispatch(struct fcgi_request *r)
         fcgi_respond_error(r, 414, "path longer than %d bytes", ROUTER_MAX_PATH);
         return;
     }
-    if (status_path_is(r, path, len)) {
-        serve_status(r, method, n);
+    if (status_path_is(in.app, path, len)) {
+        serve_status(r, in.app, method, n);
         return;
     }
-    match(table, n, method ? method : "", method_len, path, len, &m);
-    if (m.route) { /* matched, or 405: the route is known either way */
-        fcgi_request_set_tag(r, (unsigned)(m.route - table) + 1);
-        fcgi_request_set_label(r, route_label(m.route));
-    }
+    match(table, n, method ? method : "", in.known[FCGI_REQUEST_METHOD].len, path, len, &m);
     switch (m.status) {
     case 0:
-        fcgi_request_set_head_only(r, m.head);
+        fcgi_request_set_route(r, (unsigned)(m.route - table) + 1, route_label(m.route), m.head);
         m.handler(r, &m);
         return;
-    case 405:
+    case 405: /* the route is known */
+        fcgi_request_set_route(r, (unsigned)(m.route - table) + 1, route_label(m.route), false);
         fcgi_response_header(r, "Allow", m.allow);
         fcgi_respond_error(r, 405, "%.64s is not allowed on %.256s (allowed: %s)",
                            method ? method : "(none)", path, m.allow);

@@ -28,9 +28,15 @@ struct route_match;
 typedef void (*route_handler)(struct fcgi_request *r, const struct route_match *m);
 
 struct route_method {
-    const char *method;    /* "GET", "POST", ...; NULL ends the table */
+    const char *method;    /* "GET", "POST", ...; NULL ends the table: METHODS_END */
+    size_t method_len;     /* strlen(method), counted once: METHOD() */
     route_handler handler;
 };
+
+/* One row of a method table, its method (a string literal) measured by
+ * the compiler: METHOD("GET", flanders_get); and the row that ends it. */
+#define METHOD(method, handler) {"" method "", sizeof(method) - 1, handler}
+#define METHODS_END {NULL, 0, NULL}
 
 struct route {
     const char *path;  /* exact path, or the prefix before the tail */
@@ -45,7 +51,7 @@ struct route {
 #define ROUTE(path, has_tail, methods, arg) {"" path "", sizeof(path) - 1, has_tail, methods, arg}
 
 /*
- * The route as logs and metrics name it (fcgi_request_set_label, which the
+ * The route as logs and metrics name it (fcgi_request_set_route, which the
  * dispatcher calls for every request a route takes, 405 included): its
  * path, followed by NAME for a route with a tail ("/api/v1/marges/NAME").
  * The string lives as long as the process.  Loop thread only.

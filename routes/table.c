@@ -7,11 +7,11 @@
 #include "routes/handlers.h"
 #include "routes/kv_route.h"
 
-static const struct route_method flanders_methods[] = {{"GET", flanders_get}, {NULL, NULL}};
-static const struct route_method maggie_methods[] = {{"GET", maggie_get}, {NULL, NULL}};
-static const struct route_method health_methods[] = {{"GET", healthcheck_get}, {NULL, NULL}};
+static const struct route_method flanders_methods[] = {METHOD("GET", flanders_get), METHODS_END};
+static const struct route_method maggie_methods[] = {METHOD("GET", maggie_get), METHODS_END};
+static const struct route_method health_methods[] = {METHOD("GET", healthcheck_get), METHODS_END};
 
-static const struct route routes[] = {
+const struct route route_rows[] = {
     ROUTE("/api/v1/flanders", false, flanders_methods, NULL),
     ROUTE("/api/v1/marges/", true, kv_methods, &marges_route),
     ROUTE("/api/v1/homers/", true, kv_methods, &homers_route),
@@ -21,8 +21,4 @@ static const struct route routes[] = {
     ROUTE("/api/v1/healthcheck", false, health_methods, NULL),
 };
 
-const struct route *route_table(size_t *n)
-{
-    *n = sizeof routes / sizeof routes[0];
-    return routes;
-}
+const size_t route_count = sizeof route_rows / sizeof route_rows[0];

@@ -58,18 +58,15 @@ STUB_HANDLER(healthcheck_get)
 STUB_HANDLER(kv_route_get)
 STUB_HANDLER(kv_route_post)
 __attribute__((weak)) const struct route_method kv_methods[] = {
-    {"GET", kv_route_get}, {"POST", kv_route_post}, {NULL, NULL}};
+    METHOD("GET", kv_route_get), METHOD("POST", kv_route_post), METHODS_END};
 __attribute__((weak)) const struct kv_route marges_route = {.what = "marge"};
 __attribute__((weak)) const struct kv_route homers_route = {.what = "homer"};
 __attribute__((weak)) const struct kv_route lisas_route = {.what = "lisa"};
 __attribute__((weak)) const struct kv_route bart_route = {.what = "bart"};
 
-__attribute__((weak)) const char *fcgi_known_param(const struct fcgi_request *r,
-                                                   enum fcgi_known_param which, size_t *len)
+__attribute__((weak)) struct fcgi_request_routing fcgi_request_routing(const struct fcgi_request *r)
 {
     (void)r;
-    (void)which;
-    (void)len;
     abort();
 }
 
@@ -98,16 +95,13 @@ __attribute__((weak)) void fcgi_request_set_head_only(struct fcgi_request *r, bo
     abort();
 }
 
-__attribute__((weak)) void fcgi_request_set_tag(struct fcgi_request *r, unsigned tag)
+__attribute__((weak)) void fcgi_request_set_route(struct fcgi_request *r, unsigned tag,
+                                                 const char *label, bool head_only)
 {
     (void)r;
     (void)tag;
-    abort();
-}
-
-__attribute__((weak)) void *fcgi_request_app(const struct fcgi_request *r)
-{
-    (void)r;
+    (void)label;
+    (void)head_only;
     abort();
 }
 
@@ -117,24 +111,17 @@ __attribute__((weak)) void status_page_get(struct fcgi_request *r)
     abort();
 }
 
-__attribute__((weak)) void fcgi_request_set_label(struct fcgi_request *r, const char *label)
-{
-    (void)r;
-    (void)label;
-    abort();
-}
-
 /* ---- the target --------------------------------------------------------- */
 
 static void h_a(struct fcgi_request *r, const struct route_match *m) { (void)r, (void)m; }
 static void h_b(struct fcgi_request *r, const struct route_match *m) { (void)r, (void)m; }
 
-static const struct route_method get_a[] = {{"GET", h_a}, {NULL, NULL}};
-static const struct route_method post_b[] = {{"POST", h_b}, {NULL, NULL}};
-static const struct route_method get_a_post_b[] = {{"GET", h_a}, {"POST", h_b}, {NULL, NULL}};
+static const struct route_method get_a[] = {METHOD("GET", h_a), METHODS_END};
+static const struct route_method post_b[] = {METHOD("POST", h_b), METHODS_END};
+static const struct route_method get_a_post_b[] = {METHOD("GET", h_a), METHOD("POST", h_b), METHODS_END};
 /* a HEAD row of its own replaces GET's for HEAD */
 static const struct route_method many[] = {
-    {"PUT", h_b}, {"GET", h_a}, {"HEAD", h_b}, {"DELETE", h_a}, {NULL, NULL}};
+    METHOD("PUT", h_b), METHOD("GET", h_a), METHOD("HEAD", h_b), METHOD("DELETE", h_a), METHODS_END};
 
 static const struct route own[] = {
     ROUTE("/a", false, get_a, NULL),

@@ -195,6 +195,43 @@ static void test_known_param(void)
     buf_free(&raw);
 }
 
+/* fcgi_request_routing: the four fcgi_known_param gives, and the app, in
+ * one call; fcgi_request_set_route: the tag, label and HEAD in one. */
+static void test_routing_in_one_call(void)
+{
+    struct buf raw = {0};
+    const char *why;
+    struct fcgi_request_routing in;
+    int app;
+
+    put_pair(&raw, "REQUEST_METHOD", "HEAD");
+    put_pair(&raw, "PATH_INFO", "/p");
+    put_pair(&raw, "REQUEST_URI", "/u?x");
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    srv.cfg.app = &app;
+    in = fcgi_request_routing(&req);
+    CU_ASSERT_PTR_EQUAL(in.app, &app);
+    for (int k = 0; k < KNOWN_COUNT; k++) {
+        size_t len;
+        const char *v = fcgi_known_param(&req, (enum fcgi_known_param)k, &len);
+
+        CU_ASSERT_PTR_EQUAL(in.known[k].s, v);
+        CU_ASSERT_EQUAL(in.known[k].len, len);
+    }
+    CU_ASSERT_STRING_EQUAL(in.known[FCGI_REQUEST_URI].s, "/u?x");
+    CU_ASSERT_PTR_NULL(in.known[FCGI_SCRIPT_NAME].s);
+
+    fcgi_request_set_route(&req, 3, "/label", true);
+    CU_ASSERT_EQUAL(fcgi_request_tag(&req), 3);
+    CU_ASSERT_STRING_EQUAL(fcgi_request_label(&req), "/label");
+    CU_ASSERT_TRUE(req.head_only);
+    fcgi_request_set_route(&req, 5, NULL, false);
+    CU_ASSERT_EQUAL(fcgi_request_tag(&req), 5);
+    CU_ASSERT_PTR_NULL(fcgi_request_label(&req));
+    CU_ASSERT_FALSE(req.head_only);
+    buf_free(&raw);
+}
+
 /* Lengths of 128 and more take 4 bytes, and so may short ones: their zero
  * bytes are not NULs inside a name or value. */
 static void test_long_and_padded_lengths(void)
@@ -496,6 +533,185 @@ static void test_pairs_fill_the_buffer(void)
     buf_free(&raw);
 }
 
+/* ---- the rules written again, the plainest way, to compare with ------- */
+
+struct ref_pair {
+    size_t name, nl, vl;
+};
+
+/* One length at *pos of b[0..len): false when cut short. */
+static bool ref_length(const uint8_t *b, size_t len, size_t *pos, size_t *n)
+{
+    if (*pos >= len)
+        return false;
+    if (!(b[*pos] & 0x80)) {
+        *n = b[(*pos)++];
+        return true;
+    }
+    if (len - *pos < 4)
+        return false;
+    *n = (size_t)(b[*pos] & 0x7f) << 24 | (size_t)b[*pos + 1] << 16 | (size_t)b[*pos + 2] << 8 |
+         b[*pos + 3];
+    *pos += 4;
+    return true;
+}
+
+/* The pairs of b[0..len) into p (n of them), or -1 and *why: the first
+ * fault as the pairs come, a NUL in a name or value before it first. */
+static int ref_decode(const uint8_t *b, size_t len, struct ref_pair *p, unsigned *n,
+                      const char **why)
+{
+    size_t pos = 0, nl, vl;
+    bool nul = false;
+
+    *n = 0;
+    while (pos < len) {
+        if (!ref_length(b, len, &pos, &nl) || !ref_length(b, len, &pos, &vl)) {
+            *why = nul ? "NUL byte inside a param name or value" : "name-value pair length cut short";
+            return -1;
+        }
+        if (nl + vl > len - pos) {
+            *why = nul ? "NUL byte inside a param name or value"
+                       : "name-value pair longer than its record";
+            return -1;
+        }
+        for (size_t i = pos; i < pos + nl + vl; i++)
+            nul = nul || b[i] == 0;
+        p[(*n)++] = (struct ref_pair){pos, nl, vl};
+        pos += nl + vl;
+    }
+    if (nul) {
+        *why = "NUL byte inside a param name or value";
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15;
+
+static unsigned rnd(unsigned below)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % below);
+}
+
+/* A length as a test of the zero checks likes it: often 0, or around 8
+ * and 16 (where the check of a short pair changes), else anything up to 40. */
+static size_t some_length(void)
+{
+    static const size_t near[] = {0, 0, 0, 1, 2, 7, 8, 9, 12, 14, 15, 16, 17, 18};
+
+    return rnd(3) ? near[rnd(sizeof near / sizeof near[0])] : rnd(41);
+}
+
+struct call_pairs {
+    unsigned n;
+    struct {
+        const char *name, *value;
+        size_t nl;
+    } p[16];
+};
+
+static void collect_all(void *arg, const char *name, size_t name_len, const char *value)
+{
+    struct call_pairs *c = arg;
+
+    if (c->n < 16)
+        c->p[c->n].name = name, c->p[c->n].nl = name_len, c->p[c->n].value = value;
+    c->n++;
+}
+
+/* The engine's own params are the last of their names. */
+static void check_known_as_the_rules_say(const struct buf *raw, const struct ref_pair *p,
+                                         unsigned n)
+{
+    static const char *const known[] = {
+        [FCGI_REQUEST_METHOD] = "REQUEST_METHOD", [FCGI_SCRIPT_NAME] = "SCRIPT_NAME",
+        [FCGI_PATH_INFO] = "PATH_INFO", [FCGI_REQUEST_URI] = "REQUEST_URI"};
+
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *want = NULL;
+        size_t want_len = 0, len;
+        const char *v = fcgi_known_param(&req, (enum fcgi_known_param)k, &len);
+
+        for (unsigned i = 0; i < n; i++)
+            if (p[i].nl == strlen(known[k]) && !memcmp(raw->data + p[i].name, known[k], p[i].nl)) {
+                want = raw->data + p[i].name + p[i].nl;
+                want_len = p[i].vl;
+            }
+        CU_ASSERT_EQUAL_FATAL(v == NULL, want == NULL);
+        CU_ASSERT_EQUAL_FATAL(len, want_len);
+        if (want)
+            CU_ASSERT_FATAL(memcmp(v, want, len) == 0 && v[len] == '\0');
+    }
+}
+
+/* Random pairs (empty names and values, 4-byte lengths, the engine's own
+ * names, a NUL here and there, bytes missing or left over at the end)
+ * decode as the plain rules say: the same pairs, or the same fault. */
+static void test_against_the_rules(void)
+{
+    static const char *const names[] = {"SCRIPT_NAME", "PATH_INFO", "REQUEST_METHOD",
+                                        "REQUEST_URI", "CONTENT_TYPE", "QUERY_STRING"};
+
+    for (unsigned round = 0; round < 30000; round++) {
+        struct buf raw = {0};
+        struct ref_pair want[16];
+        struct call_pairs got = {0};
+        unsigned npairs = rnd(9), nwant;
+        const char *why, *want_why = NULL;
+        int rc, want_rc;
+        uint8_t text[2 * 40]; /* (some_length is 40 at most) */
+
+        for (unsigned i = 0; i < npairs; i++) {
+            const char *known = rnd(4) ? NULL : names[rnd(sizeof names / sizeof names[0])];
+            size_t nl = known ? strlen(known) : some_length(), vl = some_length();
+
+            for (size_t k = 0; k < nl + vl; k++)
+                text[k] = (uint8_t)('a' + rnd(26));
+            if (known)
+                memcpy(text, known, nl);
+            if (nl + vl > 0 && !rnd(12)) /* a NUL somewhere in the name or value */
+                text[rnd((unsigned)(nl + vl))] = 0;
+            put_len(&raw, nl, !rnd(5));
+            put_len(&raw, vl, !rnd(5));
+            buf_append(&raw, text, nl + vl);
+        }
+        if (!rnd(8) && raw.len > 0) /* cut short */
+            raw.len -= 1 + rnd(raw.len < 3 ? (unsigned)raw.len : 3);
+        else if (!rnd(8)) /* bytes left over */
+            for (unsigned k = 1 + rnd(3); k > 0; k--) {
+                uint8_t junk = rnd(2) ? 0 : (uint8_t)rnd(256);
+
+                buf_append(&raw, &junk, 1);
+            }
+
+        want_rc = ref_decode(raw.data, raw.len, want, &nwant, &want_why);
+        rc = decode(&raw, &why);
+        if (rc != want_rc || (rc < 0 && strcmp(why, want_why) != 0)) {
+            fprintf(stderr, "round %u: %d (%s), the rules say %d (%s)\n", round, rc,
+                    rc < 0 ? why : "", want_rc, want_rc < 0 ? want_why : "");
+            CU_FAIL_FATAL("decoded otherwise than the rules say");
+        }
+        if (rc == 0) {
+            fcgi_param_each(&req, collect_all, &got);
+            CU_ASSERT_EQUAL_FATAL(got.n, nwant);
+            for (unsigned i = 0; i < nwant; i++) {
+                const uint8_t *name = raw.data + want[i].name;
+
+                CU_ASSERT_EQUAL_FATAL(got.p[i].nl, want[i].nl);
+                CU_ASSERT_FATAL(memcmp(got.p[i].name, name, want[i].nl) == 0);
+                CU_ASSERT_EQUAL_FATAL(strlen(got.p[i].value), want[i].vl);
+                CU_ASSERT_FATAL(memcmp(got.p[i].value, name + want[i].nl, want[i].vl) == 0);
+            }
+            check_known_as_the_rules_say(&raw, want, nwant);
+        }
+        buf_free(&raw);
+    }
+}
+
 static void test_no_params(void)
 {
     struct buf raw = {0};
@@ -589,6 +805,7 @@ int main(void)
     static const struct unit_test tests[] = {
         {"nginx's params: every one found, in order", test_nginx_params},
         {"the engine's own params, with their lengths", test_known_param},
+        {"what the router reads and sets, in one call each", test_routing_in_one_call},
         {"4-byte lengths, short ones too", test_long_and_padded_lengths},
         {"a NUL in a name or value is refused", test_nul_refused},
         {"malformed pairs, and which fault is reported", test_malformed},
@@ -601,6 +818,7 @@ int main(void)
         {"a NUL, then a malformed pair or an index over budget", test_nul_and_what_comes_after},
         {"zero length bytes in a row, a NUL in the last byte", test_zero_runs_then_a_last_nul},
         {"pairs filling their buffer", test_pairs_fill_the_buffer},
+        {"random pairs decode as the plain rules say", test_against_the_rules},
         {"no params", test_no_params},
         {"CONTENT_LENGTH", test_content_length},
         {"params buffers kept for reuse, charged as new ones", test_spare_buffers},

@@ -28,15 +28,15 @@ static void h_post2(struct fcgi_request *r, const struct route_match *m) { (void
 static const int arg_exact, arg_both, arg_tail, arg_post_only, arg_prefix, arg_prefix_tail,
     arg_special, arg_get_tail;
 
-static const struct route_method get_only[] = {{"GET", h_get}, {NULL, NULL}};
-static const struct route_method get2_only[] = {{"GET", h_get2}, {NULL, NULL}};
-static const struct route_method get_post[] = {{"GET", h_get}, {"POST", h_post}, {NULL, NULL}};
-static const struct route_method post_only[] = {{"POST", h_post}, {NULL, NULL}};
+static const struct route_method get_only[] = {METHOD("GET", h_get), METHODS_END};
+static const struct route_method get2_only[] = {METHOD("GET", h_get2), METHODS_END};
+static const struct route_method get_post[] = {METHOD("GET", h_get), METHOD("POST", h_post), METHODS_END};
+static const struct route_method post_only[] = {METHOD("POST", h_post), METHODS_END};
 static const struct route_method get2_post2[] = {
-    {"GET", h_get2}, {"POST", h_post2}, {NULL, NULL}};
+    METHOD("GET", h_get2), METHOD("POST", h_post2), METHODS_END};
 /* a method beyond GET/POST is one more row; its own HEAD replaces GET's */
 static const struct route_method many[] = {
-    {"PUT", h_post2}, {"GET", h_get}, {"DELETE", h_post}, {"HEAD", h_get2}, {NULL, NULL}};
+    METHOD("PUT", h_post2), METHOD("GET", h_get), METHOD("DELETE", h_post), METHOD("HEAD", h_get2), METHODS_END};
 
 static const int arg_exact, arg_both, arg_tail, arg_post_only, arg_prefix, arg_prefix_tail,
     arg_special, arg_get_tail, arg_many;
@@ -484,12 +484,44 @@ static void test_percent_decode_exhaustive(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* Methods of 1 to 9 bytes: every byte counts (they are compared a word
+ * at a time, the words overlapping), and so does the length. */
+static void h_m(struct fcgi_request *r, const struct route_match *m) { (void)r, (void)m; }
+static const struct route_method by_length[] = {
+    METHOD("A", h_m),      METHOD("AB", h_m),      METHOD("ABC", h_m),
+    METHOD("ABCD", h_m),   METHOD("ABCDE", h_m),   METHOD("ABCDEF", h_m),
+    METHOD("ABCDEFG", h_m), METHOD("ABCDEFGH", h_m), METHOD("ABCDEFGHI", h_m),
+    METHODS_END};
+
+static void test_method_bytes(void)
+{
+    static const struct route t[] = {ROUTE("/m", false, by_length, NULL)};
+    struct route_match m;
+    char method[16];
+
+    for (size_t len = 1; len <= 9; len++) {
+        memcpy(method, "ABCDEFGHI", len);
+        method[len] = '\0';
+        router_match(t, 1, method, len, "/m", 2, &m);
+        CU_ASSERT_EQUAL(m.status, 0);
+        for (size_t i = 0; i < len; i++) {
+            method[i] = 'x';
+            router_match(t, 1, method, len, "/m", 2, &m);
+            CU_ASSERT_EQUAL(m.status, 405);
+            method[i] = (char)('A' + i);
+        }
+    }
+    router_match(t, 1, "ABCDEFGHIJ", 10, "/m", 2, &m);
+    CU_ASSERT_EQUAL(m.status, 405);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         {"own table", test_own_table},
         {"NUL inside a path", test_nul_in_path},
         {"methods by their length", test_method_lengths},
+        {"methods of 1 to 9 bytes, every byte", test_method_bytes},
         {"empty table", test_empty_table},
         {"binary bytes in paths", test_binary_paths},
         {"real table", test_real_table},
