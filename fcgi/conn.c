@@ -82,16 +82,6 @@ void conn_touch(struct fcgi_conn *c)
     list_move_tail(&c->srv->conns, &c->link);
 }
 
-size_t conn_unsent(const struct fcgi_conn *c)
-{
-    return c->out.len - c->out_off;
-}
-
-void conn_out_grew(struct fcgi_conn *c, size_t before)
-{
-    c->srv->output_bytes += c->out.len - before;
-}
-
 void conn_accepted(struct fcgi_server *s, int fd)
 {
     struct fcgi_conn *c = calloc(1, sizeof *c);
@@ -494,8 +484,6 @@ long conn_queue_checked(struct fcgi_conn *c, uint16_t id, struct fcgi_response *
     char why[160];
     long sent;
 
-    if (!c->out.data)
-        conn_take_spare_out(c);
     if (!output_room(c, fcgi_response_bound(resp), why, sizeof why))
         sent = queue_refusal(c, id, resp, why);
     else if ((sent = fcgi_format_response(&c->out, id, resp)) < 0)

@@ -197,8 +197,14 @@ void conn_flush(struct fcgi_conn *c);
 void conn_maybe_close(struct fcgi_conn *c);
 void conn_touch(struct fcgi_conn *c);
 /* Unsent output of c, and the accounting after appending to c->out. */
-size_t conn_unsent(const struct fcgi_conn *c);
-void conn_out_grew(struct fcgi_conn *c, size_t before);
+static inline size_t conn_unsent(const struct fcgi_conn *c)
+{
+    return c->out.len - c->out_off;
+}
+static inline void conn_out_grew(struct fcgi_conn *c, size_t before)
+{
+    c->srv->output_bytes += c->out.len - before;
+}
 /* Takes r off c's table (the connection's reference goes). */
 void conn_detach_request(struct fcgi_conn *c, struct fcgi_request *r);
 /* Answers whose bound (fcgi_response_bound, header room included) is no
@@ -216,7 +222,8 @@ static inline void conn_take_spare_out(struct fcgi_conn *c)
     c->out = c->srv->out_spare;
     c->srv->out_spare = (struct buf){NULL, 0, 0};
 }
-/* conn_queue_response but for its common case (conn.c)... */
+/* conn_queue_response but for its common case (conn.c; c has taken the
+ * spare output buffer already)... */
 long conn_queue_checked(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp);
 /* ...and for resp that could not be formatted; before: c->out.len before */
 long conn_queue_failed(struct fcgi_conn *c, uint16_t id, struct fcgi_response *resp,
@@ -244,7 +251,7 @@ static inline long conn_queue_response(struct fcgi_conn *c, uint16_t id,
     sent = fcgi_format_response(&c->out, id, resp);
     if (sent < 0)
         return conn_queue_failed(c, id, resp, before);
-    c->srv->output_bytes += c->out.len - before;
+    conn_out_grew(c, before);
     return sent;
 }
 /* The connection closes once what is in flight on it is done. */
