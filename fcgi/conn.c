@@ -681,8 +681,8 @@ static void refuse_over_budget(struct fcgi_request *r, const struct input_limits
  * nothing).  Over the per-request limit or the budget, r is answered (431
  * or 413, 503) and drained.
  */
-static void take_input(struct fcgi_request *r, struct buf *b, size_t *charged,
-                       const struct input_limits *l, const uint8_t *data, size_t len)
+static inline __attribute__((always_inline)) void take_input(struct fcgi_request *r,
+    struct buf *b, size_t *charged, const struct input_limits *l, const uint8_t *data, size_t len)
 {
     if (b->len + len > l->max) {
         STAT(r->srv, limits[l->over]);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fcgi/internal.h"
+#include "common/clear.h"
 #include "common/log.h"
 #include "common/word.h"
 #include "fcgi/response.h"
@@ -35,7 +36,7 @@ static struct fcgi_request *request_alloc(struct fcgi_server *s)
         return calloc(1, sizeof *r);
     s->spare = r->user;
     s->nspare--;
-    memset(r, 0, offsetof(struct fcgi_request, pairs_inline));
+    clear_fixed(r, offsetof(struct fcgi_request, pairs_inline));
     return r;
 }
 
