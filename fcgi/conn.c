@@ -903,6 +903,31 @@ static void on_record_end(struct fcgi_conn *c)
     }
 }
 
+/* on_request_record for a PARAMS (params) or STDIN record of request id. */
+static inline __attribute__((always_inline)) bool stream_record(struct fcgi_conn *c, uint16_t id,
+                                                               bool params, const uint8_t *content,
+                                                               uint16_t len)
+{
+    struct fcgi_request *r = find_request(c, id);
+
+    if (!r || r->state != (params ? REQ_PARAMS : REQ_STDIN))
+        return false;
+    if (len > 0) {
+        if (params)
+            on_params_content(c, r, content, len);
+        else
+            on_stdin_content(c, r, content, len);
+        c->records++;
+    } else {
+        c->records++; /* the end of the stream */
+        if (params)
+            params_done(c, r);
+        else
+            stdin_record_end(c, r);
+    }
+    return true;
+}
+
 /*
  * A whole record of a request in the state it expects (what nearly every
  * record is), handled in one step: what on_header, on_content and
@@ -915,7 +940,6 @@ static inline __attribute__((always_inline)) bool on_request_record(struct fcgi_
 {
     const struct fcgi_record *rec = &c->parser.record;
     uint16_t id = rec->request_id, len = rec->content_length;
-    struct fcgi_request *r;
 
     if (id == FCGI_NULL_REQUEST_ID)
         return false;
@@ -927,32 +951,10 @@ static inline __attribute__((always_inline)) bool on_request_record(struct fcgi_
         begin_request(c, id);
         return true;
     }
-    if (rec->type == FCGI_PARAMS) {
-        r = find_request(c, id);
-        if (!r || r->state != REQ_PARAMS)
-            return false;
-        if (len > 0) {
-            on_params_content(c, r, content, len);
-            c->records++;
-        } else {
-            c->records++;
-            params_done(c, r);
-        }
-        return true;
-    }
-    if (rec->type == FCGI_STDIN) {
-        r = find_request(c, id);
-        if (!r || r->state != REQ_STDIN)
-            return false;
-        if (len > 0) {
-            on_stdin_content(c, r, content, len);
-            c->records++;
-        } else {
-            c->records++;
-            stdin_record_end(c, r);
-        }
-        return true;
-    }
+    if (rec->type == FCGI_PARAMS)
+        return stream_record(c, id, true, content, len);
+    if (rec->type == FCGI_STDIN)
+        return stream_record(c, id, false, content, len);
     return false;
 }
 
