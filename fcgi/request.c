@@ -420,6 +420,16 @@ static inline struct pair_lengths lengths_at(const uint8_t *buf, size_t len, siz
     return long_lengths(buf, len, pos, reason);
 }
 
+/* Counts a checked pair, which ends at end, and notes it when it is one
+ * of the engine's own. */
+static inline void count_pair(struct fcgi_request *r, uint32_t *n, const uint8_t *end,
+                              size_t name_len, size_t value_len)
+{
+    ++*n;
+    if (maybe_noted(name_len))
+        note_pair(r, end - value_len - name_len, name_len, value_len);
+}
+
 /*
  * One pass over the pairs checks that they fit their bytes, counts them
  * into r->npairs and notes the engine's own; it writes nothing into them
@@ -428,39 +438,59 @@ static inline struct pair_lengths lengths_at(const uint8_t *buf, size_t len, siz
  * A NUL inside a name or a value would cut it short as a C string.  The
  * zero bytes of the buffer are found with memchr (fast, and there are
  * few), one ahead of the pairs at a time, and each must be in a length
- * field: a pair ending before the next zero byte (or the buffer's end:
- * one comparison for both) has none (zero_after_pair checks the others).
- * A NUL is reported once the pairs are all read, as it was before: they
- * may yet be malformed otherwise.
+ * field: a pair ending before the next zero byte has none
+ * (zero_after_pair checks the others).  A NUL is reported once the pairs
+ * are all read, as it was before: they may yet be malformed otherwise.
+ *
+ * One comparison a pair, with stop, passes the pairs that need nothing
+ * more: those that end before the next zero byte and before the last two
+ * bytes (where the pairs end, or a last one is cut short).
  */
 static int check_pairs(struct fcgi_request *r, const char **why)
 {
     const uint8_t *buf = r->params.data;
-    /* (the first two bytes are length bytes, whatever they hold) */
-    size_t len = r->params.len, pos = 0, zero = len > 2 ? zero_from(buf, 2, len) : len;
+    size_t len = r->params.len, pos = 0, zero, stop;
     uint32_t n = 0;
     bool nul = false;
 
-    /* a pair takes 2 bytes at least: a last byte alone is cut short */
-    while (pos < len - 1) {
-        const char *reason;
-        struct pair_lengths l = lengths_at(buf, len, pos, &reason);
-        size_t end = l.name + l.name_len + l.value_len;
+    if (len < 2) /* a pair takes 2 bytes at least */
+        return malformed(why, false, "name-value pair length cut short");
+    /* (the first two bytes are length bytes, whatever they hold) */
+    zero = len > 2 ? zero_from(buf, 2, len) : len;
+    stop = zero < len - 2 ? zero : len - 2;
+    for (;;) {
+        size_t nl = buf[pos], vl = buf[pos + 1], end = pos + 2 + nl + vl;
 
-        if (!l.name)
-            return malformed(why, nul, reason);
-        if (end > zero) { /* past the buffer's end, or a zero byte in the pair */
+        if (__builtin_expect((nl | vl) & 0x80, 0)) { /* a 4-byte length */
+            const char *reason;
+            struct pair_lengths l = long_lengths(buf, len, pos, &reason);
+
+            if (!l.name)
+                return malformed(why, nul, reason);
+            nl = l.name_len;
+            vl = l.value_len;
+            end = l.name + nl + vl;
+        }
+        if (__builtin_expect(end > stop, 0)) {
+            size_t name = end - vl - nl;
+
             if (end > len)
                 return malformed(why, nul, "name-value pair longer than its record");
-            zero = zero_after_pair(buf, len, l.name, end, zero);
-            if (zero == SIZE_MAX) {
-                nul = true;
-                zero = len;
+            if (end > zero) { /* a zero byte in the pair */
+                zero = zero_after_pair(buf, len, name, end, zero);
+                if (zero == SIZE_MAX) {
+                    nul = true;
+                    zero = len;
+                }
             }
+            if (end >= len - 1) { /* the last pair (but for a byte cut short) */
+                count_pair(r, &n, buf + end, nl, vl);
+                pos = end;
+                break;
+            }
+            stop = zero < len - 2 ? zero : len - 2;
         }
-        n++;
-        if (maybe_noted(l.name_len))
-            note_pair(r, buf + l.name, l.name_len, l.value_len);
+        count_pair(r, &n, buf + end, nl, vl);
         pos = end;
     }
     if (pos < len)
@@ -476,6 +506,7 @@ static int check_pairs(struct fcgi_request *r, const char **why)
  * pairs) for index_pairs to read. */
 static void end_known_values(struct fcgi_request *r)
 {
+#pragma GCC unroll 4
     for (int k = 0; k < KNOWN_COUNT; k++)
         if (r->known[k].s) {
             uint8_t *end = (uint8_t *)(uintptr_t)r->known[k].s + r->known[k].len;
