@@ -79,12 +79,17 @@ struct fcgi_request {
     bool content_length_bad; /* CONTENT_LENGTH is not a plain number */
     uint16_t backend_waits; /* fcgi_request_add_backend_time calls (saturating) */
     uint32_t backend_us;    /* their sum, in microseconds (saturating) */
-    /* The pairs as received; once decoded, every value is NUL-terminated in
-     * place (over the first length byte of the pair after it: nothing is
-     * moved), and indexed in pairs_inline or, for more pairs than fit
-     * there, after the raw pairs at pairs_off (request.c). */
+    /* The pairs as received (request.c).  Once decoded, the known values
+     * are NUL-terminated in place (over the first length byte of the pair
+     * after each: nothing is moved), the bytes they cover kept in
+     * known_end.  The first lookup of another name indexes every pair
+     * (indexed): every value NUL-terminated so, the index in pairs_inline
+     * or, for more pairs than fit there, after the raw pairs at pairs_off
+     * (whose room decoding has made). */
     struct buf params;
     uint32_t npairs, pairs_off;
+    uint8_t known_end[KNOWN_COUNT];
+    bool indexed;
     struct fcgi_param_str known[KNOWN_COUNT];
     struct buf body;
     struct buf headers; /* extra response headers */
@@ -93,12 +98,12 @@ struct fcgi_request {
     size_t params_charged; /* params bytes counted in the server's params_bytes */
     double started;        /* ev_now() at BEGIN_REQUEST */
     void *user;
-    uint8_t tag;           /* fcgi_request_set_tag */
     const char *label; /* fcgi_request_set_label: the route, borrowed */
     struct backend_note *notes; /* fcgi_request_note_backend, with a slow-request log */
     uint8_t nnotes;
-    /* last: not cleared when a spare request is reused (npairs says what
-     * is valid) */
+    uint8_t tag;           /* fcgi_request_set_tag (here, by nnotes: no padding) */
+    /* last: not cleared when a spare request is reused (indexed and
+     * npairs say what is valid) */
     struct param_ref pairs_inline[REQUEST_PAIRS_INLINE];
 };
 

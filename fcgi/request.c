@@ -149,6 +149,7 @@ void request_release_input(struct fcgi_request *r)
     buf_free(&r->body);
     buf_give_back(&r->params, &r->srv->params_spares);
     r->npairs = 0;
+    r->indexed = false;
     memset(r->known, 0, sizeof r->known);
 }
 
@@ -263,19 +264,20 @@ static inline int noted_slot(const void *name, size_t len)
     return -1;
 }
 
-/* Notes the pair ref of buf when it is one of the engine's own (the last
- * one counts) or CONTENT_LENGTH (each one counts, in order). */
-static inline void note_pair(struct fcgi_request *r, const uint8_t *buf,
-                             const struct param_ref *ref)
+/* Notes the pair whose name (name_len bytes) is at name when it is one of
+ * the engine's own (the last one counts) or CONTENT_LENGTH (each one
+ * counts, in order). */
+static inline void note_pair(struct fcgi_request *r, const uint8_t *name, size_t name_len,
+                             size_t value_len)
 {
-    const uint8_t *name = buf + ref->name, *value = name + ref->name_len;
-    int k = noted_slot(name, ref->name_len);
+    const uint8_t *value = name + name_len;
+    int k = noted_slot(name, name_len);
 
     if (k == NOTED_CONTENT_LENGTH) {
-        note_content_length(r, value, ref->value_len);
+        note_content_length(r, value, value_len);
     } else if (k >= 0) {
         r->known[k].s = (const char *)value;
-        r->known[k].len = ref->value_len;
+        r->known[k].len = value_len;
     }
 }
 
@@ -284,13 +286,6 @@ static inline void note_pair(struct fcgi_request *r, const uint8_t *buf,
 static size_t index_offset(size_t raw_len)
 {
     return (raw_len + 1 + _Alignof(struct param_ref) - 1) & ~(_Alignof(struct param_ref) - 1);
-}
-
-static const struct param_ref *pairs_of(const struct fcgi_request *r)
-{
-    if (r->npairs <= REQUEST_PAIRS_INLINE)
-        return r->pairs_inline;
-    return (const struct param_ref *)(const void *)(r->params.data + r->pairs_off);
 }
 
 /* More room in r's params buffer, charged to the params budget; the
@@ -313,22 +308,25 @@ static bool grow_params(struct fcgi_request *r, size_t more)
 }
 
 /*
- * Room for the index of n + 1 pairs after the raw ones (more than fit in
- * the request), charged to the params budget like the params themselves;
- * the index so far is moved there from the request when it first spills.
- * Returns where the index is now, or NULL when the budget is short.
+ * Room for the index of r's npairs pairs after the raw ones (more than fit
+ * in the request), charged to the params budget like the params
+ * themselves, made now so that indexing them later cannot fail.  The
+ * buffer grows as it did when the index was written while decoding, a
+ * pair at a time, so that the budget is charged the same.  False when
+ * the budget is short.
  */
-static __attribute__((cold)) struct param_ref *index_room(struct fcgi_request *r,
-                                                          struct param_ref *pr, uint32_t n)
+static __attribute__((cold)) bool index_room(struct fcgi_request *r)
 {
-    size_t off = index_offset(r->params.len), need = off + (n + 1) * sizeof *pr;
+    size_t off = index_offset(r->params.len);
 
-    if (need > r->params.cap && !grow_params(r, need - r->params.len))
-        return NULL;
+    for (size_t n = REQUEST_PAIRS_INLINE + 1; n <= r->npairs; n++) {
+        size_t need = off + n * sizeof(struct param_ref);
+
+        if (need > r->params.cap && !grow_params(r, need - r->params.len))
+            return false;
+    }
     r->pairs_off = (uint32_t)off;
-    if (pr == r->pairs_inline)
-        memcpy(r->params.data + off, pr, n * sizeof *pr);
-    return (struct param_ref *)(void *)(r->params.data + off);
+    return true;
 }
 
 #define NUL_INSIDE "NUL byte inside a param name or value"
@@ -413,85 +411,160 @@ static __attribute__((cold)) struct pair_lengths long_lengths(const uint8_t *buf
     return l;
 }
 
+/* The lengths of the pair at pos in buf[0..len), at least 2 bytes on: as
+ * long_lengths, but two 1-byte lengths (either byte order) inline. */
+static inline struct pair_lengths lengths_at(const uint8_t *buf, size_t len, size_t pos,
+                                             const char **reason)
+{
+    if (!(word2(buf + pos) & 0x8080))
+        return (struct pair_lengths){pos + 2, buf[pos], buf[pos + 1]};
+    return long_lengths(buf, len, pos, reason);
+}
+
+/* Counts a checked pair, which ends at end, and notes it when it is one
+ * of the engine's own. */
+static inline void count_pair(struct fcgi_request *r, uint32_t *n, const uint8_t *end,
+                              size_t name_len, size_t value_len)
+{
+    ++*n;
+    if (maybe_noted(name_len))
+        note_pair(r, end - value_len - name_len, name_len, value_len);
+}
+
 /*
- * One pass over the pairs indexes them, notes the engine's own, and
- * NUL-terminates each value over the first length byte of the pair after
- * it (once that is read; the last one in the byte after the pairs):
- * nothing is moved.
+ * One pass over the pairs checks that they fit their bytes, counts them
+ * into r->npairs and notes the engine's own; it writes nothing into them
+ * (index_pairs does, when a lookup first needs it).
  *
  * A NUL inside a name or a value would cut it short as a C string.  The
  * zero bytes of the buffer are found with memchr (fast, and there are
  * few), one ahead of the pairs at a time, and each must be in a length
- * field: a pair ending before the next zero byte (or the buffer's end:
- * one comparison for both) has none (zero_after_pair checks the others).
- * A NUL is reported once the pairs are all read, as it was before: they
- * may yet be malformed, or their index not fit the budget.
+ * field: a pair ending before the next zero byte has none
+ * (zero_after_pair checks the others).  A NUL is reported once the pairs
+ * are all read, as it was before: they may yet be malformed otherwise.
+ *
+ * One comparison a pair, with stop, passes the pairs that need nothing
+ * more: those that end before the next zero byte and before the last two
+ * bytes (where the pairs end, or a last one is cut short).
  */
-static int decode_pairs(struct fcgi_request *r, const char **why)
+static int check_pairs(struct fcgi_request *r, const char **why)
 {
-    uint8_t *buf = r->params.data;
-    /* (the first two bytes are length bytes, whatever they hold) */
-    size_t len = r->params.len, pos = 0, zero = len > 2 ? zero_from(buf, 2, len) : len;
-    struct param_ref *index = r->pairs_inline, *ref = index, *room = index + REQUEST_PAIRS_INLINE;
+    const uint8_t *buf = r->params.data;
+    size_t len = r->params.len, pos = 0, zero, stop;
+    uint32_t n = 0;
     bool nul = false;
 
-    /* a pair takes 2 bytes at least: a last byte alone is cut short */
-    while (pos < len - 1) {
-        size_t name, end, nl, vl;
-        uint16_t two;
+    if (len < 2) /* a pair takes 2 bytes at least */
+        return malformed(why, false, "name-value pair length cut short");
+    /* (the first two bytes are length bytes, whatever they hold) */
+    zero = len > 2 ? zero_from(buf, 2, len) : len;
+    stop = zero < len - 2 ? zero : len - 2;
+    for (;;) {
+        size_t nl = buf[pos], vl = buf[pos + 1], end = pos + 2 + nl + vl;
 
-        memcpy(&two, buf + pos, 2);
-        if (!(two & 0x8080)) { /* two 1-byte lengths (either byte order) */
-            nl = buf[pos];
-            vl = buf[pos + 1];
-            name = pos + 2;
-        } else {
+        if (__builtin_expect((nl | vl) & 0x80, 0)) { /* a 4-byte length */
             const char *reason;
             struct pair_lengths l = long_lengths(buf, len, pos, &reason);
 
             if (!l.name)
                 return malformed(why, nul, reason);
-            name = l.name;
             nl = l.name_len;
             vl = l.value_len;
+            end = l.name + nl + vl;
         }
-        end = name + nl + vl;
-        if (end > zero) { /* past the buffer's end, or a zero byte in the pair */
+        if (__builtin_expect(end > stop, 0)) {
+            size_t name = end - vl - nl;
+
             if (end > len)
                 return malformed(why, nul, "name-value pair longer than its record");
-            zero = zero_after_pair(buf, len, name, end, zero);
-            if (zero == SIZE_MAX) {
-                nul = true;
-                zero = len;
+            if (end > zero) { /* a zero byte in the pair */
+                zero = zero_after_pair(buf, len, name, end, zero);
+                if (zero == SIZE_MAX) {
+                    nul = true;
+                    zero = len;
+                }
             }
+            if (end >= len - 1) { /* the last pair (but for a byte cut short) */
+                count_pair(r, &n, buf + end, nl, vl);
+                pos = end;
+                break;
+            }
+            stop = zero < len - 2 ? zero : len - 2;
         }
-        buf[pos] = '\0'; /* ends the value before (before the first pair: nothing) */
-        if (ref == room) {
-            /* the index spills, or grows, past the raw pairs (which may move) */
-            uint32_t n = (uint32_t)(ref - index);
-
-            if (!(index = index_room(r, index, n)))
-                return -2;
-            buf = r->params.data;
-            ref = index + n;
-            room = ref + 1;
-        }
-        *ref++ = (struct param_ref){(uint32_t)name, (uint32_t)nl, (uint32_t)vl};
+        count_pair(r, &n, buf + end, nl, vl);
         pos = end;
-        if (maybe_noted(nl)) /* (read back from the index: fewer registers held) */
-            note_pair(r, buf, ref - 1);
     }
     if (pos < len)
         return malformed(why, nul, "name-value pair length cut short");
     if (nul)
         return malformed(why, nul, NUL_INSIDE);
+    r->npairs = n;
+    return 0;
+}
+
+/* NUL-terminates the known values of r, keeping the bytes the NULs cover
+ * (the first length byte of the pair after each, or the NUL past the
+ * pairs) for index_pairs to read. */
+static void end_known_values(struct fcgi_request *r)
+{
+#pragma GCC unroll 4
+    for (int k = 0; k < KNOWN_COUNT; k++)
+        if (r->known[k].s) {
+            uint8_t *end = (uint8_t *)(uintptr_t)r->known[k].s + r->known[k].len;
+
+            r->known_end[k] = *end;
+            *end = '\0';
+        }
+}
+
+/* The bytes end_known_values covered, back. */
+static void restore_known_ends(struct fcgi_request *r)
+{
+    for (int k = 0; k < KNOWN_COUNT; k++)
+        if (r->known[k].s)
+            ((uint8_t *)(uintptr_t)r->known[k].s)[r->known[k].len] = r->known_end[k];
+}
+
+/*
+ * Indexes the pairs of r, checked by check_pairs, and NUL-terminates each
+ * value over the first length byte of the pair after it, once that is
+ * read (the last one's NUL, past the pairs, is there already; the known
+ * values stay NUL-terminated, so what fcgi_known_param gave stays valid).
+ * The index of more pairs than fit in the request goes where index_room
+ * made room for it.
+ */
+static void index_pairs(struct fcgi_request *r)
+{
+    uint8_t *buf = r->params.data;
+    size_t len = r->params.len, pos = 0;
+    struct param_ref *ref = r->npairs <= REQUEST_PAIRS_INLINE
+                                ? r->pairs_inline
+                                : (struct param_ref *)(void *)(buf + r->pairs_off);
+
+    restore_known_ends(r);
+    for (uint32_t i = 0; i < r->npairs; i++) {
+        const char *reason; /* (none: the pairs are checked) */
+        struct pair_lengths l = lengths_at(buf, len, pos, &reason);
+
+        buf[pos] = '\0'; /* ends the value before (before the first pair: nothing) */
+        *ref++ = (struct param_ref){(uint32_t)l.name, l.name_len, l.value_len};
+        pos = l.name + l.name_len + l.value_len;
+    }
+    r->indexed = true;
+}
+
+/* After check_pairs: the room the pairs' index and the last value's NUL
+ * will take, charged to the budget; false when it is short. */
+static bool room_after_pairs(struct fcgi_request *r)
+{
+    if (r->npairs > REQUEST_PAIRS_INLINE && !index_room(r))
+        return false;
     /* the NUL after the last value needs a byte past the pairs (an index
      * there has made room) */
-    if (len == r->params.cap && !grow_params(r, 1))
-        return -2;
-    r->params.data[len] = '\0';
-    r->npairs = (uint32_t)(ref - index);
-    return 0;
+    if (r->params.len == r->params.cap && !grow_params(r, 1))
+        return false;
+    r->params.data[r->params.len] = '\0';
+    return true;
 }
 
 int request_decode_params(struct fcgi_request *r, const char **why)
@@ -499,12 +572,32 @@ int request_decode_params(struct fcgi_request *r, const char **why)
     int rc;
 
     r->npairs = 0;
+    r->indexed = false;
     if (r->params.len == 0)
         return 0; /* no params at all (and possibly no buffer) */
-    rc = decode_pairs(r, why);
-    if (rc < 0) /* none is noted then, as none is indexed */
+    rc = check_pairs(r, why);
+    if (rc == 0 && !room_after_pairs(r))
+        rc = -2;
+    if (rc < 0) { /* none is noted then, none is indexed */
+        r->npairs = 0;
         memset(r->known, 0, sizeof r->known);
-    return rc;
+        return rc;
+    }
+    end_known_values(r);
+    return 0;
+}
+
+/* The index of r's pairs (npairs > 0), made by the first lookup that
+ * needs it.  The cast: it changes the params behind a const pointer, which
+ * is defined, as no request is defined const (request_alloc makes each);
+ * for the caller, the params are as they were. */
+static const struct param_ref *pairs_of(const struct fcgi_request *r)
+{
+    if (!r->indexed)
+        index_pairs((struct fcgi_request *)(uintptr_t)r);
+    if (r->npairs <= REQUEST_PAIRS_INLINE)
+        return r->pairs_inline;
+    return (const struct param_ref *)(const void *)(r->params.data + r->pairs_off);
 }
 
 const char *fcgi_param(const struct fcgi_request *r, const char *name)

@@ -48,6 +48,18 @@ static void put_pair(struct buf *b, const char *name, const char *value)
     put_pair_n(b, name, strlen(name), value, strlen(value), 0);
 }
 
+/* n pairs HTTP_X_<i> = v<7 i>, i from 0. */
+static void put_numbered_pairs(struct buf *b, unsigned n)
+{
+    char name[32], value[32];
+
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "HTTP_X_%u", i);
+        snprintf(value, sizeof value, "v%u", i * 7);
+        put_pair(b, name, value);
+    }
+}
+
 /* ---- a request to decode into ------------------------------------------- */
 
 static void reset(void)
@@ -343,11 +355,7 @@ static void test_many_pairs(void)
     unsigned n = 3 * REQUEST_PAIRS_INLINE + 5;
 
     put_pair(&raw, "SCRIPT_NAME", "/before"); /* noted before the index spills (and moves) */
-    for (unsigned i = 0; i < n; i++) {
-        snprintf(name, sizeof name, "HTTP_X_%u", i);
-        snprintf(value, sizeof value, "v%u", i * 7);
-        put_pair(&raw, name, value);
-    }
+    put_numbered_pairs(&raw, n);
     put_pair(&raw, "PATH_INFO", "/tail");
     CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
     CU_ASSERT_EQUAL(req.npairs, n + 2);
@@ -474,8 +482,11 @@ static void test_stray_bytes_after_the_pairs(void)
     }
 }
 
-/* A NUL comes before a malformed pair: the NUL is reported.  A NUL comes
- * before an index that does not fit: the budget is (as it always was). */
+/* A NUL comes before a malformed pair: the NUL is reported.  Malformed
+ * pairs, a NUL among them, are reported before an index that does not fit
+ * the budget: every pair is checked before the index's room is asked for.
+ * (Until the index was built lazily, the budget was reported first when
+ * the index spilled before the fault was read.) */
 static void test_nul_and_what_comes_after(void)
 {
     struct buf raw = {0};
@@ -492,7 +503,19 @@ static void test_nul_and_what_comes_after(void)
         snprintf(name, sizeof name, "HTTP_X_%u", i);
         put_pair(&raw, name, "v");
     }
-    CU_ASSERT_EQUAL(decode_on_budget(&raw, 16, &why), -2);
+    CU_ASSERT_EQUAL(decode_on_budget(&raw, 16, &why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "NUL byte inside a param name or value");
+    buf_free(&raw);
+
+    /* a pair cut short after more pairs than the request indexes */
+    for (unsigned i = 0; i < 2 * REQUEST_PAIRS_INLINE; i++) {
+        snprintf(name, sizeof name, "HTTP_X_%u", i);
+        put_pair(&raw, name, "v");
+    }
+    buf_append(&raw, "\x80\x00", 2);
+    CU_ASSERT_EQUAL(decode_on_budget(&raw, 16, &why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "name-value pair length cut short");
+    CU_ASSERT_EQUAL(req.npairs, 0);
     buf_free(&raw);
 }
 
@@ -530,6 +553,188 @@ static void test_pairs_fill_the_buffer(void)
     /* noted before the buffer grew (and moved, under ASan): in it now */
     CU_ASSERT(req.known[KNOWN_SCRIPT_NAME].s == (const char *)req.params.data + 16);
     CU_ASSERT_EQUAL(req.params_charged, req.params.cap);
+    buf_free(&raw);
+}
+
+/* ---- the index, made by the first lookup that needs it ----------------- */
+
+static void put_nginx(struct buf *raw)
+{
+    for (size_t i = 0; i < NGINX_N; i++)
+        put_pair(raw, nginx[i][0], nginx[i][1]);
+}
+
+/* Every pair of nginx's, in order, as fcgi_param_each gives them. */
+static void expect_every_nginx_pair(void)
+{
+    struct seen seen = {0};
+
+    fcgi_param_each(&req, collect, &seen);
+    CU_ASSERT_EQUAL_FATAL(seen.n, NGINX_N);
+    for (size_t i = 0; i < NGINX_N; i++) {
+        CU_ASSERT_STRING_EQUAL(seen.names[i], nginx[i][0]);
+        CU_ASSERT_STRING_EQUAL(seen.values[i], nginx[i][1]);
+    }
+}
+
+/* The engine's own values are NUL-terminated once decoded, before any
+ * index (over length bytes of the pairs after them); the first lookup of
+ * another name indexes the pairs, and what was given before stays as it
+ * was: the same pointers, still NUL-terminated. */
+static void test_known_before_the_index(void)
+{
+    struct buf raw = {0};
+    const char *why, *given[KNOWN_COUNT];
+    size_t len;
+
+    put_nginx(&raw);
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    CU_ASSERT_FALSE(req.indexed);
+    for (int k = 0; k < KNOWN_COUNT; k++) {
+        given[k] = fcgi_known_param(&req, (enum fcgi_known_param)k, &len);
+        if (given[k])
+            CU_ASSERT_EQUAL(strlen(given[k]), len);
+    }
+    CU_ASSERT_STRING_EQUAL(given[FCGI_REQUEST_METHOD], "GET");
+    CU_ASSERT_STRING_EQUAL(given[FCGI_SCRIPT_NAME], "/api/v1/flanders");
+    CU_ASSERT_STRING_EQUAL(given[FCGI_REQUEST_URI], "/api/v1/flanders?x=1");
+    CU_ASSERT_PTR_EQUAL(fcgi_param(&req, "REQUEST_URI"), given[FCGI_REQUEST_URI]);
+    CU_ASSERT_FALSE(req.indexed); /* the engine's own need no index */
+
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "SERVER_PORT"), "8080");
+    CU_ASSERT_TRUE(req.indexed);
+    for (int k = 0; k < KNOWN_COUNT; k++) {
+        CU_ASSERT_PTR_EQUAL(fcgi_known_param(&req, (enum fcgi_known_param)k, &len), given[k]);
+        if (given[k])
+            CU_ASSERT_EQUAL(strlen(given[k]), len);
+    }
+    /* the pair after each of them (its length bytes were under their NULs) */
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "CONTENT_TYPE"), "");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "DOCUMENT_URI"), "/api/v1/flanders");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "DOCUMENT_ROOT"), "/usr/share/nginx/html");
+    expect_every_nginx_pair(); /* after fcgi_param */
+    expect_every_nginx_pair(); /* and again: indexed once */
+    buf_free(&raw);
+}
+
+/* fcgi_param_each before any lookup, then fcgi_param. */
+static void test_each_before_any_lookup(void)
+{
+    struct buf raw = {0};
+    const char *why;
+
+    put_nginx(&raw);
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    expect_every_nginx_pair();
+    CU_ASSERT_TRUE(req.indexed);
+    for (size_t i = 0; i < NGINX_N; i++)
+        CU_ASSERT_STRING_EQUAL(fcgi_param(&req, nginx[i][0]), nginx[i][1]);
+    buf_free(&raw);
+}
+
+/* Pairs past the first 32 are indexed after the raw ones; the room is
+ * taken and charged while decoding, so the lookup that indexes them later
+ * cannot fail: a budget of just that room is enough, one byte less is not
+ * (and then nothing is noted). */
+static void test_index_room_on_budget(void)
+{
+    struct buf raw = {0};
+    struct seen seen = {0};
+    const char *why;
+    unsigned n = REQUEST_PAIRS_INLINE + 9;
+    size_t room;
+
+    put_pair(&raw, "SCRIPT_NAME", "/s");
+    put_numbered_pairs(&raw, n);
+    put_pair(&raw, "REQUEST_URI", "/u");
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    room = req.params_charged - raw.len; /* (decode charges raw.len for the pairs) */
+    CU_ASSERT(room >= (n + 2) * sizeof(struct param_ref));
+
+    CU_ASSERT_EQUAL_FATAL(decode_on_budget(&raw, room, &why), 0);
+    CU_ASSERT_EQUAL(srv.params_bytes, srv.cfg.limits.max_buffered_params_bytes);
+    /* past the last value's NUL, aligned, and all of it in the buffer */
+    CU_ASSERT(req.pairs_off > raw.len && req.pairs_off % _Alignof(struct param_ref) == 0);
+    CU_ASSERT(req.pairs_off + (n + 2) * sizeof(struct param_ref) <= req.params.cap);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "SCRIPT_NAME"), "/s");
+    CU_ASSERT_FALSE(req.indexed);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "HTTP_X_40"), "v280");
+    CU_ASSERT_TRUE(req.indexed);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "HTTP_X_0"), "v0");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "REQUEST_URI"), "/u");
+    CU_ASSERT_EQUAL(strlen(req.known[KNOWN_REQUEST_URI].s), 2);
+    fcgi_param_each(&req, collect, &seen);
+    CU_ASSERT_EQUAL(seen.n, n + 2);
+    CU_ASSERT_STRING_EQUAL(seen.names[n + 1], "REQUEST_URI");
+    CU_ASSERT_STRING_EQUAL(seen.values[33], "v224");
+    CU_ASSERT_EQUAL(srv.params_bytes, srv.cfg.limits.max_buffered_params_bytes);
+
+    CU_ASSERT_EQUAL(decode_on_budget(&raw, room - 1, &why), -2);
+    CU_ASSERT(srv.params_bytes <= srv.cfg.limits.max_buffered_params_bytes);
+    CU_ASSERT_EQUAL(req.npairs, 0);
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "SCRIPT_NAME"));
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "HTTP_X_0"));
+    buf_free(&raw);
+}
+
+/* A request reused for another keeps the index of the one before
+ * (request_alloc clears all but pairs_inline): it is never read. */
+static void test_reused_request(void)
+{
+    struct buf first = {0}, raw = {0};
+    struct seen seen = {0};
+    const char *why;
+
+    put_nginx(&first);
+    CU_ASSERT_EQUAL_FATAL(decode(&first, &why), 0);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "HTTP_ACCEPT"), "*/*"); /* indexed */
+
+    /* cleared as request_alloc clears a spare request, then decoded */
+    buf_free(&req.params);
+    memset(&req, 0, offsetof(struct fcgi_request, pairs_inline));
+    req.srv = &srv;
+    put_pair(&raw, "QUERY_STRING", "q=1");
+    put_pair(&raw, "HTTP_ACCEPT", "text/html");
+    CU_ASSERT_FATAL(request_grow_charged(&req.params, raw.len, raw.len, &srv.params_bytes,
+                                         SIZE_MAX, &req.params_charged, NULL));
+    memcpy(req.params.data, raw.data, raw.len);
+    req.params.len = raw.len;
+    CU_ASSERT_EQUAL_FATAL(request_decode_params(&req, &why), 0);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "HTTP_ACCEPT"), "text/html");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "QUERY_STRING"), "q=1");
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "SERVER_PORT"));
+    fcgi_param_each(&req, collect, &seen);
+    CU_ASSERT_EQUAL(seen.n, 2);
+
+    /* decoded again (the same request): indexed again */
+    raw.data[raw.len - 1] = 'x'; /* text/htmx */
+    memcpy(req.params.data, raw.data, raw.len);
+    CU_ASSERT_EQUAL_FATAL(request_decode_params(&req, &why), 0);
+    CU_ASSERT_FALSE(req.indexed);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(&req, "HTTP_ACCEPT"), "text/htmx");
+    buf_free(&first);
+    buf_free(&raw);
+}
+
+/* Once the input is given back (an early answer), nothing is found and
+ * nothing is indexed (the buffer is gone). */
+static void test_after_the_input_is_given_back(void)
+{
+    struct buf raw = {0};
+    struct seen seen = {0};
+    const char *why;
+    size_t len;
+
+    put_nginx(&raw);
+    CU_ASSERT_EQUAL_FATAL(decode(&raw, &why), 0);
+    request_release_input(&req);
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "HTTP_ACCEPT"));
+    CU_ASSERT_PTR_NULL(fcgi_param(&req, "REQUEST_METHOD"));
+    CU_ASSERT_PTR_NULL(fcgi_known_param(&req, FCGI_SCRIPT_NAME, &len));
+    fcgi_param_each(&req, collect, &seen);
+    CU_ASSERT_EQUAL(seen.n, 0);
+    CU_ASSERT_FALSE(req.indexed);
+    request_spares_free(&srv);
     buf_free(&raw);
 }
 
@@ -648,6 +853,32 @@ static void check_known_as_the_rules_say(const struct buf *raw, const struct ref
     }
 }
 
+/* fcgi_param of the name of pair i: the value of the first pair of that
+ * name, of the last for the engine's own four. */
+static void check_lookup_as_the_rules_say(const struct buf *raw, const struct ref_pair *p,
+                                          unsigned n, unsigned i)
+{
+    static const char *const known[] = {"REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO",
+                                        "REQUEST_URI"};
+    char name[41]; /* (some_length is 40 at most) */
+    bool last = false;
+    const char *v;
+    unsigned w = n;
+
+    memcpy(name, raw->data + p[i].name, p[i].nl);
+    name[p[i].nl] = '\0';
+    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+        last = last || !strcmp(name, known[k]);
+    for (unsigned j = 0; j < n; j++)
+        if (p[j].nl == p[i].nl && !memcmp(raw->data + p[j].name, name, p[i].nl) &&
+            (last || w == n))
+            w = j;
+    v = fcgi_param(&req, name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_EQUAL_FATAL(strlen(v), p[w].vl);
+    CU_ASSERT_FATAL(memcmp(v, raw->data + p[w].name + p[w].nl, p[w].vl) == 0);
+}
+
 /* Random pairs (empty names and values, 4-byte lengths, the engine's own
  * names, a NUL here and there, bytes missing or left over at the end)
  * decode as the plain rules say: the same pairs, or the same fault. */
@@ -696,6 +927,15 @@ static void test_against_the_rules(void)
             CU_FAIL_FATAL("decoded otherwise than the rules say");
         }
         if (rc == 0) {
+            /* the index is made by the first lookup that needs it: before
+             * it the engine's own are read, or a name is looked up, or
+             * every pair is walked first */
+            unsigned order = rnd(3);
+
+            if (order == 1)
+                check_known_as_the_rules_say(&raw, want, nwant);
+            if (order >= 1 && nwant > 0)
+                check_lookup_as_the_rules_say(&raw, want, nwant, rnd(nwant));
             fcgi_param_each(&req, collect_all, &got);
             CU_ASSERT_EQUAL_FATAL(got.n, nwant);
             for (unsigned i = 0; i < nwant; i++) {
@@ -707,6 +947,8 @@ static void test_against_the_rules(void)
                 CU_ASSERT_FATAL(memcmp(got.p[i].value, name + want[i].nl, want[i].vl) == 0);
             }
             check_known_as_the_rules_say(&raw, want, nwant);
+            if (nwant > 0)
+                check_lookup_as_the_rules_say(&raw, want, nwant, rnd(nwant));
         }
         buf_free(&raw);
     }
@@ -818,6 +1060,13 @@ int main(void)
         {"a NUL, then a malformed pair or an index over budget", test_nul_and_what_comes_after},
         {"zero length bytes in a row, a NUL in the last byte", test_zero_runs_then_a_last_nul},
         {"pairs filling their buffer", test_pairs_fill_the_buffer},
+        {"the engine's own NUL-terminated before the index, the same after",
+         test_known_before_the_index},
+        {"every pair walked before any lookup", test_each_before_any_lookup},
+        {"the index's room taken while decoding: just enough, one byte short",
+         test_index_room_on_budget},
+        {"a reused request's old index is never read", test_reused_request},
+        {"nothing found once the input is given back", test_after_the_input_is_given_back},
         {"random pairs decode as the plain rules say", test_against_the_rules},
         {"no params", test_no_params},
         {"CONTENT_LENGTH", test_content_length},
