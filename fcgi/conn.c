@@ -675,65 +675,83 @@ static void refuse_over_budget(struct fcgi_request *r, const struct input_limits
     drain_request(r);
 }
 
-/*
- * Appends data to b for r, charged as it arrives for what is allocated (a
- * peer that announces a large CONTENT_LENGTH and sends nothing holds
- * nothing).  Over the per-request limit or the budget, r is answered (431
- * or 413, 503) and drained.
- */
-static inline __attribute__((always_inline)) void take_input(struct fcgi_request *r,
-    struct buf *b, size_t *charged, const struct input_limits *l, const uint8_t *data, size_t len)
+/* What r's params (params) or its body are held to. */
+static inline __attribute__((always_inline)) struct input_limits input_limits(
+    struct fcgi_request *r, bool params)
 {
-    if (b->len + len > l->max) {
-        STAT(r->srv, limits[l->over]);
-        request_answer(r, l->too_large, "the request's %s is over the limit of %zu bytes",
-                       l->what, l->max);
-        sf_warn("request %u: %s over %zu bytes", r->id, l->what, l->max);
-        drain_request(r);
+    struct fcgi_server *s = r->srv;
+    const struct fcgi_limits *lim = &s->cfg.limits;
+
+    if (params)
+        return (struct input_limits){"params", "params", FCGI_LIMIT_PARAMS,
+                                     FCGI_LIMIT_PARAMS_BUDGET, 431, lim->max_params_bytes,
+                                     lim->max_params_bytes, &s->params_bytes,
+                                     lim->max_buffered_params_bytes, &s->params_spares};
+    return (struct input_limits){"body", "bodies", FCGI_LIMIT_BODY, FCGI_LIMIT_BODY_BUDGET, 413,
+                                 lim->max_body_bytes,
+                                 r->has_content_length ? r->content_length : lim->max_body_bytes,
+                                 &s->buffered_bytes, lim->max_buffered_bytes, NULL};
+}
+
+/* r's params (params) or body are over the per-request limit (431, 413),
+ * or over_budget (503): r is answered and drained.  (Apart: the limits'
+ * texts are built only here, not on every record taken.) */
+static __attribute__((noinline, cold)) void refuse_input(struct fcgi_request *r, bool params,
+                                                         bool over_budget)
+{
+    struct input_limits l = input_limits(r, params);
+
+    if (over_budget) {
+        refuse_over_budget(r, &l);
         return;
     }
-    if (!request_grow_charged(b, len, l->grow_limit, l->held, l->budget, charged, l->spares)) {
-        refuse_over_budget(r, l);
+    STAT(r->srv, limits[l.over]);
+    request_answer(r, l.too_large, "the request's %s is over the limit of %zu bytes", l.what,
+                   l.max);
+    sf_warn("request %u: %s over %zu bytes", r->id, l.what, l.max);
+    drain_request(r);
+}
+
+/*
+ * Appends data to r's params (params) or body, charged as it arrives for
+ * what is allocated (a peer that announces a large CONTENT_LENGTH and
+ * sends nothing holds nothing).  Over the per-request limit or the
+ * budget, r is answered (431 or 413, 503) and drained.
+ */
+static inline __attribute__((always_inline)) void take_input(struct fcgi_request *r, bool params,
+                                                             const uint8_t *data, size_t len)
+{
+    struct input_limits l = input_limits(r, params);
+    struct buf *b = params ? &r->params : &r->body;
+
+    if (b->len + len > l.max) {
+        refuse_input(r, params, false);
+        return;
+    }
+    if (!request_grow_charged(b, len, l.grow_limit, l.held, l.budget,
+                              params ? &r->params_charged : &r->body_charged, l.spares)) {
+        refuse_input(r, params, true);
         return;
     }
     memcpy(b->data + b->len, data, len);
     b->len += len;
 }
 
-/* What params are held to (taking their input, and their index). */
-static struct input_limits params_limits(struct fcgi_server *s)
-{
-    const struct fcgi_limits *lim = &s->cfg.limits;
-    struct input_limits l = {"params", "params", FCGI_LIMIT_PARAMS, FCGI_LIMIT_PARAMS_BUDGET,
-                             431, lim->max_params_bytes, lim->max_params_bytes,
-                             &s->params_bytes, lim->max_buffered_params_bytes, &s->params_spares};
-
-    return l;
-}
-
 static void on_params_content(struct fcgi_conn *c, struct fcgi_request *r, const uint8_t *data,
                               size_t len)
 {
-    struct input_limits l = params_limits(c->srv);
-
     if (r->state == REQ_DRAIN)
         return;
     if (r->state != REQ_PARAMS) {
         protocol_error(c, "PARAMS after the end of the params stream");
         return;
     }
-    take_input(r, &r->params, &r->params_charged, &l, data, len);
+    take_input(r, true, data, len);
 }
 
 static void on_stdin_content(struct fcgi_conn *c, struct fcgi_request *r, const uint8_t *data,
                              size_t len)
 {
-    const struct fcgi_limits *lim = &c->srv->cfg.limits;
-    struct input_limits l = {"body", "bodies", FCGI_LIMIT_BODY, FCGI_LIMIT_BODY_BUDGET,
-                             413, lim->max_body_bytes,
-                             r->has_content_length ? r->content_length : lim->max_body_bytes,
-                             &c->srv->buffered_bytes, lim->max_buffered_bytes, NULL};
-
     if (r->state == REQ_DRAIN)
         return;
     if (r->state != REQ_STDIN) {
@@ -741,7 +759,7 @@ static void on_stdin_content(struct fcgi_conn *c, struct fcgi_request *r, const 
                                                  : "STDIN after the end of the body");
         return;
     }
-    take_input(r, &r->body, &r->body_charged, &l, data, len);
+    take_input(r, false, data, len);
 }
 
 /* Params complete: decode them and check the announced body length. */
@@ -757,9 +775,7 @@ static void params_done(struct fcgi_conn *c, struct fcgi_request *r)
     }
     r->state = REQ_STDIN;
     if (rc == -2) { /* the index of many params did not fit the budget */
-        struct input_limits l = params_limits(c->srv);
-
-        refuse_over_budget(r, &l);
+        refuse_input(r, true, true);
         return;
     }
     if (r->content_length_bad) {
