@@ -192,8 +192,7 @@ static inline int fcgi_parser_take_record(struct fcgi_parser *p, const uint8_t *
     p->record.request_id = (uint16_t)(h[2] << 8 | h[3]);
     p->record.content_length = content_length;
     p->record.padding_length = h[6];
-    p->content_left = 0;
-    p->padding_left = 0;
+    /* (content_left and padding_left are 0 between records) */
     *content = h + FCGI_HEADER_LEN;
     *buf += total;
     *len -= total;
