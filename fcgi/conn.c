@@ -542,7 +542,7 @@ static void begin_request(struct fcgi_conn *c, uint16_t id)
         refuse_request(c, id, keep, FCGI_UNKNOWN_ROLE);
         return;
     }
-    if (live_requests(c) >= lim->max_reqs) {
+    if (c->nreqs >= lim->max_reqs && live_requests(c) >= lim->max_reqs) { /* (live <= nreqs) */
         unsigned long more;
 
         STAT(c->srv, limits[FCGI_LIMIT_MAX_REQS]);

@@ -91,20 +91,3 @@ void stats_detach(struct app *app)
     ev_timer_stop(app->loop, &publisher.timer);
     publisher.app = NULL;
 }
-
-void stats_on_answer(void *arg, struct fcgi_request *r, unsigned tag, int status,
-                     double seconds)
-{
-    struct app *app = arg;
-    struct sb_row *row = app->row;
-    unsigned class = (unsigned)status / 100; /* (a negative one is huge) */
-    struct route_stats *rs;
-
-    (void)r;
-    if (!row)
-        return;
-    rs = &row->routes[tag < SB_ROUTES ? tag : 0];
-    stat_add(&rs->by_class[class < 6 ? class : 0], 1);
-    histogram_add(&rs->latency, seconds);
-    stat_add(&row->served, 1);
-}
