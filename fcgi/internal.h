@@ -277,14 +277,35 @@ double request_answer_clock(struct fcgi_server *s);
 /* Frees the spare requests and buffers (fcgi_server_free). */
 void request_spares_free(struct fcgi_server *s);
 /*
- * Makes room for `more` bytes in b, charging the memory it allocates to
- * *held against budget, and to *charged (the buffer grows to at most
- * `limit` when that is enough; a first allocation takes a buffer of
- * spares when it has one of that size; spares may be NULL).  False when
- * the budget or the memory is short.
+ * Makes room for `more` bytes in b, charging its capacity to *held
+ * against budget, and to *charged, as it is allocated (the buffer grows
+ * to at most `limit` when that is enough; a first allocation takes a
+ * buffer of spares when it has one of that size; spares may be NULL).
+ * False when the budget or the memory is short.  *charged is b's
+ * capacity once anything is taken; a spare request's kept params buffer
+ * (request.c) is charged whole at its first use.
  */
-bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held, size_t budget,
-                          size_t *charged, struct buf_spares *spares);
+bool request_grow_charged_slow(struct buf *b, size_t more, size_t limit, size_t *held,
+                               size_t budget, size_t *charged, struct buf_spares *spares);
+static inline bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held,
+                                        size_t budget, size_t *charged,
+                                        struct buf_spares *spares)
+{
+    /* (inline for what most input is: it fits the buffer, which may be a
+     * kept one not charged yet) */
+    if (more <= b->cap - b->len) {
+        size_t extra = b->cap - *charged;
+
+        if (extra > 0) {
+            if (*held + extra > budget)
+                return false;
+            *held += extra;
+            *charged += extra;
+        }
+        return true;
+    }
+    return request_grow_charged_slow(b, more, limit, held, budget, charged, spares);
+}
 /* Decodes r's params (request.c): 0, -1 for malformed pairs (*why says
  * which), -2 when the index would not fit the params budget. */
 int request_decode_params(struct fcgi_request *r, const char **why);

@@ -27,16 +27,20 @@ void request_receiving_end(struct fcgi_request *r)
  * calloc (and ending it no free): at most SPARE_REQUESTS, a few KiB. */
 #define SPARE_REQUESTS 32
 
-/* A cleared request: a spare one, or a new one. */
+/* A cleared request: a spare one (with the empty params buffer it kept,
+ * charged at its first use), or a new one. */
 static struct fcgi_request *request_alloc(struct fcgi_server *s)
 {
     struct fcgi_request *r = s->spare;
+    struct buf params;
 
     if (!r)
         return calloc(1, sizeof *r);
     s->spare = r->user;
     s->nspare--;
+    params = r->params;
     clear_fixed(r, offsetof(struct fcgi_request, pairs_inline));
+    r->params = params;
     return r;
 }
 
@@ -46,6 +50,7 @@ void request_spares_free(struct fcgi_server *s)
 
     while ((r = s->spare)) {
         s->spare = r->user;
+        buf_free(&r->params);
         free(r);
     }
     s->nspare = 0;
@@ -155,38 +160,50 @@ void request_release_input(struct fcgi_request *r)
 
 void request_unref(struct fcgi_request *r)
 {
+    struct fcgi_server *s = r->srv;
+    bool spare = s->nspare < SPARE_REQUESTS;
+    struct buf kept = {NULL, 0, 0};
+
     if (--r->refs > 0)
         return;
+    /* A request kept for reuse keeps a small params buffer, emptied: the
+     * next request's params go there with no spare to look for (their
+     * budget goes back now, and is charged again at the first use). */
+    if (spare && r->params.cap <= SPARE_BUF_MAX_BYTES) {
+        kept = (struct buf){r->params.data, 0, r->params.cap};
+        r->params = (struct buf){NULL, 0, 0};
+    }
     request_release_input(r);
     request_timing_end(r);
-    r->srv->params_bytes -= sizeof *r;
+    s->params_bytes -= sizeof *r;
     if (!r->answered)
-        STAT_DEC(r->srv, in_flight);
+        STAT_DEC(s, in_flight);
     buf_free(&r->headers);
     if (r->notes)
         free(r->notes);
-    if (r->srv->nspare < SPARE_REQUESTS) {
-        r->user = r->srv->spare;
-        r->srv->spare = r;
-        r->srv->nspare++;
+    if (spare) {
+        r->params = kept;
+        r->user = s->spare;
+        s->spare = r;
+        s->nspare++;
         return;
     }
     free(r);
 }
 
-bool request_grow_charged(struct buf *b, size_t more, size_t limit, size_t *held, size_t budget,
-                          size_t *charged, struct buf_spares *spares)
+bool request_grow_charged_slow(struct buf *b, size_t more, size_t limit, size_t *held,
+                               size_t budget, size_t *charged, struct buf_spares *spares)
 {
-    size_t cap = buf_next_cap(b, more, limit), extra;
+    size_t cap = buf_next_cap(b, more, limit), extra = cap - *charged;
 
     if (cap == 0)
         return false;
-    extra = cap - b->cap;
     if (extra == 0)
         return true;
     if (*held + extra > budget)
         return false;
-    if (!(b->cap == 0 && spares && buf_take_spare(b, cap, spares)) && buf_grow_to(b, cap) < 0)
+    if (cap != b->cap && !(b->cap == 0 && spares && buf_take_spare(b, cap, spares)) &&
+        buf_grow_to(b, cap) < 0)
         return false;
     *held += extra;
     *charged += extra;

@@ -1042,10 +1042,78 @@ static void test_spare_buffers(void)
     CU_ASSERT_EQUAL(srv.params_spares.n, 0);
 }
 
+/* A request kept for reuse keeps its (small) params buffer: the next
+ * request begun takes it, and it is charged to the budget whole at its
+ * first use, and given back when that request goes. */
+static void test_spare_request_keeps_its_buffer(void)
+{
+    struct fcgi_server s = {0};
+    struct fcgi_conn c = {0};
+    struct fcgi_request *r;
+    uint8_t *kept;
+    size_t request_bytes;
+
+    s.loop = ev_loop_new(EVFLAG_AUTO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s.loop);
+    fcgi_limits_default(&s.cfg.limits);
+    s.cfg.limits.request_timeout = 0;
+    s.stats = &s.own_stats;
+    list_init(&s.receiving);
+    list_init(&s.timing);
+    c.srv = &s;
+
+    r = request_new(&c, 1, true);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    request_bytes = s.params_bytes;
+    CU_ASSERT_FATAL(request_grow_charged(&r->params, 300, 65536, &s.params_bytes, SIZE_MAX,
+                                         &r->params_charged, &s.params_spares));
+    CU_ASSERT_EQUAL(r->params.cap, 512);
+    CU_ASSERT_EQUAL(s.params_bytes, request_bytes + 512);
+    memcpy(r->params.data, "stale", 5);
+    r->params.len = 5;
+    kept = r->params.data;
+    r->answered = true;
+    request_unref(r); /* the last reference: kept for reuse, with its buffer */
+    CU_ASSERT_EQUAL(s.params_bytes, 0);
+    CU_ASSERT_EQUAL(s.nspare, 1);
+    CU_ASSERT_EQUAL(s.params_spares.n, 0);
+
+    r = request_new(&c, 2, true);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_PTR_EQUAL(r->params.data, kept);
+    CU_ASSERT_EQUAL(r->params.len, 0);
+    CU_ASSERT_EQUAL(r->params_charged, 0);
+    CU_ASSERT_EQUAL(s.params_bytes, request_bytes); /* not charged before it is used */
+    /* a budget short of the whole buffer refuses even a byte */
+    CU_ASSERT_FALSE(request_grow_charged(&r->params, 1, 65536, &s.params_bytes,
+                                         request_bytes + 511, &r->params_charged,
+                                         &s.params_spares));
+    CU_ASSERT_EQUAL(s.params_bytes, request_bytes);
+    CU_ASSERT_FATAL(request_grow_charged(&r->params, 100, 65536, &s.params_bytes, SIZE_MAX,
+                                         &r->params_charged, &s.params_spares));
+    CU_ASSERT_PTR_EQUAL(r->params.data, kept);
+    CU_ASSERT_EQUAL(r->params_charged, 512);
+    CU_ASSERT_EQUAL(s.params_bytes, request_bytes + 512);
+    /* growing past it charges only the difference */
+    r->params.len = 100;
+    CU_ASSERT_FATAL(request_grow_charged(&r->params, 600, 65536, &s.params_bytes, SIZE_MAX,
+                                         &r->params_charged, &s.params_spares));
+    CU_ASSERT_EQUAL(r->params.cap, 1024);
+    CU_ASSERT_EQUAL(r->params_charged, 1024);
+    CU_ASSERT_EQUAL(s.params_bytes, request_bytes + 1024);
+    r->answered = true;
+    request_unref(r);
+    CU_ASSERT_EQUAL(s.params_bytes, 0);
+    request_spares_free(&s); /* frees the kept buffer too (valgrind, ASan) */
+    CU_ASSERT_EQUAL(s.nspare, 0);
+    ev_loop_destroy(s.loop);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         {"nginx's params: every one found, in order", test_nginx_params},
+        {"a request kept for reuse keeps its params buffer", test_spare_request_keeps_its_buffer},
         {"the engine's own params, with their lengths", test_known_param},
         {"what the router reads and sets, in one call each", test_routing_in_one_call},
         {"4-byte lengths, short ones too", test_long_and_padded_lengths},
