@@ -166,34 +166,50 @@ static inline enum fcgi_event_kind fcgi_parser_next(struct fcgi_parser *p, const
 }
 
 /*
- * The shortcut for what arrives most: when the parser is between records
- * and the input holds a whole record (header, content and padding),
- * consumes it and returns 1, with p->record describing it and *content
- * pointing at its content_length bytes in the input: what the events
- * HEADER, CONTENT (all of it, when there is any) and END would have said,
- * in one step.  Returns 0, consuming nothing, otherwise (a record split
- * across reads, or a bad version: fcgi_parser_next then reports it).
+ * The shortcut for what arrives most: whether the parser is between
+ * records and the len bytes at buf hold a whole record (header, content
+ * and padding) of version 1.  If so, *rec describes it (p->record is left
+ * as it was) and *total is its size; the content is FCGI_HEADER_LEN bytes
+ * on.  0 otherwise (a record split across reads, or a bad version:
+ * fcgi_parser_next then reports it).
+ */
+static inline int fcgi_parser_peek_record(const struct fcgi_parser *p, const uint8_t *buf,
+                                          size_t len, struct fcgi_record *rec, size_t *total)
+{
+    uint16_t content_length;
+
+    if (p->state != FCGI_ST_HEADER || p->header_have != 0 || len < FCGI_HEADER_LEN ||
+        buf[0] != FCGI_VERSION_1)
+        return 0;
+    content_length = (uint16_t)(buf[4] << 8 | buf[5]);
+    *total = FCGI_HEADER_LEN + (size_t)content_length + buf[6];
+    if (len < *total)
+        return 0;
+    rec->type = buf[1];
+    rec->request_id = (uint16_t)(buf[2] << 8 | buf[3]);
+    rec->content_length = content_length;
+    rec->padding_length = buf[6];
+    return 1;
+}
+
+/*
+ * fcgi_parser_peek_record, and the record consumed: returns 1 with
+ * p->record describing it and *content pointing at its content_length
+ * bytes in the input (what the events HEADER, CONTENT, all of it when
+ * there is any, and END would have said, in one step); 0, consuming
+ * nothing, otherwise.  (content_left and padding_left stay 0, as they
+ * are between records.)
  */
 static inline int fcgi_parser_take_record(struct fcgi_parser *p, const uint8_t **buf, size_t *len,
                                           const uint8_t **content)
 {
-    const uint8_t *h = *buf;
-    uint16_t content_length;
+    struct fcgi_record rec;
     size_t total;
 
-    if (p->state != FCGI_ST_HEADER || p->header_have != 0 || *len < FCGI_HEADER_LEN ||
-        h[0] != FCGI_VERSION_1)
+    if (!fcgi_parser_peek_record(p, *buf, *len, &rec, &total))
         return 0;
-    content_length = (uint16_t)(h[4] << 8 | h[5]);
-    total = FCGI_HEADER_LEN + (size_t)content_length + h[6];
-    if (*len < total)
-        return 0;
-    p->record.type = h[1];
-    p->record.request_id = (uint16_t)(h[2] << 8 | h[3]);
-    p->record.content_length = content_length;
-    p->record.padding_length = h[6];
-    /* (content_left and padding_left are 0 between records) */
-    *content = h + FCGI_HEADER_LEN;
+    p->record = rec;
+    *content = *buf + FCGI_HEADER_LEN;
     *buf += total;
     *len -= total;
     return 1;

@@ -879,10 +879,9 @@ static void params_record_end(struct fcgi_conn *c, struct fcgi_request *r)
         protocol_error(c, "second end of the params stream");
 }
 
-static void stdin_record_end(struct fcgi_conn *c, struct fcgi_request *r)
+/* The end of r's body stream (an empty STDIN record). */
+static void stdin_ended(struct fcgi_conn *c, struct fcgi_request *r)
 {
-    if (!r || c->parser.record.content_length != 0)
-        return;
     if (r->state == REQ_STDIN && r->has_content_length && r->body.len != r->content_length) {
         request_answer(r, 400, "body of %zu bytes, but CONTENT_LENGTH said %zu", r->body.len,
                        r->content_length);
@@ -894,6 +893,12 @@ static void stdin_record_end(struct fcgi_conn *c, struct fcgi_request *r)
     } else {
         protocol_error(c, "end of STDIN in the wrong state");
     }
+}
+
+static void stdin_record_end(struct fcgi_conn *c, struct fcgi_request *r)
+{
+    if (r && c->parser.record.content_length == 0)
+        stdin_ended(c, r);
 }
 
 static void on_record_end(struct fcgi_conn *c)
@@ -939,7 +944,7 @@ static inline __attribute__((always_inline)) bool stream_record(struct fcgi_conn
         if (params)
             params_done(c, r);
         else
-            stdin_record_end(c, r);
+            stdin_ended(c, r);
     }
     return true;
 }
@@ -949,12 +954,13 @@ static inline __attribute__((always_inline)) bool stream_record(struct fcgi_conn
  * record is), handled in one step: what on_header, on_content and
  * on_record_end do for it, without asking the type three times.  False,
  * with nothing done, for any other record, which goes that general way.
- * (c->cur is NULL here, at a record's start, as on_record_end leaves it.)
+ * rec is the record's header: c->parser.record is not set for it.  (c->cur
+ * is NULL here, at a record's start, as on_record_end leaves it.)
  */
 static inline __attribute__((always_inline)) bool on_request_record(struct fcgi_conn *c,
+                                                                    const struct fcgi_record *rec,
                                                                     const uint8_t *content)
 {
-    const struct fcgi_record *rec = &c->parser.record;
     uint16_t id = rec->request_id, len = rec->content_length;
 
     if (id == FCGI_NULL_REQUEST_ID)
@@ -1087,10 +1093,19 @@ static void process(struct fcgi_conn *c, const uint8_t *data, size_t len)
     const uint8_t *content;
 
     while (!c->dead) {
-        if (fcgi_parser_take_record(&c->parser, &data, &len, &content)) {
-            /* a whole record in the input (most are): its events at once */
-            if (on_request_record(c, content))
+        struct fcgi_record rec;
+        size_t total;
+
+        if (fcgi_parser_peek_record(&c->parser, data, len, &rec, &total)) {
+            /* a whole record in the input (most are): its events at once,
+             * and for a request's own records in one step, which needs no
+             * c->parser.record (the general way reads it there) */
+            content = data + FCGI_HEADER_LEN;
+            data += total;
+            len -= total;
+            if (on_request_record(c, &rec, content))
                 goto next;
+            c->parser.record = rec;
             on_header(c);
             if (c->dead)
                 return;
