@@ -269,7 +269,14 @@ void conn_request_too_slow(struct fcgi_request *r);
 /* request.c */
 /* A request in REQ_PARAMS; NULL when out of memory or of params budget. */
 struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_conn);
-void request_unref(struct fcgi_request *r);
+/* Drops a reference to r; the last one frees it (request_free; inline:
+ * every request drops three, and only the last has work). */
+void request_free(struct fcgi_request *r);
+static inline void request_unref(struct fcgi_request *r)
+{
+    if (--r->refs == 0)
+        request_free(r);
+}
 /* The time of the answers made now: the clock read at the first answer
  * of this loop iteration, shared by all of them (a clock read per answer
  * cost more than formatting it). */

@@ -158,14 +158,12 @@ void request_release_input(struct fcgi_request *r)
     memset(r->known, 0, sizeof r->known);
 }
 
-void request_unref(struct fcgi_request *r)
+void request_free(struct fcgi_request *r)
 {
     struct fcgi_server *s = r->srv;
     bool spare = s->nspare < SPARE_REQUESTS;
     struct buf kept = {NULL, 0, 0};
 
-    if (--r->refs > 0)
-        return;
     /* A request kept for reuse keeps a small params buffer, emptied: the
      * next request's params go there with no spare to look for (their
      * budget goes back now, and is charged again at the first use). */
