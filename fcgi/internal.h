@@ -321,10 +321,20 @@ void request_answer(struct fcgi_request *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Gives back the body and params memory and their budgets (early answers). */
 void request_release_input(struct fcgi_request *r);
-/* The server's list of requests still being received (the receive deadline). */
-void request_receiving_end(struct fcgi_request *r);
+/* r is off the server's list of requests still being received (the
+ * receive deadline; the list is in order of BEGIN_REQUEST: every request
+ * has the same receive timeout, so the sweep looks only at its head). */
+static inline void request_receiving_end(struct fcgi_request *r)
+{
+    if (list_linked(&r->receiving))
+        list_remove(&r->receiving);
+}
 /* r is answered or gone: off the request_timeout list. */
-void request_timing_end(struct fcgi_request *r);
+static inline void request_timing_end(struct fcgi_request *r)
+{
+    if (list_linked(&r->timing))
+        list_remove(&r->timing);
+}
 /* The server's request_timer: answers 504 to every request past it. */
 void request_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 

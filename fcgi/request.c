@@ -14,15 +14,6 @@
 #include "common/word.h"
 #include "fcgi/response.h"
 
-/* The server's list of requests being received is in order of
- * BEGIN_REQUEST: every request has the same receive timeout, so the sweep
- * looks only at its head. */
-void request_receiving_end(struct fcgi_request *r)
-{
-    if (list_linked(&r->receiving))
-        list_remove(&r->receiving);
-}
-
 /* Spare requests kept for reuse, so that beginning a request costs no
  * calloc (and ending it no free): at most SPARE_REQUESTS, a few KiB. */
 #define SPARE_REQUESTS 32
@@ -114,12 +105,6 @@ struct fcgi_request *request_new(struct fcgi_conn *c, uint16_t id, bool keep_con
         }
     }
     return r;
-}
-
-void request_timing_end(struct fcgi_request *r)
-{
-    if (list_linked(&r->timing))
-        list_remove(&r->timing);
 }
 
 /* Every request has the same timeout, so the list is in order of
