@@ -121,17 +121,29 @@ echo "springfield and bench/floor driven by bench/fcgi-load over unix sockets, n
 echo "GET /api/v1/flanders with nginx's params; $rounds round(s) of $secs s after $warm s warm-up, medians"
 echo "servers on CPU $app_cpu, fcgi-load on CPU $load_cpu; $(nproc) CPUs, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "each run: taskset -c $load_cpu bench/fcgi-load OPTIONS -t $secs -w $warm --server-pid PID unix:SOCKET"
-fmt='%-30s %9s %9s %6s %8s %8s %7s %7s %7s %5s %5s %5s %5s\n'
-printf "\n$fmt" "" app floor "" app floor app floor load app floor load max
-printf "$fmt" "case (fcgi-load options)" "req/s" "req/s" ratio "p99 us" "p99 us" "us/req" \
-    "us/req" "us/req" "CPU%" "CPU%" "CPU%" "wait%"
+# round_ratios CASE: each round's springfield req/s over the floor's in the
+# same round (the two ran one after the other), as "median (lowest-highest)"
+round_ratios() {
+    r=1
+    while [ $r -le "$rounds" ]; do
+        echo "$(awk "$rps" "$run/$1.app.$r") $(awk "$rps" "$run/$1.floor.$r")"
+        r=$((r + 1))
+    done | awk '{print $1 / $2}' | sort -g |
+        awk '{v[NR] = $1} END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+                               printf "%.3f (%.3f-%.3f)", m, v[1], v[NR]}'
+}
+fmt='%-30s %9s %9s %6s %-19s %8s %8s %7s %7s %7s %5s %5s %5s %5s\n'
+printf "\n$fmt" "" app floor "" "ratio by round" app floor app floor load app floor load max
+printf "$fmt" "case (fcgi-load options)" "req/s" "req/s" ratio "median (range)" "p99 us" \
+    "p99 us" "us/req" "us/req" "us/req" "CPU%" "CPU%" "CPU%" "wait%"
 for c in $cases; do
     a=$(median "$c" app "$rps"); f=$(median "$c" floor "$rps")
     outs=$(ls "$run/$c".*.[0-9]* | grep -v '\.err$')
     lp=$(for x in $outs; do awk "$load_pct" "$x"; done | sort -g | tail -1)
     wp=$(for x in $outs; do awk "$waits" "$x"; done | sort -g | tail -1)
-    printf '%-30s %9.0f %9.0f %6.3f %8.0f %8.0f %7.2f %7.2f %7.2f %5.0f %5.0f %5.0f %5.0f\n' \
+    printf '%-30s %9.0f %9.0f %6.3f %-19s %8.0f %8.0f %7.2f %7.2f %7.2f %5.0f %5.0f %5.0f %5.0f\n' \
         "$(case_label "$c") ($(case_args "$c"))" "$a" "$f" "$(echo "$a / $f" | bc -l)" \
+        "$(round_ratios "$c")" \
         "$(median "$c" app "$p99")" "$(median "$c" floor "$p99")" \
         "$(median "$c" app "$cpu_req")" "$(median "$c" floor "$cpu_req")" \
         "$(median "$c" floor "$load_req")" \
@@ -141,11 +153,13 @@ for c in $cases; do
 done
 cat <<'EOF'
 
-ratio: springfield's req/s over the floor's.  us/req, CPU%: a server's CPU time (utime +
-stime) per request and its share of one CPU.  load us/req: fcgi-load's own CPU time per
-request against the floor, about the floor's own (the same syscalls, one read and one
-write per batch): on a CPU of its own it keeps up with the floor on another.  load CPU%:
-the most fcgi-load used of its CPU in any run.  max wait%: the longest any server or
+ratio: springfield's req/s over the floor's (the medians of the rounds).  ratio by round:
+each round's ratio of its two runs, which ran one after the other (the machine's speed
+drifts less between those than across the whole run), their median and range.  us/req,
+CPU%: a server's CPU time (utime + stime) per request and its share of one CPU.  load
+us/req: fcgi-load's own CPU time per request against the floor, about the floor's own (the
+same syscalls, one read and one write per batch): on a CPU of its own it keeps up with the
+floor on another.  load CPU%: the most fcgi-load used of its CPU in any run.  max wait%: the longest any server or
 fcgi-load was runnable but waiting for a CPU (other processes on it), in any run: above
 a few %, the machine was busy with something else and req/s and p99 show it.
 EOF
