@@ -159,7 +159,8 @@ drifts less between those than across the whole run), their median and range.  u
 CPU%: a server's CPU time (utime + stime) per request and its share of one CPU.  load
 us/req: fcgi-load's own CPU time per request against the floor, about the floor's own (the
 same syscalls, one read and one write per batch): on a CPU of its own it keeps up with the
-floor on another.  load CPU%: the most fcgi-load used of its CPU in any run.  max wait%: the longest any server or
-fcgi-load was runnable but waiting for a CPU (other processes on it), in any run: above
-a few %, the machine was busy with something else and req/s and p99 show it.
+floor on another.  load CPU%: the most fcgi-load used of its CPU in any run.  max wait%:
+the longest any server or fcgi-load was runnable but waiting for a CPU (other processes on
+it), in any run: above a few %, the machine was busy with something else and req/s and p99
+show it.
 EOF
