@@ -421,14 +421,14 @@ static inline struct pair_lengths lengths_at(const uint8_t *buf, size_t len, siz
     return long_lengths(buf, len, pos, reason);
 }
 
-/* Counts a checked pair, which ends at end, and notes it when it is one
- * of the engine's own. */
-static inline void count_pair(struct fcgi_request *r, uint32_t *n, const uint8_t *end,
+/* Counts a checked pair, whose name (name_len bytes) is at name, and
+ * notes it when it is one of the engine's own. */
+static inline void count_pair(struct fcgi_request *r, uint32_t *n, const uint8_t *name,
                               size_t name_len, size_t value_len)
 {
     ++*n;
     if (maybe_noted(name_len))
-        note_pair(r, end - value_len - name_len, name_len, value_len);
+        note_pair(r, name, name_len, value_len);
 }
 
 /*
@@ -464,8 +464,9 @@ static int check_pairs(struct fcgi_request *r, const char **why)
      * cycle quicker than one from buf + pos. */
     for (;;) {
         size_t nl = at[0], vl = at[1];
+        const uint8_t *name = at + 2;
 
-        next = at + 2 + nl + vl;
+        next = name + nl + vl;
         if (__builtin_expect((nl | vl) & 0x80, 0)) { /* a 4-byte length */
             const char *reason;
             struct pair_lengths l = long_lengths(buf, len, (size_t)(at - buf), &reason);
@@ -474,28 +475,29 @@ static int check_pairs(struct fcgi_request *r, const char **why)
                 return malformed(why, nul, reason);
             nl = l.name_len;
             vl = l.value_len;
-            next = buf + l.name + nl + vl;
+            name = buf + l.name;
+            next = name + nl + vl;
         }
         if (__builtin_expect(next > stop, 0)) {
-            size_t end = (size_t)(next - buf), name = end - vl - nl;
+            size_t end = (size_t)(next - buf);
 
             if (end > len)
                 return malformed(why, nul, "name-value pair longer than its record");
             if (end > zero) { /* a zero byte in the pair */
-                zero = zero_after_pair(buf, len, name, end, zero);
+                zero = zero_after_pair(buf, len, (size_t)(name - buf), end, zero);
                 if (zero == SIZE_MAX) {
                     nul = true;
                     zero = len;
                 }
             }
             if (end >= len - 1) { /* the last pair (but for a byte cut short) */
-                count_pair(r, &n, next, nl, vl);
+                count_pair(r, &n, name, nl, vl);
                 at = next;
                 break;
             }
             stop = buf + (zero < len - 2 ? zero : len - 2);
         }
-        count_pair(r, &n, next, nl, vl);
+        count_pair(r, &n, name, nl, vl);
         at = next;
     }
     if ((size_t)(at - buf) < len)
