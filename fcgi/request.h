@@ -9,6 +9,9 @@
  * its connection meanwhile: if the front server aborted the request or
  * closed the connection, fcgi_request_alive() turns false and the answer
  * is dropped quietly.  After answering, the request must not be touched.
+ * Every call here is for the loop's thread, those that read the request
+ * too: the first fcgi_param of a name other than the four known below
+ * indexes the params then, in place.
  */
 #ifndef SPRINGFIELD_FCGI_REQUEST_H
 #define SPRINGFIELD_FCGI_REQUEST_H
