@@ -763,7 +763,8 @@ static void on_stdin_content(struct fcgi_conn *c, struct fcgi_request *r, const 
 }
 
 /* Params complete: decode them and check the announced body length. */
-static void params_done(struct fcgi_conn *c, struct fcgi_request *r)
+static inline __attribute__((always_inline)) void params_done(struct fcgi_conn *c,
+                                                              struct fcgi_request *r)
 {
     const struct fcgi_limits *lim = &c->srv->cfg.limits;
     const char *why;
@@ -880,7 +881,8 @@ static void params_record_end(struct fcgi_conn *c, struct fcgi_request *r)
 }
 
 /* The end of r's body stream (an empty STDIN record). */
-static void stdin_ended(struct fcgi_conn *c, struct fcgi_request *r)
+static inline __attribute__((always_inline)) void stdin_ended(struct fcgi_conn *c,
+                                                              struct fcgi_request *r)
 {
     if (r->state == REQ_STDIN && r->has_content_length && r->body.len != r->content_length) {
         request_answer(r, 400, "body of %zu bytes, but CONTENT_LENGTH said %zu", r->body.len,
