@@ -109,6 +109,30 @@ def tail(path, lines=40):
     return b"\n".join(data.splitlines()[-lines:]).decode("utf-8", "replace")
 
 
+def sigstop(pid, timeout=5.0):
+    """SIGSTOP pid and wait until every thread of it is stopped: kill()
+    returns before the stop takes effect, and a thread running meanwhile
+    (on the other CPU, or woken by data that just arrived) can still
+    answer one more request."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while True:
+        states = []
+        for task in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, task)) as f:
+                    # the state follows the command's closing parenthesis
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass  # a thread that ended meanwhile
+        if states and all(st in ("T", "t") for st in states):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("pid %d not stopped %.0f s after SIGSTOP (states %s)"
+                                 % (pid, timeout, states))
+        time.sleep(0.001)
+
+
 class Server:
     """Base launcher. Subclasses set `name` and implement command(), ready()."""
 

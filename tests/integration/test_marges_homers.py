@@ -787,8 +787,8 @@ def test_homers_in_flight_fail_at_once_when_mongo_dies(launch):
         with lock:
             results.append(r)
 
-    os.kill(mongo.pid, signal.SIGSTOP)       # requests queue behind one stuck job
     try:
+        servers.sigstop(mongo.pid)           # requests queue behind one stuck job
         threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
         for t in threads:
             t.start()

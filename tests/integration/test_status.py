@@ -267,8 +267,8 @@ def test_any_worker_answers_for_the_whole_pool(launch):
     assert len(pids) == 2 and sf.pid not in pids, doc["workers"]
     seen_by = set()
     for stopped in pids:
-        os.kill(stopped, signal.SIGSTOP)
         try:
+            servers.sigstop(stopped)
             doc = status_fcgi(sf.address)
         finally:
             os.kill(stopped, signal.SIGCONT)
