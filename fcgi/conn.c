@@ -936,10 +936,7 @@ static inline __attribute__((always_inline)) bool stream_record(struct fcgi_conn
     if (!r || r->state != (params ? REQ_PARAMS : REQ_STDIN))
         return false;
     if (len > 0) {
-        if (params)
-            on_params_content(c, r, content, len);
-        else
-            on_stdin_content(c, r, content, len);
+        take_input(r, params, content, len); /* (the state is the one for it: no second look) */
         c->records++;
     } else {
         c->records++; /* the end of the stream */
