@@ -177,16 +177,16 @@ void request_free(struct fcgi_request *r)
 bool request_grow_charged_slow(struct buf *b, size_t more, size_t limit, size_t *held,
                                size_t budget, size_t *charged, struct buf_spares *spares)
 {
-    size_t cap = buf_next_cap(b, more, limit), extra = cap - *charged;
+    /* (the bytes do not fit b, or request_grow_charged would have taken
+     * them: cap is above b's capacity, and so above what is charged) */
+    size_t cap = buf_next_cap(b, more, limit), extra;
 
     if (cap == 0)
         return false;
-    if (extra == 0)
-        return true;
+    extra = cap - *charged;
     if (*held + extra > budget)
         return false;
-    if (cap != b->cap && !(b->cap == 0 && spares && buf_take_spare(b, cap, spares)) &&
-        buf_grow_to(b, cap) < 0)
+    if (!(b->cap == 0 && spares && buf_take_spare(b, cap, spares)) && buf_grow_to(b, cap) < 0)
         return false;
     *held += extra;
     *charged += extra;
