@@ -32,6 +32,7 @@
 
 #include "fcgi/internal.h"
 #include "common/log.h"
+#include "common/word.h"
 #include "fcgi/response.h"
 
 #define READ_BUF_SIZE (64 * 1024)
@@ -523,7 +524,9 @@ static void refuse_request(struct fcgi_conn *c, uint16_t id, bool keep, uint8_t 
         c->closing = true;
 }
 
-static void begin_request(struct fcgi_conn *c, uint16_t id)
+/* Begins request id (c->begin holds its BEGIN_REQUEST body): the new
+ * request, or NULL when it is refused or the connection fails. */
+static struct fcgi_request *begin_request(struct fcgi_conn *c, uint16_t id)
 {
     const struct fcgi_limits *lim = &c->srv->cfg.limits;
     unsigned role = (unsigned)c->begin[0] << 8 | c->begin[1];
@@ -533,14 +536,14 @@ static void begin_request(struct fcgi_conn *c, uint16_t id)
     if (r) {
         if (r->state != REQ_DRAIN) {
             protocol_error(c, "BEGIN_REQUEST for a request id already live");
-            return;
+            return NULL;
         }
         conn_detach_request(c, r); /* an answered id may be begun again */
     }
     if (role != FCGI_RESPONDER) {
         sf_info("request %u: role %u refused (only the responder role is served)", id, role);
         refuse_request(c, id, keep, FCGI_UNKNOWN_ROLE);
-        return;
+        return NULL;
     }
     if (c->nreqs >= lim->max_reqs && live_requests(c) >= lim->max_reqs) { /* (live <= nreqs) */
         unsigned long more;
@@ -550,13 +553,13 @@ static void begin_request(struct fcgi_conn *c, uint16_t id)
             sf_warn("request %u: over %u live requests on one connection; refused "
                     "(%lu more such lines suppressed)", id, lim->max_reqs, more);
         refuse_request(c, id, keep, FCGI_OVERLOADED);
-        return;
+        return NULL;
     }
     /* Only requests answered early can pile up beside the live ones, and
      * only while the peer keeps sending their records. */
     if (c->nreqs >= 2 * lim->max_reqs) {
         protocol_error(c, "too many requests begun and not finished on one connection");
-        return;
+        return NULL;
     }
     r = request_new(c, id, keep);
     if (!r) {
@@ -566,12 +569,14 @@ static void begin_request(struct fcgi_conn *c, uint16_t id)
         log_budget(s, "params (and requests begun)", id, s->params_bytes,
                    lim->max_buffered_params_bytes);
         refuse_request(c, id, keep, FCGI_OVERLOADED);
-        return;
+        return NULL;
     }
     if (add_request(c, r) < 0) {
         request_unref(r);
         protocol_error(c, "out of memory for a new request");
+        return NULL;
     }
+    return c->found = r; /* its records come next */
 }
 
 static void abort_request(struct fcgi_conn *c, uint16_t id)
@@ -948,28 +953,94 @@ static inline __attribute__((always_inline)) bool stream_record(struct fcgi_conn
     return true;
 }
 
+/* The 8 bytes of an empty record of type for request id, as a word
+ * (no padding, the reserved byte 0: what front servers send). */
+static inline uint64_t empty_record(uint8_t type, uint16_t id)
+{
+    const uint8_t h[FCGI_HEADER_LEN] = {FCGI_VERSION_1, type, (uint8_t)(id >> 8), (uint8_t)id,
+                                        0, 0, 0, 0};
+
+    return word8(h);
+}
+
+/*
+ * The rest of r, just begun, when it follows whole in the input as a
+ * request without a body comes: its PARAMS records, then an empty PARAMS
+ * and an empty STDIN, 16 bytes whose every bit is known but for the id.
+ * Those are taken here in one step, each as stream_record would take it
+ * but without looking r up again, nor the output after each (they answer
+ * nothing, but for an error).  What comes otherwise (a body, a record cut
+ * short, padding on an empty record, another request's) is left in
+ * *data for the record-by-record way, as is everything after r's end;
+ * so is what follows once r is refused (its state is no longer
+ * REQ_PARAMS) or the connection fails.
+ */
+static inline __attribute__((always_inline)) void take_rest_of_request(
+    struct fcgi_conn *c, struct fcgi_request *r, const uint8_t **data, size_t *len)
+{
+    const uint8_t *p = *data;
+    size_t left = *len;
+    uint16_t id = r->id;
+
+    while (left >= FCGI_HEADER_LEN && p[1] == FCGI_PARAMS && p[0] == FCGI_VERSION_1 &&
+           (p[2] << 8 | p[3]) == id) {
+        size_t content_len = (size_t)(p[4] << 8 | p[5]), total;
+
+        total = FCGI_HEADER_LEN + content_len + p[6];
+        if (content_len == 0 || left < total)
+            break;
+        take_input(r, true, p + FCGI_HEADER_LEN, content_len);
+        c->records++;
+        p += total;
+        left -= total;
+        if (r->state != REQ_PARAMS)
+            goto out; /* refused: the rest goes the general way, which drains */
+    }
+    if (left >= 2 * FCGI_HEADER_LEN && word8(p) == empty_record(FCGI_PARAMS, id) &&
+        word8(p + FCGI_HEADER_LEN) == empty_record(FCGI_STDIN, id)) {
+        p += 2 * FCGI_HEADER_LEN;
+        left -= 2 * FCGI_HEADER_LEN;
+        c->records += 2;
+        params_done(c, r);
+        if (!c->dead)
+            stdin_ended(c, r); /* (in REQ_DRAIN too: an answered request ends) */
+    }
+out:
+    *data = p;
+    *len = left;
+}
+
 /*
  * A whole record of a request in the state it expects (what nearly every
  * record is), handled in one step: what on_header, on_content and
- * on_record_end do for it, without asking the type three times.  False,
- * with nothing done, for any other record, which goes that general way.
- * rec is the record's header: c->parser.record is not set for it.  (c->cur
- * is NULL here, at a record's start, as on_record_end leaves it.)
+ * on_record_end do for it, without asking the type three times; after a
+ * BEGIN_REQUEST, the records of the request that follow whole in the
+ * input too (take_rest_of_request: *data and *len, the input after the
+ * record, move past them).  False, with nothing done, for any other
+ * record, which goes that general way.  rec is the record's header:
+ * c->parser.record is not set for it.  (c->cur is NULL here, at a
+ * record's start, as on_record_end leaves it.)
  */
 static inline __attribute__((always_inline)) bool on_request_record(struct fcgi_conn *c,
                                                                     const struct fcgi_record *rec,
-                                                                    const uint8_t *content)
+                                                                    const uint8_t *content,
+                                                                    const uint8_t **data,
+                                                                    size_t *len_left)
 {
     uint16_t id = rec->request_id, len = rec->content_length;
 
     if (id == FCGI_NULL_REQUEST_ID)
         return false;
     if (rec->type == FCGI_BEGIN_REQUEST) {
+        struct fcgi_request *r;
+
         if (len != sizeof c->begin)
             return false;
         memcpy(c->begin, content, sizeof c->begin);
         c->records++;
-        begin_request(c, id);
+        r = begin_request(c, id);
+        if (r)
+            take_rest_of_request(c, r, data, len_left);
         return true;
     }
     if (rec->type == FCGI_PARAMS)
@@ -1090,6 +1161,11 @@ static void process(struct fcgi_conn *c, const uint8_t *data, size_t len)
 {
     struct fcgi_event ev;
     const uint8_t *content;
+    /* The output's length when it was last looked at: a record that
+     * answers nothing (three of a request's four) leaves it as it was,
+     * and under its mark (output beside others' is looked at again with
+     * this connection's next answer). */
+    size_t out_seen = c->out.len;
 
     while (!c->dead) {
         struct fcgi_record rec;
@@ -1102,7 +1178,7 @@ static void process(struct fcgi_conn *c, const uint8_t *data, size_t len)
             content = data + FCGI_HEADER_LEN;
             data += total;
             len -= total;
-            if (on_request_record(c, &rec, content))
+            if (on_request_record(c, &rec, content, &data, &len))
                 goto next;
             c->parser.record = rec;
             on_header(c);
@@ -1132,7 +1208,8 @@ static void process(struct fcgi_conn *c, const uint8_t *data, size_t len)
         }
         on_record_end(c);
     next:
-        if (len > 0 && (output_over_mark(c) || c->answer_due)) {
+        if (len > 0 && (c->answer_due || (c->out.len != out_seen &&
+                                          (out_seen = c->out.len, output_over_mark(c))))) {
             c->answer_due = false;
             hold_input(c, data, len, !output_over_mark(c));
             return;

@@ -593,6 +593,201 @@ static void test_small_payload_within_small_answer(void)
             }
 }
 
+/* --- a request whole in one read, or a byte at a time ------------------------ */
+
+/* The bytes of one case, built as a front server would send them. */
+struct stream {
+    uint8_t b[2048];
+    size_t n;
+};
+
+static void put_record(struct stream *st, uint8_t type, uint16_t id, const void *content,
+                       size_t len, uint8_t padding)
+{
+    CU_ASSERT_FATAL(st->n + FCGI_HEADER_LEN + len + padding <= sizeof st->b);
+    fcgi_header_encode(st->b + st->n, type, id, (uint16_t)len, padding);
+    st->n += FCGI_HEADER_LEN;
+    if (len)
+        memcpy(st->b + st->n, content, len);
+    memset(st->b + st->n + len, 0, padding);
+    st->n += len + padding;
+}
+
+static void put_begin(struct stream *st, uint16_t id)
+{
+    static const uint8_t body[8] = {0, FCGI_RESPONDER, FCGI_KEEP_CONN};
+
+    put_record(st, FCGI_BEGIN_REQUEST, id, body, sizeof body, 0);
+}
+
+/* PARAMS content: SCRIPT_NAME /now, and CONTENT_LENGTH unless NULL;
+ * value, when not NULL, as the value of X_VALUE (value_len bytes). */
+static size_t params_of(uint8_t *out, const char *content_length, const char *value,
+                        size_t value_len)
+{
+    size_t n = fcgi_nv_encode(out, "REQUEST_METHOD", 14, "GET", 3);
+
+    n += fcgi_nv_encode(out + n, "SCRIPT_NAME", 11, "/now", 4);
+    if (content_length)
+        n += fcgi_nv_encode(out + n, "CONTENT_LENGTH", 14, content_length,
+                            strlen(content_length));
+    if (value)
+        n += fcgi_nv_encode(out + n, "X_VALUE", 7, value, value_len);
+    return n;
+}
+
+/* A whole request for /now on id, its params in `pieces` records. */
+static void put_request(struct stream *st, uint16_t id, const char *content_length,
+                        const char *value, size_t value_len, int pieces, uint8_t end_padding)
+{
+    uint8_t p[1024];
+    size_t n = params_of(p, content_length, value, value_len), at = 0;
+
+    put_begin(st, id);
+    for (int i = 1; i <= pieces; i++) {
+        size_t upto = n * (size_t)i / (size_t)pieces;
+
+        put_record(st, FCGI_PARAMS, id, p + at, upto - at, 0);
+        at = upto;
+    }
+    put_record(st, FCGI_PARAMS, id, NULL, 0, end_padding);
+    put_record(st, FCGI_STDIN, id, NULL, 0, end_padding);
+}
+
+enum whole_case {
+    CASE_PLAIN, CASE_TWO_PARAMS_RECORDS, CASE_PADDED_ENDS, CASE_BODY_SENT,
+    CASE_BODY_MISSING, CASE_LENGTH_NOT_A_NUMBER, CASE_BODY_OVER_LIMIT, CASE_PARAMS_OVER_LIMIT,
+    CASE_NUL_IN_VALUE, CASE_INTERLEAVED, CASE_OTHER_ID_BETWEEN, CASE_COUNT
+};
+
+/* What a case must come to: the status of each of its two ids (0: no
+ * answer), and whether the connection is closed. */
+static const struct {
+    const char *name;
+    int status[2];
+    bool closed;
+} whole_expected[CASE_COUNT] = {
+    [CASE_PLAIN] = {"a request without a body", {200, 0}, false},
+    [CASE_TWO_PARAMS_RECORDS] = {"params in two records", {200, 0}, false},
+    [CASE_PADDED_ENDS] = {"padding on the empty records", {200, 0}, false},
+    [CASE_BODY_SENT] = {"a body of CONTENT_LENGTH", {200, 0}, false},
+    [CASE_BODY_MISSING] = {"CONTENT_LENGTH 5, no body", {400, 0}, false},
+    [CASE_LENGTH_NOT_A_NUMBER] = {"CONTENT_LENGTH not a number", {400, 0}, false},
+    [CASE_BODY_OVER_LIMIT] = {"CONTENT_LENGTH over the limit", {413, 0}, false},
+    [CASE_PARAMS_OVER_LIMIT] = {"params over the limit", {431, 0}, false},
+    [CASE_NUL_IN_VALUE] = {"a NUL inside a value", {0, 0}, true},
+    [CASE_INTERLEAVED] = {"two requests interleaved", {200, 200}, false},
+    [CASE_OTHER_ID_BETWEEN] = {"an inactive id's end between", {200, 0}, false},
+};
+
+static void build_case(struct stream *st, enum whole_case k)
+{
+    static const char big_value[300] = {'v'};
+    uint8_t p[1024];
+    size_t n;
+
+    st->n = 0;
+    switch (k) {
+    case CASE_PLAIN: put_request(st, 1, NULL, NULL, 0, 1, 0); break;
+    case CASE_TWO_PARAMS_RECORDS: put_request(st, 1, NULL, "x", 1, 2, 0); break;
+    case CASE_PADDED_ENDS: put_request(st, 1, NULL, NULL, 0, 1, 8); break;
+    case CASE_BODY_MISSING: put_request(st, 1, "5", NULL, 0, 1, 0); break;
+    case CASE_LENGTH_NOT_A_NUMBER: put_request(st, 1, "5x", NULL, 0, 1, 0); break;
+    case CASE_BODY_OVER_LIMIT: put_request(st, 1, "5000", NULL, 0, 1, 0); break;
+    case CASE_PARAMS_OVER_LIMIT:
+        put_request(st, 1, NULL, big_value, sizeof big_value, 1, 0);
+        break;
+    case CASE_NUL_IN_VALUE: put_request(st, 1, NULL, "a\0b", 3, 1, 0); break;
+    case CASE_BODY_SENT:
+        n = params_of(p, "2", NULL, 0);
+        put_begin(st, 1);
+        put_record(st, FCGI_PARAMS, 1, p, n, 0);
+        put_record(st, FCGI_PARAMS, 1, NULL, 0, 0);
+        put_record(st, FCGI_STDIN, 1, "ab", 2, 6);
+        put_record(st, FCGI_STDIN, 1, NULL, 0, 0);
+        break;
+    case CASE_INTERLEAVED:
+        n = params_of(p, NULL, NULL, 0);
+        put_begin(st, 1);
+        put_begin(st, 2);
+        put_record(st, FCGI_PARAMS, 2, p, n, 0);
+        put_record(st, FCGI_PARAMS, 1, p, n, 0);
+        put_record(st, FCGI_PARAMS, 2, NULL, 0, 0);
+        put_record(st, FCGI_PARAMS, 1, NULL, 0, 0);
+        put_record(st, FCGI_STDIN, 1, NULL, 0, 0);
+        put_record(st, FCGI_STDIN, 2, NULL, 0, 0);
+        break;
+    case CASE_OTHER_ID_BETWEEN:
+        n = params_of(p, NULL, NULL, 0);
+        put_begin(st, 1);
+        put_record(st, FCGI_PARAMS, 1, p, n, 0);
+        put_record(st, FCGI_PARAMS, 3, NULL, 0, 0);
+        put_record(st, FCGI_PARAMS, 1, NULL, 0, 0);
+        put_record(st, FCGI_STDIN, 1, NULL, 0, 0);
+        break;
+    case CASE_COUNT: break;
+    }
+}
+
+/* The status the answer to id starts with ("Status: 200 OK"), 0 for none. */
+static int answered_status(uint16_t id)
+{
+    if (!ended(id) || memcmp(ans->first_stdout[id], "Status: ", 8) != 0)
+        return 0;
+    return atoi(ans->first_stdout[id] + 8);
+}
+
+/* Sends st whole (one write, which the server reads at once: the records
+ * of a request taken in one step) or a byte at a time, the loop running
+ * between (each record taken as its bytes come); checks what came back. */
+static void run_case(enum whole_case k, const struct stream *st, bool bytewise)
+{
+    struct fcgi_limits lim;
+    unsigned want = 0;
+
+    fcgi_limits_default(&lim);
+    lim.max_params_bytes = 256;
+    lim.max_body_bytes = 1000;
+    start(&lim);
+    reset_answers();
+    if (bytewise) {
+        /* (until the server closes: a write then fails) */
+        for (size_t i = 0; i < st->n && write(peer, st->b + i, 1) == 1; i++)
+            ev_run(loop, EVRUN_NOWAIT);
+    } else {
+        send_bytes(st->b, st->n);
+    }
+    for (int i = 0; i < 2; i++)
+        want += whole_expected[k].status[i] != 0;
+    read_until(want);
+    if (whole_expected[k].closed)
+        CU_ASSERT(peer_closed());
+    for (int i = 0; i < 2; i++) {
+        int got = answered_status((uint16_t)(i + 1));
+
+        if (got != whole_expected[k].status[i])
+            fprintf(stderr, "\n  %s, %s: id %d answered %d, not %d", whole_expected[k].name,
+                    bytewise ? "a byte at a time" : "whole", i + 1, got,
+                    whole_expected[k].status[i]);
+        CU_ASSERT_EQUAL(got, whole_expected[k].status[i]);
+    }
+    CU_ASSERT_EQUAL(ans->eof, whole_expected[k].closed);
+    if (!whole_expected[k].closed)
+        CU_ASSERT_EQUAL(the_conn()->nreqs, 0); /* every id ended */
+    stop();
+}
+
+static void test_whole_or_bytewise(void)
+{
+    for (int k = 0; k < CASE_COUNT; k++) {
+        struct stream st;
+
+        build_case(&st, (enum whole_case)k);
+        run_case((enum whole_case)k, &st, false);
+        run_case((enum whole_case)k, &st, true);
+    }
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -608,6 +803,7 @@ int main(void)
         {"a spare request starts clean", test_spare_request_starts_clean},
         {"an output buffer kept by the server", test_output_buffer_kept_by_the_server},
         {"a small payload is a small answer", test_small_payload_within_small_answer},
+        {"a request whole in one read or a byte at a time", test_whole_or_bytewise},
         {NULL, NULL},
     };
     int rc;
