@@ -30,6 +30,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include "fcgi/internal.h"
 #include "common/log.h"
 #include "common/word.h"
@@ -953,14 +955,15 @@ static inline __attribute__((always_inline)) bool stream_record(struct fcgi_conn
     return true;
 }
 
-/* The 8 bytes of an empty record of type for request id, as a word
- * (no padding, the reserved byte 0: what front servers send). */
-static inline uint64_t empty_record(uint8_t type, uint16_t id)
+/* Whether the 8 bytes at p are an empty record of type for the request
+ * whose id is id_be in network order, with no padding and the reserved
+ * byte 0 (what front servers send): three compares, the first with a
+ * constant. */
+static inline bool is_empty_record(const uint8_t *p, uint8_t type, uint16_t id_be)
 {
-    const uint8_t h[FCGI_HEADER_LEN] = {FCGI_VERSION_1, type, (uint8_t)(id >> 8), (uint8_t)id,
-                                        0, 0, 0, 0};
+    const uint8_t head[2] = {FCGI_VERSION_1, type};
 
-    return word8(h);
+    return word2(p) == word2(head) && word2(p + 2) == id_be && word4(p + 4) == 0;
 }
 
 /*
@@ -996,8 +999,8 @@ static inline __attribute__((always_inline)) void take_rest_of_request(
         if (r->state != REQ_PARAMS)
             goto out; /* refused: the rest goes the general way, which drains */
     }
-    if (left >= 2 * FCGI_HEADER_LEN && word8(p) == empty_record(FCGI_PARAMS, id) &&
-        word8(p + FCGI_HEADER_LEN) == empty_record(FCGI_STDIN, id)) {
+    if (left >= 2 * FCGI_HEADER_LEN && is_empty_record(p, FCGI_PARAMS, htons(id)) &&
+        is_empty_record(p + FCGI_HEADER_LEN, FCGI_STDIN, htons(id))) {
         p += 2 * FCGI_HEADER_LEN;
         left -= 2 * FCGI_HEADER_LEN;
         c->records += 2;

@@ -772,8 +772,12 @@ static void run_case(enum whole_case k, const struct stream *st, bool bytewise)
         CU_ASSERT_EQUAL(got, whole_expected[k].status[i]);
     }
     CU_ASSERT_EQUAL(ans->eof, whole_expected[k].closed);
-    if (!whole_expected[k].closed)
+    if (!whole_expected[k].closed) {
+        if (the_conn()->nreqs != 0)
+            fprintf(stderr, "\n  %s, %s: %u requests left in the table", whole_expected[k].name,
+                    bytewise ? "a byte at a time" : "whole", the_conn()->nreqs);
         CU_ASSERT_EQUAL(the_conn()->nreqs, 0); /* every id ended */
+    }
     stop();
 }
 
