@@ -20,7 +20,8 @@
 #
 # Builds and scratch corpora go to $FUZZ_OUT (default
 # ${TMPDIR:-/tmp}/springfield-fuzz) and persist, so runs build on each
-# other.  The checked-in seeds under tests/fuzz/corpus/<target>/ are read
+# other; one run at a time uses a directory (a second one exits with 2).
+# The checked-in seeds under tests/fuzz/corpus/<target>/ are read
 # only and grow by hand: after a campaign, fold the new inputs into a
 # small set and keep every crash input once it is fixed (a regression
 # case), e.g.
@@ -65,6 +66,13 @@ fi
 
 out=${FUZZ_OUT:-${TMPDIR:-/tmp}/springfield-fuzz}
 mkdir -p "$out"
+# Two runs in one directory would rebuild the fuzzers under each other
+# and share corpora mid-run: the second one stops at once instead.
+exec 9>"$out/.lock"
+if ! flock -n 9; then
+    echo "run.sh: another run is using $out; wait for it, or give this one its own FUZZ_OUT" >&2
+    exit 2
+fi
 
 cflags="-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -I$root
  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
