@@ -70,6 +70,40 @@ static void test_lines(void)
     buf_free(&srv.access);
 }
 
+/* Every byte value at every place of paths of 1 to 24 bytes (the copy
+ * goes eight bytes at a time): those below 0x21 and DEL become '?', the
+ * others (UTF-8 too) stay. */
+static void test_every_byte_cleaned(void)
+{
+    char path[25], want[64];
+
+    for (size_t len = 1; len <= 24; len++)
+        for (size_t at = 0; at < len; at++)
+            for (int b = 0; b < 256; b++) {
+                memset(path, 'a', len);
+                path[len] = '\0';
+                path[at] = (char)b;
+                memset(&req, 0, sizeof req);
+                buf_free(&srv.access);
+                known(KNOWN_REQUEST_METHOD, "GET");
+                req.known[KNOWN_REQUEST_URI].s = path; /* (a NUL inside: its length says) */
+                req.known[KNOWN_REQUEST_URI].len = len;
+                access_log_add(&srv, &req, 200, 1, 0);
+                memcpy(want, "GET ", 4);
+                memcpy(want + 4, path, len);
+                want[4 + at] = b < 0x21 || b == 0x7f ? '?' : (char)b;
+                memcpy(want + 4 + len, " 200 1 0us\n", 11);
+                CU_ASSERT_EQUAL(srv.access.len, 4 + len + 11);
+                if (srv.access.len != 4 + len + 11 || memcmp(srv.access.data, want, 4 + len + 11)) {
+                    CU_FAIL("byte not cleaned as it should be");
+                    fprintf(stderr, "\n  byte 0x%02x at %zu of %zu", b, at, len);
+                    buf_free(&srv.access);
+                    return;
+                }
+            }
+    buf_free(&srv.access);
+}
+
 /* Lines dropped while the log had no room are counted in the next line. */
 static void test_dropped_lines_said(void)
 {
@@ -184,6 +218,7 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         {"lines as they always were", test_lines},
+        {"every byte at every place of a path", test_every_byte_cleaned},
         {"dropped lines are said", test_dropped_lines_said},
         {"JSON lines, numbers by hand", test_json_lines},
         {"one clock read per loop iteration", test_answer_clock},
