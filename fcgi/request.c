@@ -859,8 +859,10 @@ void fcgi_respond(struct fcgi_request *r, int status, const char *content_type,
     if (c && !r->answered) {
         send_answer(r, status, content_type, body, len);
         conn_detach_request(c, r); /* drops the connection's reference */
-        conn_flush(c);
-        conn_maybe_close(c);
+        if (!c->busy) { /* (busy: answered while c's input is read, which flushes after) */
+            conn_flush(c);
+            conn_maybe_close(c);
+        }
     }
     r->state = REQ_DRAIN; /* any further answer is a bug and is refused above */
     request_unref(r);     /* the handler's reference */
