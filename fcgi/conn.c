@@ -970,29 +970,26 @@ static inline bool is_empty_record(const uint8_t *p, uint8_t type, uint16_t id_b
  * The rest of r, just begun, when it follows whole in the input as a
  * request without a body comes: its PARAMS records, then an empty PARAMS
  * and an empty STDIN, 16 bytes whose every bit is known but for the id.
- * Those are taken here in one step, each as stream_record would take it
- * but without looking r up again, nor the output after each (they answer
- * nothing, but for an error).  What comes otherwise (a body, a record cut
- * short, padding on an empty record, another request's) is left in
- * *data for the record-by-record way, as is everything after r's end;
- * so is what follows once r is refused (its state is no longer
+ * Those are taken here in one step (each PARAMS header read as the record
+ * loop reads one, fcgi_parser_peek_record), as stream_record would take
+ * them but without looking r up again, nor at the output after each (they
+ * answer nothing, but for an error).  What comes otherwise (a body, a
+ * record cut short, padding on an empty record, another request's) is
+ * left in *data for the record-by-record way, as is everything after r's
+ * end; so is what follows once r is refused (its state is no longer
  * REQ_PARAMS) or the connection fails.
  */
 static inline __attribute__((always_inline)) void take_rest_of_request(
     struct fcgi_conn *c, struct fcgi_request *r, const uint8_t **data, size_t *len)
 {
     const uint8_t *p = *data;
-    size_t left = *len;
+    size_t left = *len, total;
     uint16_t id = r->id;
+    struct fcgi_record rec;
 
-    while (left >= FCGI_HEADER_LEN && p[1] == FCGI_PARAMS && p[0] == FCGI_VERSION_1 &&
-           (p[2] << 8 | p[3]) == id) {
-        size_t content_len = (size_t)(p[4] << 8 | p[5]), total;
-
-        total = FCGI_HEADER_LEN + content_len + p[6];
-        if (content_len == 0 || left < total)
-            break;
-        take_input(r, true, p + FCGI_HEADER_LEN, content_len);
+    while (fcgi_parser_peek_record(&c->parser, p, left, &rec, &total) &&
+           rec.type == FCGI_PARAMS && rec.request_id == id && rec.content_length > 0) {
+        take_input(r, true, p + FCGI_HEADER_LEN, rec.content_length);
         c->records++;
         p += total;
         left -= total;
