@@ -8,6 +8,7 @@
 #ifndef SPRINGFIELD_COMMON_WORD_H
 #define SPRINGFIELD_COMMON_WORD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -33,6 +34,16 @@ static inline uint64_t word8(const void *p)
 
     memcpy(&w, p, sizeof w);
     return w;
+}
+
+/* Whether a byte of w is below n (n at most 0x80): (w - 0x01..01 * n) &
+ * ~w has a high bit set when, and only when, one is (a byte's borrow may
+ * mark the one above it too, but never when none is below n). */
+static inline bool word8_has_byte_below(uint64_t w, uint8_t n)
+{
+    const uint64_t ones = 0x0101010101010101;
+
+    return (w - ones * n) & ~w & ones * 0x80;
 }
 
 #endif

@@ -43,14 +43,11 @@
 #define LINE_NUMBERS (4 * (FMT_U64_MAX + 1) + 128)
 
 /* Whether a byte of w would break the line: a control byte, a blank
- * (below 0x21) or DEL.  (x - 0x01..01 * n) & ~x & 0x80..80 is nonzero
- * when, and only when, a byte of x is below n, for n up to 0x80.) */
+ * (below 0x21) or DEL (0 once xored with 0x7f). */
 static inline bool breaks_line(uint64_t w)
 {
-    const uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
-    uint64_t del = w ^ (0x7f * ones); /* a DEL byte: 0 */
-
-    return (((w - 0x21 * ones) & ~w) | ((del - ones) & ~del)) & highs;
+    return word8_has_byte_below(w, 0x21) ||
+           word8_has_byte_below(w ^ 0x7f7f7f7f7f7f7f7f, 1);
 }
 
 /* Copies s (len bytes; "-" when empty or absent) to p, with bytes that

@@ -348,14 +348,10 @@ static size_t zero_from(const uint8_t *buf, size_t from, size_t len)
 }
 
 /* Whether the n bytes at p, 8 to 16 of them, hold a zero byte: the first
- * and the last 8, a word w each ((w - 0x01..01) & ~w has a high bit set
- * when, and only when, a byte of w is 0). */
+ * and the last 8, a word each. */
 static inline bool short_has_zero(const uint8_t *p, size_t n)
 {
-    const uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
-    uint64_t a = word8(p), b = word8(p + n - 8);
-
-    return (((a - ones) & ~a) | ((b - ones) & ~b)) & highs;
+    return word8_has_byte_below(word8(p), 1) || word8_has_byte_below(word8(p + n - 8), 1);
 }
 
 /*
