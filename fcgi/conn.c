@@ -34,6 +34,7 @@
 
 #include "fcgi/internal.h"
 #include "common/log.h"
+#include "common/sysio.h"
 #include "common/word.h"
 #include "fcgi/response.h"
 
@@ -175,7 +176,7 @@ static bool write_out(struct fcgi_conn *c)
     struct fcgi_server *s = c->srv;
 
     while (c->out_off < c->out.len) {
-        ssize_t n = write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
+        ssize_t n = sys_write(c->fd, c->out.data + c->out_off, c->out.len - c->out_off);
 
         if (n < 0) {
             if (errno == EINTR)
@@ -1297,7 +1298,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     ssize_t n;
 
     (void)revents;
-    n = read(c->fd, read_buf, conn_unsent(c) > 0 ? READ_SLOW_PEER : sizeof read_buf);
+    n = sys_read(c->fd, read_buf, conn_unsent(c) > 0 ? READ_SLOW_PEER : sizeof read_buf);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return;
