@@ -15,7 +15,8 @@
 # springfield and the floor run on CPU 0 (--app-cpu), fcgi-load on CPU 1
 # (--load-cpu).  Each round measures every case on the floor and on
 # springfield, the order alternating from round to round; the table gives
-# the median of the rounds: requests/s, their ratio to the floor, p99
+# the median of the rounds: requests/s, their ratio to the floor, the
+# floor's CPU time per request over springfield's (the cost ratio), p99
 # latency, the server's CPU time per request and its share of its CPU, and
 # the most fcgi-load used of its own CPU (near 100 %, the generator would
 # be the bottleneck).  Any error in any run fails the script.  The machines
@@ -132,20 +133,21 @@ round_ratios() {
         awk '{v[NR] = $1} END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
                                printf "%.3f (%.3f-%.3f)", m, v[1], v[NR]}'
 }
-fmt='%-30s %9s %9s %6s %-19s %8s %8s %7s %7s %7s %5s %5s %5s %5s\n'
-printf "\n$fmt" "" app floor "" "ratio by round" app floor app floor load app floor load max
-printf "$fmt" "case (fcgi-load options)" "req/s" "req/s" ratio "median (range)" "p99 us" \
+fmt='%-30s %9s %9s %6s %-19s %6s %8s %8s %7s %7s %7s %5s %5s %5s %5s\n'
+printf "\n$fmt" "" app floor "" "ratio by round" cost app floor app floor load app floor load max
+printf "$fmt" "case (fcgi-load options)" "req/s" "req/s" ratio "median (range)" ratio "p99 us" \
     "p99 us" "us/req" "us/req" "us/req" "CPU%" "CPU%" "CPU%" "wait%"
 for c in $cases; do
     a=$(median "$c" app "$rps"); f=$(median "$c" floor "$rps")
     outs=$(ls "$run/$c".*.[0-9]* | grep -v '\.err$')
     lp=$(for x in $outs; do awk "$load_pct" "$x"; done | sort -g | tail -1)
     wp=$(for x in $outs; do awk "$waits" "$x"; done | sort -g | tail -1)
-    printf '%-30s %9.0f %9.0f %6.3f %-19s %8.0f %8.0f %7.2f %7.2f %7.2f %5.0f %5.0f %5.0f %5.0f\n' \
+    au=$(median "$c" app "$cpu_req"); fu=$(median "$c" floor "$cpu_req")
+    printf '%-30s %9.0f %9.0f %6.3f %-19s %6.3f %8.0f %8.0f %7.2f %7.2f %7.2f %5.0f %5.0f %5.0f %5.0f\n' \
         "$(case_label "$c") ($(case_args "$c"))" "$a" "$f" "$(echo "$a / $f" | bc -l)" \
-        "$(round_ratios "$c")" \
+        "$(round_ratios "$c")" "$(echo "$fu / $au" | bc -l)" \
         "$(median "$c" app "$p99")" "$(median "$c" floor "$p99")" \
-        "$(median "$c" app "$cpu_req")" "$(median "$c" floor "$cpu_req")" \
+        "$au" "$fu" \
         "$(median "$c" floor "$load_req")" \
         "$(median "$c" app "$cpu_pct")" "$(median "$c" floor "$cpu_pct")" "$lp" "$wp"
     ab=$(median "$c" app "$bytes"); fb=$(median "$c" floor "$bytes")
@@ -155,7 +157,11 @@ cat <<'EOF'
 
 ratio: springfield's req/s over the floor's (the medians of the rounds).  ratio by round:
 each round's ratio of its two runs, which ran one after the other (the machine's speed
-drifts less between those than across the whole run), their median and range.  us/req,
+drifts less between those than across the whole run), their median and range.  cost
+ratio: the floor's CPU time per request over springfield's (the medians), the engine's own
+cost whatever the load: where the floor's CPU% is well below 100, fcgi-load (whose syscalls
+cost about the floor's) could not drive it faster, its req/s is the generator's limit and
+the req/s ratio reads high; the cost ratio does not.  us/req,
 CPU%: a server's CPU time (utime + stime) per request and its share of one CPU.  load
 us/req: fcgi-load's own CPU time per request against the floor, about the floor's own (the
 same syscalls, one read and one write per batch): on a CPU of its own it keeps up with the
