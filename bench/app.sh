@@ -164,8 +164,9 @@ cost about the floor's) could not drive it faster, its req/s is the generator's 
 the req/s ratio reads high; the cost ratio does not.  us/req,
 CPU%: a server's CPU time (utime + stime) per request and its share of one CPU.  load
 us/req: fcgi-load's own CPU time per request against the floor, about the floor's own (the
-same syscalls, one read and one write per batch): on a CPU of its own it keeps up with the
-floor on another.  load CPU%: the most fcgi-load used of its CPU in any run.  max wait%:
+same syscalls, one read and one write per batch): on a CPU of its own it keeps the floor
+busy to within a few % at depth 1 and with a connection per request, to about 90 % at
+depths 8 and 32 (the floor's CPU%), where the cost ratio is the figure.  load CPU%: the most fcgi-load used of its CPU in any run.  max wait%:
 the longest any server or fcgi-load was runnable but waiting for a CPU (other processes on
 it), in any run: above a few %, the machine was busy with something else and req/s and p99
 show it.
