@@ -969,11 +969,10 @@ static void protocol_error(struct conn *c, const char *why, uint64_t now)
  * every answer is still checked, and the generator stays cheaper than the
  * servers it drives.
  */
-#define KNOWN_HEAD_MAX 256
 static struct {
     size_t len; /* 0: none yet */
     uint16_t status;
-    char text[KNOWN_HEAD_MAX];
+    char text[HEAD_MAX]; /* (as long as the head kept for an answer in pieces) */
 } known_head;
 
 static bool known_head_starts(const uint8_t *p, size_t n)
@@ -983,7 +982,7 @@ static bool known_head_starts(const uint8_t *p, size_t n)
 
 static void known_head_keep(const uint8_t *p, size_t len, uint16_t status)
 {
-    if (status && len <= KNOWN_HEAD_MAX) {
+    if (status && len <= HEAD_MAX) {
         memcpy(known_head.text, p, len);
         known_head.len = len;
         known_head.status = status;
