@@ -4,6 +4,7 @@
 # floor of this syscall pattern) the same way, in interleaved rounds.
 #
 #   bench/app.sh [--rounds N] [--seconds S] [--warmup S] [--case NAME]...
+#                [--walk-floor]
 #                (default 3 rounds of 10 s after 1 s of warm-up, every case)
 #
 # Cases (GET /api/v1/flanders with nginx's 21 params):
@@ -21,13 +22,21 @@
 # the most fcgi-load used of its own CPU (near 100 %, the generator would
 # be the bottleneck).  Any error in any run fails the script.  The machines
 # are shared and noisy: read the ratios, not the absolutes.
+#
+# --walk-floor runs `bench/floor --walk-params` in springfield's place (the
+# app columns): the floor that also walks each request's params and notes
+# the method and the script name, a step any application that routes on its
+# params takes, and springfield takes with more (NULs checked, routing, the
+# answer built, counted and timed).  Its ratio to the floor is what that one
+# step costs.
 . "$(dirname "$0")/lib.sh"
-rounds=3 secs=10 warm=1 app_cpu=0 load_cpu=1 cases=""
+rounds=3 secs=10 warm=1 app_cpu=0 load_cpu=1 cases="" app_cmd=./springfield
 while [ $# -gt 0 ]; do
     if round_option "$1" "${2:-}"; then shift 2; continue; fi
     case $1 in
     --app-cpu) app_cpu=$2; shift 2 ;;
     --load-cpu) load_cpu=$2; shift 2 ;;
+    --walk-floor) app_cmd="bench/floor --walk-params"; shift ;;
     -h|--help) help_text; exit 0 ;;
     *) echo "bench/app.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
     esac
@@ -59,7 +68,12 @@ case_label() {
 for c in $cases; do case_args "$c" >/dev/null; done
 
 ulimit -n 4096 2>/dev/null || true
-taskset -c "$app_cpu" ./springfield --listen "unix:$run/app.sock" --no-access-log 2>"$run/app.log" &
+if [ "$app_cmd" = ./springfield ]; then
+    taskset -c "$app_cpu" ./springfield --listen "unix:$run/app.sock" --no-access-log \
+        2>"$run/app.log" &
+else
+    taskset -c "$app_cpu" $app_cmd --listen "unix:$run/app.sock" 2>"$run/app.log" &
+fi
 started $!
 app_pid=$!
 taskset -c "$app_cpu" bench/floor --listen "unix:$run/floor.sock" 2>"$run/floor.log" &
@@ -118,7 +132,7 @@ bytes='/^answer bytes/ {print $3}'
 waits='/^(generator|server) waited/ {print $3}'
 
 echo
-echo "springfield and bench/floor driven by bench/fcgi-load over unix sockets, no front server"
+echo "$app_cmd (app) and bench/floor driven by bench/fcgi-load over unix sockets, no front server"
 echo "GET /api/v1/flanders with nginx's params; $rounds round(s) of $secs s after $warm s warm-up, medians"
 echo "servers on CPU $app_cpu, fcgi-load on CPU $load_cpu; $(nproc) CPUs, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "each run: taskset -c $load_cpu bench/fcgi-load OPTIONS -t $secs -w $warm --server-pid PID unix:SOCKET"
@@ -153,6 +167,13 @@ for c in $cases; do
     ab=$(median "$c" app "$bytes"); fb=$(median "$c" floor "$bytes")
     [ "$ab" = "$fb" ] || echo "  note: springfield answers $ab bytes, the floor $fb: update bench/floor.c"
 done
+if [ "$app_cmd" != ./springfield ]; then
+    # what the walking floor says at exit: every PARAMS record walked?
+    kill "$app_pid"
+    wait "$app_pid" || true
+    echo
+    grep '^floor: walked' "$run/app.log" || echo "(the walking floor said nothing at exit)"
+fi
 cat <<'EOF'
 
 ratio: springfield's req/s over the floor's (the medians of the rounds).  ratio by round:

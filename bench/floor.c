@@ -2,7 +2,8 @@
  * bench/floor.c — the canned-answer FastCGI responder: the floor a FastCGI
  * application can reach with this syscall pattern on this machine.
  *
- *   floor --listen unix:PATH | HOST:PORT [--corrupt KIND [--corrupt-every N]]
+ *   floor --listen unix:PATH | HOST:PORT [--walk-params]
+ *         [--corrupt KIND [--corrupt-every N]]
  *
  * It frames records and does nothing else: for every request whose STDIN
  * stream ends (the empty STDIN record), it answers the bytes springfield
@@ -18,6 +19,14 @@
  * completed.  An answer the socket does not take waits for EPOLLOUT, and
  * the connection is not read meanwhile.  So what springfield spends beyond
  * the floor is spent in springfield, not in the kernel or the generator.
+ *
+ * --walk-params makes it also walk each PARAMS record's pairs: their
+ * lengths (1 or 4 bytes) must fit the record, and REQUEST_METHOD and
+ * SCRIPT_NAME are noted.  That walk, with no NUL check, no index and no
+ * routing, is the one step any application that routes on its params must
+ * take: beside the floor it shows what that step alone costs.  A record
+ * whose pairs do not fit closes its connection; one that comes in pieces is
+ * not walked (at exit, the counts go to stderr).
  *
  * --corrupt makes it a broken responder, for the tests of fcgi-load's
  * checks: every Nth answer (--corrupt-every, default 1) is
@@ -50,6 +59,7 @@
 enum {
     REC_BEGIN_REQUEST = 1,
     REC_END_REQUEST = 3,
+    REC_PARAMS = 4,
     REC_STDIN = 5,
     REC_STDOUT = 6,
     FLAG_KEEP_CONN = 1,
@@ -192,6 +202,71 @@ static bool request_ended(struct conn *c, uint16_t id)
     return true;
 }
 
+/* --walk-params: on, the PARAMS records walked and those not (in pieces),
+ * and what was noted (volatile: stores no one reads would be optimised
+ * away, and the comparisons with them). */
+static bool walk_params;
+static unsigned long walked, not_walked;
+static volatile struct {
+    const uint8_t *method, *script;
+    size_t method_len, script_len;
+} noted;
+
+/* The two lengths of the pair at at, within end, when one takes 4 bytes
+ * (the high bit set) or they are cut short: false when they do not fit. */
+static __attribute__((noinline)) bool long_lengths(const uint8_t **at, const uint8_t *end,
+                                                   size_t *nl, size_t *vl)
+{
+    size_t *len[2] = {nl, vl};
+
+    for (int k = 0; k < 2; k++) {
+        const uint8_t *p = *at;
+
+        if (p >= end)
+            return false;
+        if (!(p[0] & 0x80)) {
+            *len[k] = p[0];
+            *at = p + 1;
+            continue;
+        }
+        if (end - p < 4)
+            return false;
+        *len[k] = (size_t)(p[0] & 0x7f) << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+        *at = p + 4;
+    }
+    return true;
+}
+
+/* Walks the pairs of one PARAMS record's content p[0..n); false when they
+ * do not fit it.  (Two 1-byte lengths, what front servers send, inline.) */
+static bool walk_pairs(const uint8_t *p, size_t n)
+{
+    const uint8_t *at = p, *end = p + n;
+
+    while (at < end) {
+        size_t nl = end - at >= 2 ? at[0] : 0x80, vl = end - at >= 2 ? at[1] : 0;
+        const uint8_t *name = at + 2;
+
+        if (__builtin_expect((nl | vl) & 0x80, 0)) {
+            if (!long_lengths(&at, end, &nl, &vl))
+                return false;
+            name = at;
+        }
+        at = name + nl + vl;
+        if (__builtin_expect(at > end, 0))
+            return false;
+        if (nl == 14 && !memcmp(name, "REQUEST_METHOD", 14)) {
+            noted.method = name + nl;
+            noted.method_len = vl;
+        } else if (nl == 11 && !memcmp(name, "SCRIPT_NAME", 11)) {
+            noted.script = name + nl;
+            noted.script_len = vl;
+        }
+    }
+    walked++;
+    return true;
+}
+
 /* Frames n bytes of c's input; false once c is to be closed. */
 static bool conn_input(struct conn *c, const uint8_t *p, size_t n)
 {
@@ -232,6 +307,12 @@ static bool conn_input(struct conn *c, const uint8_t *p, size_t n)
             }
         }
         m = c->content_left < n ? c->content_left : n;
+        if (walk_params && c->type == REC_PARAMS && m > 0) {
+            if (m < c->content_len)
+                not_walked += m == c->content_left; /* (counted once: its last piece) */
+            else if (!walk_pairs(p, m))
+                return false;
+        }
         p += m;
         n -= m;
         c->content_left = (uint16_t)(c->content_left - m);
@@ -367,10 +448,14 @@ static int listen_on(const char *addr)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: floor --listen unix:PATH | HOST:PORT [--corrupt KIND [--corrupt-every N]]\n"
+        "usage: floor --listen unix:PATH | HOST:PORT [--walk-params]\n"
+        "             [--corrupt KIND [--corrupt-every N]]\n"
         "A FastCGI responder that answers every request with springfield's flanders\n"
         "bytes and does nothing else: the floor for bench/app.sh.\n"
         "  --listen ADDR       unix:PATH (a stale socket file is replaced) or HOST:PORT\n"
+        "  --walk-params       also walk each PARAMS record's pairs (their lengths, and\n"
+        "                      REQUEST_METHOD and SCRIPT_NAME noted): what that step,\n"
+        "                      which any application routing on its params takes, costs\n"
         "  --corrupt KIND      break every Nth answer: version, id, unterminated, status,\n"
         "                      fcgi-status, close, stall (to test the load generator)\n"
         "  --corrupt-every N   which answers --corrupt breaks (default 1: all)\n"
@@ -394,6 +479,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "--listen") && i + 1 < argc) {
             addr = argv[++i];
+        } else if (!strcmp(argv[i], "--walk-params")) {
+            walk_params = true;
         } else if (!strcmp(argv[i], "--corrupt") && i + 1 < argc) {
             i++;
             for (k = 1; k < (int)(sizeof kinds / sizeof kinds[0]); k++)
@@ -447,5 +534,8 @@ int main(int argc, char **argv)
     }
     if (unix_path)
         unlink(unix_path);
+    if (walk_params)
+        fprintf(stderr, "floor: walked the pairs of %lu PARAMS records (%lu came in pieces, "
+                        "not walked)\n", walked, not_walked);
     return 0;
 }

@@ -203,3 +203,25 @@ def test_floor_answers_like_springfield(launch):
     with fc.Connection(fl.sock, timeout=5) as c:
         c.send_bytewise(fc.encode_request(9, fc.cgi_params("GET", "/x"), b"body"))
         assert c.read_response(9).stdout == answers[0][0]
+
+
+def test_walking_floor_walks_every_params_record(launch):
+    """bench/floor --walk-params (bench/app.sh --walk-floor) answers as the
+    floor does, walks each PARAMS record's pairs, 4-byte lengths too, and
+    closes a connection whose pairs do not fit their record instead of
+    answering it."""
+    fl = launch(Floor, "--walk-params")
+    with fc.Connection(fl.sock, timeout=5) as c:
+        c.send_request(1, fc.cgi_params("GET", "/api/v1/flanders"))
+        c.send_request(2, fc.cgi_params("GET", "/x", extra={"HTTP_X_LONG": "v" * 300}))
+        for rid in (1, 2):
+            assert c.read_response(rid).stdout.endswith(b"Hi-dilly-ho, neighborino!")
+    pairs = fc.encode_pairs({"REQUEST_METHOD": "GET"})
+    broken = pairs[:1] + bytes([pairs[1] + 40]) + pairs[2:]  # the value 40 bytes too long
+    with fc.Connection(fl.sock, timeout=5) as c:
+        c.send(fc.encode_begin(3) + fc.encode_stream(fc.PARAMS, 3, broken)
+               + fc.encode_stream(fc.STDIN, 3, b""))
+        assert c.is_closed_by_peer()
+        assert 3 not in c.responses
+    fl.stop()
+    assert "floor: walked the pairs of 2 PARAMS records (0 came in pieces" in fl.log(), fl.log()
