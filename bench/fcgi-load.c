@@ -52,6 +52,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -641,7 +642,10 @@ struct conn {
     struct slot *slots;
     uint16_t *free_ids;
     unsigned nfree;
-    /* unsent request bytes */
+    /* requests started and not yet written (their ids), then the bytes a
+     * short write left unsent */
+    uint16_t *pend;
+    unsigned npend;
     uint8_t *out;
     size_t out_off, out_len, out_cap;
     /* the record being decoded */
@@ -667,6 +671,7 @@ static struct {
     uint64_t window_from, window_to;
     uint64_t sent_measured, inflight, stderr_bytes, stdout_bytes, answers_measured;
     uint64_t answers_total, connects, late_at_end;
+    uint64_t short_writes; /* the socket took part of the requests: the server lags */
     uint64_t last_answer; /* --requests: with no answer for --timeout, the run gives up */
     uint64_t sched_k; /* open loop: the next request number to schedule */
     double period_ns; /* open loop: nanoseconds between two requests */
@@ -751,6 +756,7 @@ static void conn_down(struct conn *c, int kind, const char *why, uint64_t now)
     c->state = C_IDLE;
     c->out_armed = false;
     c->out_off = c->out_len = 0;
+    c->npend = 0;
     c->hdr_have = 0;
     c->in_record = false;
     c->nfree = 0;
@@ -811,8 +817,8 @@ static bool want_request(const struct conn *c)
     return opt.rate > 0 ? c->due > 0 : true;
 }
 
-/* Starts what c may start: connects when it has no connection, else copies
- * requests for its free ids into its output (flushed by the caller). */
+/* Starts what c may start: connects when it has no connection, else takes
+ * its free ids for new requests, to be written by the caller (conn_flush). */
 static void conn_fill(struct conn *c, uint64_t now)
 {
     if (c->state == C_IDLE) {
@@ -853,20 +859,65 @@ static void conn_fill(struct conn *c, uint64_t now)
         run.inflight++;
         if (run.measuring)
             run.sent_measured++;
-        if (c->out_off > 0 && c->out_off == c->out_len)
-            c->out_off = c->out_len = 0;
-        if (c->out_len + request_len > c->out_cap) {
-            memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-            c->out_len -= c->out_off;
-            c->out_off = 0;
-        }
-        memcpy(c->out + c->out_len, request[id - 1], request_len);
-        c->out_len += request_len;
+        c->pend[c->npend++] = id;
         if (opt.conn_per_request)
             c->spent = true; /* END_REQUEST ends the connection */
     }
 }
 
+/* The most iovecs one writev of pending requests takes (IOV_MAX is 1024). */
+#define PEND_IOV 64
+
+/*
+ * Writes c's pending requests straight from their prebuilt bytes, a writev
+ * of up to PEND_IOV at a time: no copy of them, unless the socket takes
+ * only part, when the rest is copied to c->out (which is empty then, and
+ * holds depth requests) for EPOLLOUT.  False when c went down.
+ */
+static bool send_pending(struct conn *c, uint64_t now)
+{
+    struct iovec iov[PEND_IOV];
+    unsigned done = 0, k, m;
+
+    while (done < c->npend) {
+        ssize_t n;
+        size_t skip;
+
+        m = c->npend - done < PEND_IOV ? c->npend - done : PEND_IOV;
+        for (k = 0; k < m; k++)
+            iov[k] = (struct iovec){request[c->pend[done + k] - 1], request_len};
+        n = writev(c->fd, iov, (int)m);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN) {
+            conn_down(c, E_RESET, errno == EPIPE || errno == ECONNRESET ? NULL : strerror(errno),
+                      now);
+            return false;
+        }
+        if (n >= 0 && (size_t)n == m * request_len) {
+            done += m;
+            continue;
+        }
+        /* the socket is full: the unsent rest, in order, waits in c->out */
+        run.short_writes++;
+        skip = n > 0 ? (size_t)n : 0;
+        for (k = done; k < c->npend; k++) {
+            if (skip >= request_len) {
+                skip -= request_len;
+                continue;
+            }
+            memcpy(c->out + c->out_len, request[c->pend[k] - 1] + skip, request_len - skip);
+            c->out_len += request_len - skip;
+            skip = 0;
+        }
+        break;
+    }
+    c->npend = 0;
+    return true;
+}
+
+/* Writes what c has to write: the rest of a short write first, then the
+ * requests started since; EPOLLOUT while the socket does not take it all. */
 static void conn_flush(struct conn *c, uint64_t now)
 {
     ssize_t n;
@@ -888,6 +939,10 @@ static void conn_flush(struct conn *c, uint64_t now)
     }
     if (c->out_off == c->out_len) {
         c->out_off = c->out_len = 0;
+        if (c->npend > 0 && !send_pending(c, now))
+            return;
+    }
+    if (c->out_len == 0) {
         if (c->out_armed) {
             epoll_set(c, EPOLL_CTL_MOD, EPOLLIN);
             c->out_armed = false;
@@ -1326,11 +1381,12 @@ static void report(void)
         printf("\"error_total\":%llu,\"cancelled\":%llu,\"not_sent_at_end\":%llu,",
                (unsigned long long)total, (unsigned long long)errs.cancelled,
                (unsigned long long)run.late_at_end);
-        printf("\"stdout_bytes_per_answer\":%.1f,\"connects\":%llu,"
+        printf("\"stdout_bytes_per_answer\":%.1f,\"connects\":%llu,\"short_writes\":%llu,"
                "\"generator_cpu_us_per_request\":%.3f,\"generator_user_us_per_request\":%.3f,"
                "\"generator_cpu_percent\":%.1f,\"generator_wait_percent\":%.1f",
                run.answers_total ? (double)run.stdout_bytes / (double)run.answers_total : 0,
-               (unsigned long long)run.connects, per, uper, busy, wait_pct);
+               (unsigned long long)run.connects, (unsigned long long)run.short_writes, per, uper,
+               busy, wait_pct);
         if (have_server)
             printf(",\"server_cpu_us_per_request\":%.3f,\"server_cpu_percent\":%.1f,"
                    "\"server_wait_percent\":%.1f", sper, sbusy, swait_pct);
@@ -1356,6 +1412,8 @@ static void report(void)
         printf("answer bytes       %.1f per answer (STDOUT), %llu bytes of STDERR\n",
                run.answers_total ? (double)run.stdout_bytes / (double)run.answers_total : 0,
                (unsigned long long)run.stderr_bytes);
+        printf("short writes       %llu (the socket took part of the requests: the server "
+               "lagged)\n", (unsigned long long)run.short_writes);
         printf("errors             %llu\n", (unsigned long long)total);
         for (i = 0; i < E_KINDS; i++)
             printf("errors %-11s %llu\n", err_name[i], (unsigned long long)errs.count[i]);
@@ -1468,9 +1526,10 @@ int main(int argc, char **argv)
         c->index = i;
         c->slots = calloc(opt.depth, sizeof *c->slots);
         c->free_ids = malloc(opt.depth * sizeof *c->free_ids);
+        c->pend = malloc(opt.depth * sizeof *c->pend);
         c->out_cap = opt.depth * request_len;
         c->out = malloc(c->out_cap);
-        if (!c->slots || !c->free_ids || !c->out) {
+        if (!c->slots || !c->free_ids || !c->pend || !c->out) {
             perror("fcgi-load");
             return 2;
         }
