@@ -101,15 +101,16 @@ def test_fixed_number_of_requests(launch):
 
 
 def test_requests_the_socket_takes_in_part(launch):
-    """512 requests of 2 KiB in flight on one connection are more than a
-    unix socket takes at once: the short writes' rest waits for EPOLLOUT and
-    goes out in order (a byte lost or sent twice breaks the framing the
-    floor reads, and the count)."""
+    """1,000 requests of 16 KiB in flight on one connection, 1 MiB a writev,
+    are more than a unix socket takes at once (its send buffer is about
+    200 KiB): the short writes' rest waits for EPOLLOUT and goes out in
+    order (a byte lost or sent twice breaks the framing the floor reads, and
+    the count)."""
     fl = launch(Floor, "--walk-params")
-    rc, rep, err = fcgi_load(fl.sock, "-c", "1", "-d", "512", "-n", "20000", "-w", "0",
-                             "-P", "HTTP_X_PAD=" + "x" * 2000)
+    rc, rep, err = fcgi_load(fl.sock, "-c", "1", "-d", "1000", "-n", "10000", "-w", "0",
+                             "-P", "HTTP_X_PAD=" + "x" * 16000)
     assert rc == 0, err
-    assert rep["requests"] == 20000 and rep["error_total"] == 0, rep
+    assert rep["requests"] == 10000 and rep["error_total"] == 0, rep
     assert rep["short_writes"] > 0, rep  # the case under test happened
     fl.stop()
     assert "floor: walked the pairs of" in fl.log(), fl.log()
