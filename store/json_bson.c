@@ -12,6 +12,7 @@
 #include "store/json_bson.h"
 
 #include "common/buf.h"
+#include "common/utf8.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -61,6 +62,14 @@ enum token_kind { TOKEN_STRING, TOKEN_NUMBER };
 /* Finds the next string or number token at or after c->pos.  For a string,
  * [*start, *stop) is the text between the quotes.  Raw control characters
  * inside strings (cJSON accepts them, JSON does not) are refused here. */
+/* Whether s[0..n) is UTF-8, NULs allowed (a decoded \u0000 is one).  Not
+ * bson_utf8_validate: with NULs allowed it also takes C0 80, the overlong
+ * form of NUL ("modified UTF-8"), which is not UTF-8. */
+static bool is_utf8(const char *s, size_t n)
+{
+    return utf8_chars(s, n) >= 0;
+}
+
 static int next_token(struct conv *c, enum token_kind want, size_t *start, size_t *stop)
 {
     const char *s = c->s;
@@ -193,7 +202,7 @@ static int decode_string(struct conv *c, size_t start, size_t stop, struct buf *
         i += 2;
     }
     p[n] = '\0';
-    if (!bson_utf8_validate(p, n, true))
+    if (!is_utf8(p, n))
         return fail(c, "not JSON: invalid UTF-8 near byte %zu", start - 1);
     *out_len = n;
     return 0;
@@ -506,7 +515,7 @@ static void out_string(struct out *o, const char *s, size_t n)
 {
     size_t run = 0;
 
-    if (!bson_utf8_validate(s, n, true)) {
+    if (!is_utf8(s, n)) {
         o->failed = 1;
         return;
     }

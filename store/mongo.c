@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/utf8.h"
 #include "store/json_bson.h"
 
 struct mongo_store {
@@ -520,7 +521,8 @@ static void submit(struct mongo_store *st, enum mongo_op op, const char *name,
         store_refuse(be, cb, privdata, STORE_BAD_INPUT, "name longer than 1024 bytes");
         return;
     }
-    if (name_len > 0 && !bson_utf8_validate(name, name_len, true)) {
+    /* (not bson_utf8_validate, which lets the overlong NUL C0 80 by) */
+    if (name_len > 0 && utf8_chars(name, name_len) < 0) {
         store_refuse(be, cb, privdata, STORE_BAD_INPUT, "name is not valid UTF-8");
         return;
     }

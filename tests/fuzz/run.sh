@@ -108,7 +108,7 @@ build_target() {
     json_bson)
         # shellcheck disable=SC2046
         build fuzz_json_bson tests/fuzz/fuzz_json_bson.c store/json_bson.c common/buf.c \
-            $(libs libbson-1.0 libcjson) -lm
+            common/utf8.c $(libs libbson-1.0 libcjson) -lm
         ;;
     weather)
         # the parser, and what the rest of weather.c (the backend) links to

@@ -436,7 +436,8 @@ TRAILING_GARBAGE = [
 
 # (a UTF-8 byte order mark is not here: RFC 8259 lets a parser ignore it)
 NOT_JSON_OTHER = [b'01', b'1.', b'[1,]', b'NaN', b'"\xff"', b'"tab\there"', b'{"a":1,}',
-                  b'"\\x"', b'"\\ud800"', b'-', b'1e', b'\0', b'[']
+                  b'"\\x"', b'"\\ud800"', b'-', b'1e', b'\0', b'[',
+                  b'"n\xc0\x80"', b'"\xed\xa0\x80"']  # an overlong NUL, a raw surrogate
 
 
 def _byte_position(message):
@@ -464,6 +465,21 @@ def test_homers_invalid_json_is_400_with_position(kv):
     assert status == 200 and loads_exact(data) == {"kept": True}
     # whitespace after the value is fine
     assert http_request(kv.port, "POST", path, body=b'{"a": 1} \r\n\t')[0] == 204
+
+
+def test_homers_name_that_is_not_utf8_is_400(kv):
+    """nginx decodes %XX in the path: a name whose bytes are not UTF-8 (the
+    byte 0xFF, the overlong NUL C0 80, a surrogate) is refused before it
+    reaches MongoDB, and stores nothing."""
+    for raw in ("bad%FF", "bad%C0%80", "bad%ED%A0%80"):
+        path = "/api/v1/homers/" + raw
+        status, headers, data = http_request(kv.port, "POST", path, body=b'{"a": 1}')
+        message = assert_error_shape(status, headers, data, 400)
+        assert "UTF-8" in message and "name" in message, (raw, message)
+        status, headers, data = http_request(kv.port, "GET", path)
+        assert_error_shape(status, headers, data, 400)
+    # a name that is UTF-8 goes in as before
+    assert http_request(kv.port, "POST", homer_path("caf\u00e9"), body=b'1')[0] == 204
 
 
 def test_homers_mongo_stopped_and_restarted(kv):

@@ -151,6 +151,9 @@ static void test_unicode(void)
     check_err("\"\\q\"", "not JSON: error near byte 1");
     check_err("\"a\xff\"", "not JSON: invalid UTF-8 near byte 0");
     check_err("[\"ok\",\"\xc3\"]", "not JSON: invalid UTF-8 near byte 6");
+    /* the overlong NUL (which libbson's check lets by) and a raw surrogate */
+    check_err("\"n\xc0\x80\"", "not JSON: invalid UTF-8 near byte 0");
+    check_err("\"\xed\xa0\x80\"", "not JSON: invalid UTF-8 near byte 0");
     check_err("\"a\tb\"", "not JSON: error near byte 2");
     check_err_len("\"a\0b\"", 5, "not JSON: error near byte 2");
     /* a key with NUL cannot be a BSON key */
@@ -343,6 +346,7 @@ static void test_render_other_types(void)
     BSON_APPEND_DOUBLE(&doc, "nan", NAN);
     BSON_APPEND_DOUBLE(&doc, "inf", INFINITY);
     bson_append_utf8(&doc, "bad", 3, "a\xff", 2); /* libbson does not check */
+    bson_append_utf8(&doc, "nul2", 4, "a\xc0\x80", 3); /* the overlong NUL */
     BSON_APPEND_DOCUMENT_BEGIN(&doc, "d", &child);
     BSON_APPEND_INT64(&child, "x", 7);
     bson_append_document_end(&doc, &child);
@@ -367,6 +371,8 @@ static void test_render_other_types(void)
 
     /* invalid UTF-8 stored by someone else: refused, not passed on */
     CU_ASSERT_FATAL(bson_iter_init_find(&it, &doc, "bad"));
+    CU_ASSERT_PTR_NULL(bson_value_to_json(&it, &n));
+    CU_ASSERT_FATAL(bson_iter_init_find(&it, &doc, "nul2"));
     CU_ASSERT_PTR_NULL(bson_value_to_json(&it, &n));
 
     CU_ASSERT_FATAL(bson_iter_init_find(&it, &doc, "d"));
