@@ -114,13 +114,13 @@ while [ $r -le "$rounds" ]; do
     r=$((r + 1))
 done
 
-# median CASE SYSTEM AWK-PROGRAM: the median over the rounds of what the
+# median_of CASE SYSTEM AWK-PROGRAM: the median over the rounds of what the
 # program prints for each run's output
-median() {
+median_of() {
     for f in "$run/$1.$2".[0-9]*; do
         case $f in *.err) continue ;; esac
         awk "$3" "$f"
-    done | sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+    done | median
 }
 rps='/^requests\/s/ {print $2}'
 p99='/^latency p99 / {print $3}'
@@ -152,19 +152,19 @@ printf "\n$fmt" "" app floor "" "ratio by round" cost app floor app floor load a
 printf "$fmt" "case (fcgi-load options)" "req/s" "req/s" ratio "median (range)" ratio "p99 us" \
     "p99 us" "us/req" "us/req" "us/req" "CPU%" "CPU%" "CPU%" "wait%"
 for c in $cases; do
-    a=$(median "$c" app "$rps"); f=$(median "$c" floor "$rps")
+    a=$(median_of "$c" app "$rps"); f=$(median_of "$c" floor "$rps")
     outs=$(ls "$run/$c".*.[0-9]* | grep -v '\.err$')
     lp=$(for x in $outs; do awk "$load_pct" "$x"; done | sort -g | tail -1)
     wp=$(for x in $outs; do awk "$waits" "$x"; done | sort -g | tail -1)
-    au=$(median "$c" app "$cpu_req"); fu=$(median "$c" floor "$cpu_req")
+    au=$(median_of "$c" app "$cpu_req"); fu=$(median_of "$c" floor "$cpu_req")
     printf '%-30s %9.0f %9.0f %6.3f %-19s %6.3f %8.0f %8.0f %7.2f %7.2f %7.2f %5.0f %5.0f %5.0f %5.0f\n' \
         "$(case_label "$c") ($(case_args "$c"))" "$a" "$f" "$(echo "$a / $f" | bc -l)" \
         "$(round_ratios "$c")" "$(echo "$fu / $au" | bc -l)" \
-        "$(median "$c" app "$p99")" "$(median "$c" floor "$p99")" \
+        "$(median_of "$c" app "$p99")" "$(median_of "$c" floor "$p99")" \
         "$au" "$fu" \
-        "$(median "$c" floor "$load_req")" \
-        "$(median "$c" app "$cpu_pct")" "$(median "$c" floor "$cpu_pct")" "$lp" "$wp"
-    ab=$(median "$c" app "$bytes"); fb=$(median "$c" floor "$bytes")
+        "$(median_of "$c" floor "$load_req")" \
+        "$(median_of "$c" app "$cpu_pct")" "$(median_of "$c" floor "$cpu_pct")" "$lp" "$wp"
+    ab=$(median_of "$c" app "$bytes"); fb=$(median_of "$c" floor "$bytes")
     [ "$ab" = "$fb" ] || echo "  note: springfield answers $ab bytes, the floor $fb: update bench/floor.c"
 done
 if [ "$app_cmd" != ./springfield ]; then

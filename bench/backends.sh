@@ -334,9 +334,7 @@ done
 
 # med CASE FIELD: the median over the rounds of a field of $run/results
 med() {
-    awk -v c="$1" -v f="$2" '$1 == c {print $f}' "$run/results" | sort -g |
-        awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
-                               else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+    awk -v c="$1" -v f="$2" '$1 == c {print $f}' "$run/results" | median
 }
 has() { echo " $cases " | tr -s ' \n' ' ' | grep -q " $1 "; }
 rate() { has "$1" && med "$1" 3 || echo nan; }

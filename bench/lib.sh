@@ -28,6 +28,14 @@ ticks() {
     echo $t
 }
 
+# median: the median of the numbers on standard input, one a line ("nan"
+# for none); never in exponent form, which bc cannot read
+median() {
+    sort -g | awk '{v[NR] = $1}
+                   END {if (NR == 0) print "nan"
+                        else printf "%.6f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
 # help_text: the script's header comment, for its --help
 help_text() { sed -n '2,/^\. /{/^\. /d;s/^# \{0,1\}//;p}' "$0"; }
 

@@ -64,7 +64,6 @@ for k in $cases; do
     for s in sf floor; do wait_for "$(case_url "$s" "$k")"; done
 done
 
-median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 for i in $(seq "$rounds"); do
     order="floor sf"

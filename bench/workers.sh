@@ -155,8 +155,7 @@ done
 
 # med SETUP CASE FIELD
 med() {
-    awk -v s="$1" -v c="$2" -v f="$3" '$1 == s && $2 == c {print $f}' "$run/results" | sort -g |
-        awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+    awk -v s="$1" -v c="$2" -v f="$3" '$1 == s && $2 == c {print $f}' "$run/results" | median
 }
 # every round's value of a text field, for the splits
 each() { awk -v s="$1" -v c="$2" -v f="$3" '$1 == s && $2 == c {printf "%s%s", n++ ? " " : "", $f}' "$run/results"; }

@@ -241,3 +241,28 @@ def test_walking_floor_walks_every_params_record(launch):
         assert 3 not in c.responses
     fl.stop()
     assert "floor: walked the pairs of 2 PARAMS records (0 came in pieces" in fl.log(), fl.log()
+
+
+@pytest.mark.parametrize("values, expected", [
+    (["2600000", "2700000"], 2650000.0),  # even: the mean of the middle two
+    (["3", "1e6", "2"], 3.0),             # odd: the middle one, sorted as numbers
+    ([], None),                           # none: nan
+])
+def test_bench_median_is_plain_decimal(values, expected):
+    """bench/lib.sh's median, which the bench scripts pass to bc: a mean of
+    two rates above a million once came out as 2.65e+06, which bc cannot
+    read, and the ratio column of bench/app.sh read 0.000."""
+    # ($0 is what lib.sh finds the tree by)
+    r = subprocess.run(["sh", "-c", '. bench/lib.sh && median', "bench/median"], cwd=servers.REPO,
+                       input="".join(v + "\n" for v in values).encode(),
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode().strip()
+    if expected is None:
+        assert out == "nan"
+        return
+    assert "e" not in out.lower(), out
+    assert float(out) == expected
+    bc = subprocess.run(["bc", "-l"], input=(out + " / 2\n").encode(), capture_output=True,
+                        timeout=10)
+    assert float(bc.stdout) == expected / 2, bc.stderr.decode()
