@@ -17,7 +17,8 @@
 # (--load-cpu).  Each round measures every case on the floor and on
 # springfield, the order alternating from round to round; the table gives
 # the median of the rounds: requests/s, their ratio to the floor, the
-# floor's CPU time per request over springfield's (the cost ratio), p99
+# floor's CPU time per request over springfield's (the cost ratio, also
+# round by round), p99
 # latency, the server's CPU time per request and its share of its CPU, and
 # the most fcgi-load used of its own CPU (near 100 %, the generator would
 # be the bottleneck).  Any error in any run fails the script.  The machines
@@ -136,20 +137,24 @@ echo "$app_cmd (app) and bench/floor driven by bench/fcgi-load over unix sockets
 echo "GET /api/v1/flanders with nginx's params; $rounds round(s) of $secs s after $warm s warm-up, medians"
 echo "servers on CPU $app_cpu, fcgi-load on CPU $load_cpu; $(nproc) CPUs, Linux $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "each run: taskset -c $load_cpu bench/fcgi-load OPTIONS -t $secs -w $warm --server-pid PID unix:SOCKET"
-# round_ratios CASE: each round's springfield req/s over the floor's in the
-# same round (the two ran one after the other), as "median (lowest-highest)"
+# round_ratios CASE PROGRAM TOP BOTTOM: each round's figure (what the awk
+# PROGRAM prints from a run's output) of system TOP over that of BOTTOM in
+# the same round (the two ran one after the other), as "median
+# (lowest-highest)"
 round_ratios() {
     r=1
     while [ $r -le "$rounds" ]; do
-        echo "$(awk "$rps" "$run/$1.app.$r") $(awk "$rps" "$run/$1.floor.$r")"
+        echo "$(awk "$2" "$run/$1.$3.$r") $(awk "$2" "$run/$1.$4.$r")"
         r=$((r + 1))
     done | awk '{print $1 / $2}' | sort -g |
         awk '{v[NR] = $1} END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
                                printf "%.3f (%.3f-%.3f)", m, v[1], v[NR]}'
 }
-fmt='%-30s %9s %9s %6s %-19s %6s %8s %8s %7s %7s %7s %5s %5s %5s %5s\n'
-printf "\n$fmt" "" app floor "" "ratio by round" cost app floor app floor load app floor load max
-printf "$fmt" "case (fcgi-load options)" "req/s" "req/s" ratio "median (range)" ratio "p99 us" \
+fmt='%-30s %9s %9s %6s %-19s %6s %-19s %8s %8s %7s %7s %7s %5s %5s %5s %5s\n'
+printf "\n$fmt" "" app floor "" "ratio by round" cost "cost by round" app floor app floor load app \
+    floor load max
+printf "$fmt" "case (fcgi-load options)" "req/s" "req/s" ratio "median (range)" ratio "median (range)" \
+    "p99 us" \
     "p99 us" "us/req" "us/req" "us/req" "CPU%" "CPU%" "CPU%" "wait%"
 for c in $cases; do
     a=$(median_of "$c" app "$rps"); f=$(median_of "$c" floor "$rps")
@@ -157,9 +162,10 @@ for c in $cases; do
     lp=$(for x in $outs; do awk "$load_pct" "$x"; done | sort -g | tail -1)
     wp=$(for x in $outs; do awk "$waits" "$x"; done | sort -g | tail -1)
     au=$(median_of "$c" app "$cpu_req"); fu=$(median_of "$c" floor "$cpu_req")
-    printf '%-30s %9.0f %9.0f %6.3f %-19s %6.3f %8.0f %8.0f %7.2f %7.2f %7.2f %5.0f %5.0f %5.0f %5.0f\n' \
+    printf '%-30s %9.0f %9.0f %6.3f %-19s %6.3f %-19s %8.0f %8.0f %7.2f %7.2f %7.2f %5.0f %5.0f %5.0f %5.0f\n' \
         "$(case_label "$c") ($(case_args "$c"))" "$a" "$f" "$(echo "$a / $f" | bc -l)" \
-        "$(round_ratios "$c")" "$(echo "$fu / $au" | bc -l)" \
+        "$(round_ratios "$c" "$rps" app floor)" "$(echo "$fu / $au" | bc -l)" \
+        "$(round_ratios "$c" "$cpu_req" floor app)" \
         "$(median_of "$c" app "$p99")" "$(median_of "$c" floor "$p99")" \
         "$au" "$fu" \
         "$(median_of "$c" floor "$load_req")" \
@@ -180,7 +186,8 @@ ratio: springfield's req/s over the floor's (the medians of the rounds).  ratio 
 each round's ratio of its two runs, which ran one after the other (the machine's speed
 drifts less between those than across the whole run), their median and range.  cost
 ratio: the floor's CPU time per request over springfield's (the medians), the engine's own
-cost whatever the load: where the floor's CPU% is well below 100, fcgi-load (whose syscalls
+cost whatever the load (cost by round: each round's, paired as for req/s): where the
+floor's CPU% is well below 100, fcgi-load (whose syscalls
 cost about the floor's) could not drive it faster, its req/s is the generator's limit and
 the req/s ratio reads high; the cost ratio does not.  us/req,
 CPU%: a server's CPU time (utime + stime) per request and its share of one CPU.  load
