@@ -37,7 +37,7 @@ apt-get install -y --no-install-recommends \
     nginx-light lighttpd apache2 libapache2-mod-fcgid caddy h2o \
     redis-server redis-tools mariadb-server mariadb-client \
     python3 python3-pytest python3-bson python3-prometheus-client prometheus \
-    curl wrk valgrind procps clang libclang-rt-14-dev bc \
+    curl wrk valgrind strace procps clang libclang-rt-14-dev bc \
     dpkg-dev debhelper fakeroot lintian systemd man-db
 
 # The S3-compatible test server comes from npm, pinned by tests/s3/package-lock.json.

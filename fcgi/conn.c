@@ -240,10 +240,17 @@ void conn_maybe_close(struct fcgi_conn *c)
      * fail that request at the front server: a request already in the
      * socket is read and answered first; a connection that has carried no
      * record yet (accepted just before the stop: the front server sends its
-     * first request right after connecting) waits FIRST_RECORD_S for it. */
-    if (!c->eof && input_waiting(c))
+     * first request right after connecting) waits FIRST_RECORD_S for it.
+     * Otherwise the peer asked for the close (a request without
+     * FCGI_KEEP_CONN) or earned it (an error, a timeout), and nothing is
+     * waited for: no system call to look, on every such close. */
+    if (c->eof || !c->srv->shutting_down) {
+        conn_destroy(c);
         return;
-    if (!c->eof && c->records == 0 && !c->first_wait) {
+    }
+    if (input_waiting(c))
+        return;
+    if (c->records == 0 && !c->first_wait) {
         c->first_wait = true;
         ev_timer_set(&c->linger, 0, FIRST_RECORD_S);
         ev_timer_again(c->srv->loop, &c->linger);

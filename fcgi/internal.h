@@ -152,6 +152,7 @@ struct fcgi_server {
     struct ev_loop *loop;
     struct fcgi_server_config cfg;
     int listen_fd;
+    bool listen_tcp; /* TCP, not a unix socket: TCP_NODELAY on each connection */
     ev_io accept_w;
     ev_timer accept_retry;
     ev_timer sweep;     /* idle connections and requests received too slowly */

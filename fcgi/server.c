@@ -89,6 +89,18 @@ static bool peer_allowed(struct fcgi_server *s, int fd)
     return false;
 }
 
+/* Whether fd listens on TCP (as opposed to a unix socket, where
+ * TCP_NODELAY is a failed system call on every connection).  Inherited
+ * sockets (spawn-fcgi, a reload's handover) are asked; when asking fails,
+ * TCP is assumed, so that no TCP connection goes without it. */
+static bool listens_on_tcp(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+
+    return getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family != AF_UNIX;
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct fcgi_server *s = container_of(w, struct fcgi_server, accept_w);
@@ -139,7 +151,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             close(fd);
             continue;
         }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on unix sockets */
+        if (s->listen_tcp)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         STAT(s, accepted);
         conn_accepted(s, fd);
     }
@@ -270,6 +283,7 @@ struct fcgi_server *fcgi_server_new(struct ev_loop *loop, int listen_fd,
     ev_timer_init(&s->request_timer, request_timer_cb, 1, 0);
     s->cfg = *cfg;
     s->listen_fd = listen_fd;
+    s->listen_tcp = listens_on_tcp(listen_fd);
     s->cfg.allowed = NULL; /* the copy below is the server's own */
     if (cfg->allowed && cfg->allowed->n) {
         s->allowed.addrs = malloc(cfg->allowed->n * sizeof *s->allowed.addrs);

@@ -522,6 +522,106 @@ def test_inherited_listening_socket_on_stdin(launch, workdir, family):
         listener.close()
 
 
+class TracedSf(Sf):
+    """Sf under strace, which records the system calls springfield makes
+    on the connections it accepts; the traced springfield is stopped first
+    (strace then ends by itself)."""
+
+    CALLS = ("setsockopt", "recvfrom", "read", "write", "close")
+
+    def __init__(self, tmpdir, args, address):
+        super().__init__(tmpdir, args, address, name="traced")
+        self.trace = os.path.join(self.dir, "strace.out")
+
+    def command(self):
+        return (["strace", "-f", "-qq", "-e", "trace=accept4," + ",".join(self.CALLS),
+                 "-o", self.trace] + super().command())
+
+    def environment(self):
+        # LeakSanitizer cannot work under ptrace (a sanitizer build in
+        # tests/run stage 4): it would fail at exit, not find a leak
+        env = super().environment()
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
+        return env
+
+    def stop(self, timeout=servers.STOP_TIMEOUT):
+        if self.proc is not None and self.proc.poll() is None:
+            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
+                for child in f.read().split():
+                    os.kill(int(child), signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass  # Server.stop kills strace; the test then fails on the trace
+        return super().stop(timeout)
+
+    def calls_by_connection(self):
+        """For each connection springfield accepted, in order, the calls it
+        made on it up to its close: (name, the rest of the line)."""
+        conns, live = [], {}
+        with open(self.trace) as f:
+            for line in f:
+                m = re.search(r"accept4\(.*\) = (\d+)", line)
+                if m:
+                    live[int(m.group(1))] = len(conns)
+                    conns.append([])
+                    continue
+                m = re.search(r"\b(%s)\((\d+)(.*)" % "|".join(self.CALLS), line)
+                if m and int(m.group(2)) in live:
+                    fd = int(m.group(2))
+                    conns[live[fd]].append((m.group(1), m.group(3)))
+                    if m.group(1) == "close":
+                        del live[fd]
+        return conns
+
+
+def traced(launch, workdir, family):
+    if family == "unix":
+        path = os.path.join(workdir, "traced.sock")
+        return launch(TracedSf, ["--listen", "unix:" + path, "--no-access-log"], path)
+    port = servers.free_port()
+    return launch(TracedSf, ["--listen", "127.0.0.1:%d" % port, "--no-access-log"],
+                  ("127.0.0.1", port))
+
+
+@pytest.mark.parametrize("family", ["unix", "tcp"])
+def test_tcp_nodelay_only_on_tcp_connections(launch, workdir, family):
+    """TCP_NODELAY is set, and takes, on every TCP connection (answers are
+    not held back by Nagle's algorithm), and is not tried on a unix socket,
+    where it is a system call that fails on every connection."""
+    sf = traced(launch, workdir, family)
+    for _ in range(3):
+        flanders(sf.address)
+    sf.stop()
+    conns = sf.calls_by_connection()
+    assert len(conns) >= 3, "springfield accepted %d connections (strace: %s)" % (len(conns), sf.trace)
+    for calls in conns:
+        nodelay = [rest for name, rest in calls if name == "setsockopt" and "TCP_NODELAY" in rest]
+        if family == "tcp":
+            assert len(nodelay) == 1 and nodelay[0].endswith(" = 0"), calls
+        else:
+            assert nodelay == [], calls
+
+
+def test_close_after_a_request_without_keep_conn_is_at_once(launch, workdir):
+    """After answering a request without FCGI_KEEP_CONN, springfield closes
+    the connection without first looking for more input (a recv with
+    MSG_PEEK on every connection, which only a stopping server needs): one
+    read, one write, the close."""
+    sf = traced(launch, workdir, "unix")
+    for _ in range(3):
+        resp = fc.request(sf.address, "GET", "/api/v1/flanders", flags=0)
+        assert resp.http()[::2] == (200, FLANDERS), resp.stdout
+    sf.stop()
+    conns = sf.calls_by_connection()
+    # (not the readiness probe's connection, which asked FCGI_GET_VALUES)
+    served = [calls for calls in conns
+              if any(name == "write" and "Status: 200" in rest for name, rest in calls)]
+    assert len(served) == 3, conns
+    for calls in served:
+        assert [name for name, _ in calls] == ["read", "write", "close"], calls
+
+
 # ---------------------------------------------------------------- --workers
 
 
