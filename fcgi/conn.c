@@ -241,10 +241,11 @@ void conn_maybe_close(struct fcgi_conn *c)
      * socket is read and answered first; a connection that has carried no
      * record yet (accepted just before the stop: the front server sends its
      * first request right after connecting) waits FIRST_RECORD_S for it.
-     * Otherwise the peer asked for the close (a request without
-     * FCGI_KEEP_CONN) or earned it (an error, a timeout), and nothing is
-     * waited for: no system call to look, on every such close. */
-    if (c->eof || !c->srv->shutting_down) {
+     * So is what may follow a refusal or a timeout: closed with it unread,
+     * a TCP socket resets, and the peer can lose the answer before it.
+     * After a request without FCGI_KEEP_CONN received whole, the peer
+     * sends nothing more: closed at once, without a system call to look. */
+    if (c->eof || (!c->srv->shutting_down && !c->peer_may_send)) {
         conn_destroy(c);
         return;
     }
@@ -401,9 +402,11 @@ void conn_detach_request(struct fcgi_conn *c, struct fcgi_request *r)
     request_unref(r);
 }
 
-void conn_close_when_done(struct fcgi_conn *c)
+void conn_close_when_done(struct fcgi_conn *c, bool received_whole)
 {
     c->closing = true;
+    if (!received_whole)
+        c->peer_may_send = true;
 }
 
 /* --- the output queue ----------------------------------------------------- */
@@ -531,7 +534,7 @@ static void refuse_request(struct fcgi_conn *c, uint16_t id, bool keep, uint8_t 
 {
     end_request(c, id, why);
     if (!keep)
-        c->closing = true;
+        conn_close_when_done(c, false); /* its params and body may follow */
 }
 
 /* Begins request id (c->begin holds its BEGIN_REQUEST body): the new
@@ -601,7 +604,7 @@ static void abort_request(struct fcgi_conn *c, uint16_t id)
         STAT_DEC(c->srv, in_flight);
         end_request(c, id, FCGI_REQUEST_COMPLETE);
         if (!r->keep_conn)
-            c->closing = true;
+            conn_close_when_done(c, false);
     }
     conn_detach_request(c, r);
 }
@@ -1079,7 +1082,7 @@ void conn_request_timed_out(struct fcgi_request *r)
     request_answer(r, 504, "request not answered within %ld ms", ms);
     if (receiving_it) {
         request_release_input(r);
-        c->closing = true; /* what the peer still sends for it is not waited for */
+        conn_close_when_done(c, false); /* what the peer still sends for it is not waited for */
     }
     conn_detach_request(c, r);
     conn_flush(c);
@@ -1104,7 +1107,7 @@ void conn_request_too_slow(struct fcgi_request *r)
      * still sends is ignored) and the connection is closed once what is
      * in flight on it is done. */
     conn_detach_request(c, r);
-    c->closing = true;
+    conn_close_when_done(c, false);
     conn_flush(c);
     conn_maybe_close(c);
 }

@@ -139,6 +139,8 @@ struct fcgi_conn {
     size_t out_off;   /* bytes of out already written */
     unsigned busy;    /* >0 while the read callback runs: defer flush and close */
     bool closing;     /* close once the output is flushed and no request is handled */
+    bool peer_may_send; /* closing before the peer sent all it meant to (a refusal, a
+                         * timeout): records may be on their way */
     bool dead;        /* close as soon as possible (after a last flush, if it can write) */
     bool broken;      /* the socket failed: nothing more can be written */
     bool paused;      /* reading stopped: too much unsent output, or yielded */
@@ -260,8 +262,11 @@ static inline long conn_queue_response(struct fcgi_conn *c, uint16_t id,
     conn_out_grew(c, before);
     return sent;
 }
-/* The connection closes once what is in flight on it is done. */
-void conn_close_when_done(struct fcgi_conn *c);
+/* The connection closes once what is in flight on it is done;
+ * received_whole: the peer has sent all of what made it close (a request
+ * without FCGI_KEEP_CONN answered by its handler), else what is still in
+ * the socket is read first. */
+void conn_close_when_done(struct fcgi_conn *c, bool received_whole);
 /* The request timeout passed for r: answered 504 (conn.c). */
 void conn_request_timed_out(struct fcgi_request *r);
 /* The receive timeout passed for r: answered 408, its connection closed. */

@@ -839,8 +839,8 @@ static inline __attribute__((always_inline)) void send_answer(struct fcgi_reques
         s->cfg.on_answer(s->cfg.app, r, r->tag, resp.status, seconds);
     if (s->cfg.limits.slow_request > 0 && seconds >= s->cfg.limits.slow_request)
         slow_log_check(s, r, resp.status, seconds);
-    if (!r->keep_conn)
-        conn_close_when_done(r->conn);
+    if (!r->keep_conn) /* (an answer in REQ_HANDLER comes after the whole request) */
+        conn_close_when_done(r->conn, r->state == REQ_HANDLER);
 }
 
 void fcgi_respond(struct fcgi_request *r, int status, const char *content_type,
