@@ -447,6 +447,28 @@ def test_tcp_listen_serves(launch):
             assert c.read_response(rid).http()[2] == FLANDERS
 
 
+def test_refused_request_without_keep_conn_is_read_before_the_close(launch):
+    """A refused request's records already in the socket (here about 100
+    KiB of body, more than one read takes) are read and dropped before the
+    close: a TCP socket closed with input unread resets the connection,
+    and the peer gets ECONNRESET (and can lose the answer) instead of an
+    end of stream."""
+    port = servers.free_port()
+    sf = launch(Sf, ["--listen", "127.0.0.1:%d" % port], ("127.0.0.1", port))
+    body = b"".join(fc.encode_record(fc.STDIN, 1, b"b" * n) for n in (65528, 36000))
+    for _ in range(3):
+        with fc.Connection(sf.address) as c:
+            c.send(fc.encode_begin(1, role=fc.AUTHORIZER, flags=0) + body)  # (fits the socket)
+            assert c.read_response(1).protocol_status == fc.UNKNOWN_ROLE
+            assert not c.eof  # (the answer came first: the end is read below, as it comes)
+            c.sock.settimeout(5.0)
+            try:
+                rest = c.sock.recv(1)
+            except ConnectionResetError:
+                pytest.fail("springfield closed with the refused request's records unread: reset")
+            assert rest == b"", rest
+
+
 def refused_without_answer(address):
     """Connect, send a request; True when the server closes the connection
     without sending a single record."""
