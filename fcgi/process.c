@@ -23,6 +23,7 @@ static void on_drained(void *arg)
 {
     struct fcgi_process *p = arg;
 
+    p->drained = true;
     ev_break(p->loop, EVBREAK_ALL);
 }
 
@@ -295,7 +296,10 @@ void fcgi_process_run(struct fcgi_process *p)
         }
     }
 
-    ev_run(p->loop, 0);
+    /* A stop during start-up with nothing in flight drains at once, before
+     * the loop: ev_run would forget that ev_break, and serve on. */
+    if (!p->drained)
+        ev_run(p->loop, 0);
 
     if (ev_is_active(&p->socket_check)) {
         ev_ref(p->loop);

@@ -44,6 +44,7 @@ struct fcgi_process {
 
     /* private */
     bool stopping;
+    bool drained; /* the server has drained: the loop ends (or is not entered) */
     bool retire_asked;
     bool handed_over;
     pid_t successor;

@@ -657,6 +657,43 @@ def test_close_after_a_request_without_keep_conn_is_at_once(launch, workdir):
         assert [name for name, _ in calls] == ["read", "write", "close"], calls
 
 
+def test_stop_signal_during_start_up_stops(workdir):
+    """A SIGTERM that comes while springfield starts (its handler set, its
+    loop not yet running) stops it: with nothing in flight it drains at
+    once, before the loop, and the loop used to forget that and serve on
+    until killed.  The window is a few milliseconds wide, so the signal's
+    delay hunts for it: earlier after a death by the default action (too
+    early), later after a stop from the loop (too late), until it lands
+    there three times."""
+    sock = os.path.join(workdir, "early.sock")
+    delay, landed, tries = 0.010, 0, 0
+    while landed < 3:
+        tries += 1
+        assert tries <= 300, "no SIGTERM landed in start-up in 300 tries (last delay %.4f s)" % delay
+        if os.path.exists(sock):
+            os.unlink(sock)
+        p = subprocess.Popen([servers.springfield_bin(), "--listen", "unix:" + sock,
+                              "--no-access-log"], env=clean_env(), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            pytest.fail("springfield still running 5 s after a SIGTERM %.4f s after its start:\n%s"
+                        % (delay, p.stderr.read().decode(errors="replace")[-2000:]))
+        err = p.stderr.read().decode(errors="replace")
+        if "(during start-up)" in err:
+            assert rc == 0, err[-2000:]
+            landed += 1
+        elif rc == -signal.SIGTERM:
+            delay *= 1.05  # before the handler: too early
+        else:
+            delay *= 0.95  # from the loop: too late
+
+
 # ---------------------------------------------------------------- --workers
 
 
