@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include "fcgi/internal.h"
 #include "common/log.h"
@@ -68,7 +69,8 @@ static void out_release(struct fcgi_conn *c)
     buf_free(&c->out);
 }
 /* How long a closing connection waits for the records of a request it
- * answered early (a body after a 413) before it closes anyway. */
+ * answered early (a body after a 413), or for the rest of what the peer
+ * sends after a refusal, before it closes anyway. */
 #define LINGER_S 5
 /* How long a connection closed before its first record waits for it. */
 #define FIRST_RECORD_S 1.0
@@ -207,6 +209,36 @@ static bool write_out(struct fcgi_conn *c)
 }
 
 /*
+ * After a refusal or a timeout, with everything written: the peer may be
+ * in the middle of sending the records that go with it (a body of
+ * megabytes, in segments).  Closed now, its next write would fail (EPIPE,
+ * or a reset over TCP that can also destroy the answer in flight), so the
+ * connection is shut for writing, which tells the peer no more answers
+ * come, and what it still sends is read and dropped until it closes, or
+ * for LINGER_S without input.  An idle peer that trickles bytes is ended
+ * by the idle sweep, as no record completes.  What input was held back
+ * goes too: nothing read now can be answered.
+ */
+static void start_discarding(struct fcgi_conn *c)
+{
+    struct fcgi_server *s = c->srv;
+
+    c->discarding = true;
+    if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+        sf_debug("FastCGI connection (fd %d): shutdown for writing failed: %s", c->fd,
+                 strerror(errno));
+    buf_free(&c->in);
+    c->in_off = 0;
+    c->paused = c->yielded = false;
+    if (list_linked(&c->resume_link))
+        list_remove(&c->resume_link);
+    ev_io_stop(s->loop, &c->wio);
+    ev_io_start(s->loop, &c->rio);
+    ev_timer_set(&c->linger, 0, LINGER_S);
+    ev_timer_again(s->loop, &c->linger);
+}
+
+/*
  * Closes the connection if it is finished, unless the read callback is
  * still working on it (it calls this again when it is done).  A connection
  * closed for an error first writes what is queued for it, as far as the
@@ -222,8 +254,8 @@ void conn_maybe_close(struct fcgi_conn *c)
         conn_destroy(c);
         return;
     }
-    if (!c->closing || conn_unsent(c) > 0 || c->handling > 0)
-        return;
+    if (c->discarding || !c->closing || conn_unsent(c) > 0 || c->handling > 0)
+        return; /* (a discarding one closes on EOF or on_linger) */
     if (!c->eof && receiving(c))
         return; /* the receive timeout (or the shutdown deadline) bounds the wait */
     /* A closing connection lingers while the records of an early answer
@@ -249,6 +281,10 @@ void conn_maybe_close(struct fcgi_conn *c)
         conn_destroy(c);
         return;
     }
+    if (!c->srv->shutting_down) { /* a refusal or a timeout: the rest is not wanted */
+        start_discarding(c);
+        return;
+    }
     if (input_waiting(c))
         return;
     if (c->records == 0 && !c->first_wait) {
@@ -266,6 +302,12 @@ static void on_linger(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void)revents;
     ev_timer_stop(loop, w);
+    if (c->discarding) {
+        sf_debug("closing FastCGI connection (fd %d): nothing more arrived for %d s after "
+                 "its last answer", c->fd, LINGER_S);
+        conn_destroy(c);
+        return;
+    }
     if (c->first_wait && c->records == 0) {
         conn_maybe_close(c); /* waited once: it goes now */
         return;
@@ -1302,12 +1344,32 @@ static void on_resume(struct ev_loop *loop, ev_idle *w, int revents)
         ev_feed_event(loop, &s->resume_w, EV_CUSTOM);
 }
 
+/* A discarding connection is readable: what came is dropped; at EOF or on
+ * an error, the connection goes. */
+static void discard_input(struct fcgi_conn *c)
+{
+    ssize_t n = sys_read(c->fd, read_buf, sizeof read_buf);
+
+    if (n > 0) {
+        STAT_N(c->srv, bytes_in, (uint64_t)n);
+        ev_timer_again(c->srv->loop, &c->linger); /* still arriving: wait LINGER_S more */
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    conn_destroy(c);
+}
+
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct fcgi_conn *c = container_of(w, struct fcgi_conn, rio);
     ssize_t n;
 
     (void)revents;
+    if (c->discarding) {
+        discard_input(c);
+        return;
+    }
     n = sys_read(c->fd, read_buf, conn_unsent(c) > 0 ? READ_SLOW_PEER : sizeof read_buf);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)

@@ -148,6 +148,8 @@ struct fcgi_conn {
     bool answer_due;  /* the last request dispatched answers from the loop */
     bool eof;         /* the peer will send nothing more */
     bool first_wait;  /* closing before its first record: waiting for it once */
+    bool discarding;  /* answered and shut for writing: what the peer still sends is
+                       * read and dropped until it closes (or LINGER_S without input) */
 };
 
 struct fcgi_server {

@@ -474,6 +474,65 @@ def test_refused_request_without_keep_conn_is_read_before_the_close(launch):
             assert rest == b"", rest
 
 
+def launch_on(launch, workdir, transport):
+    """springfield listening over transport ("unix" or "tcp")."""
+    if transport == "tcp":
+        port = servers.free_port()
+        return launch(Sf, ["--listen", "127.0.0.1:%d" % port], ("127.0.0.1", port))
+    return sf_unix(launch, workdir)
+
+
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+def test_refused_request_body_streamed_after_the_answer_is_taken(launch, workdir, transport):
+    """A peer that streams a refused request's body (2 MiB here, in
+    segments with pauses, as a front server relaying a slow upload) may
+    send all of it: the connection is shut for writing after the refusal
+    and what follows is read and dropped until the peer closes.  Closed at
+    the first pause, the peer's next write fails (EPIPE, or a reset over
+    TCP)."""
+    sf = launch_on(launch, workdir, transport)
+    chunk = fc.encode_record(fc.STDIN, 1, b"u" * 65528)
+    with fc.Connection(sf.address) as c:
+        c.send(fc.encode_begin(1, role=fc.AUTHORIZER, flags=0))
+        assert c.read_response(1).protocol_status == fc.UNKNOWN_ROLE
+        try:
+            for _ in range(32):
+                c.send(chunk)
+                time.sleep(0.01)  # the socket empties: the server must not take it as the end
+            c.send(fc.encode_record(fc.STDIN, 1, b""))
+        except (BrokenPipeError, ConnectionResetError) as e:
+            pytest.fail("springfield closed while the refused request's body was arriving: %r" % e)
+        c.sock.settimeout(5.0)
+        try:
+            rest = c.sock.recv(1)
+        except ConnectionResetError:
+            pytest.fail("the connection was reset after the refused body")
+        assert rest == b"", "more than the refusal arrived: %r" % rest
+    flanders(sf.address)
+
+
+def test_nothing_is_answered_after_a_refusal_that_closes(launch, workdir):
+    """After a refusal without FCGI_KEEP_CONN the connection is done: a
+    request sent on it anyway gets no records, only the end of the
+    stream, and springfield closes it once the peer does (or LINGER_S,
+    5 s, after the peer's last byte: a silent peer is not kept)."""
+    sf = launch_on(launch, workdir, "unix")
+    with fc.Connection(sf.address) as c:
+        c.send(fc.encode_begin(1, role=fc.AUTHORIZER, flags=0))
+        assert c.read_response(1).protocol_status == fc.UNKNOWN_ROLE
+        c.send_request(2, fc.cgi_params("GET", "/api/v1/flanders"))
+        assert c.is_closed_by_peer(2.0), "the connection was not shut after the refusal"
+        assert 2 not in c.responses, "a request after the refusal was answered"
+        time.sleep(1.0)
+        try:
+            c.send(b"x")  # still read (and dropped): the peer may still be sending
+        except BrokenPipeError:
+            pytest.fail("closed 1 s after the peer's last byte, before LINGER_S")
+        time.sleep(6.5)  # then closed, LINGER_S after that byte
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            c.send(b"x")
+
+
 def refused_without_answer(address):
     """Connect, send a request; True when the server closes the connection
     without sending a single record."""
