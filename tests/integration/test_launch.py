@@ -533,6 +533,29 @@ def test_nothing_is_answered_after_a_refusal_that_closes(launch, workdir):
             c.send(b"x")
 
 
+def test_a_peer_trickling_after_a_refusal_is_ended_by_the_idle_timeout(launch, workdir):
+    """Input after a refusal keeps the connection reading (each byte
+    starts LINGER_S again), but it completes no record: a peer that
+    trickles a byte every 0.5 s is closed at --idle-timeout (2 s here),
+    not kept for as long as it trickles."""
+    sf = sf_unix(launch, workdir, "--idle-timeout", "2")
+    with fc.Connection(sf.address) as c:
+        c.send(fc.encode_begin(1, role=fc.AUTHORIZER, flags=0))
+        assert c.read_response(1).protocol_status == fc.UNKNOWN_ROLE
+        started = time.monotonic()
+        closed_after = None
+        while time.monotonic() - started < 15.0:
+            try:
+                c.send(b"x")
+            except (BrokenPipeError, ConnectionResetError):
+                closed_after = time.monotonic() - started
+                break
+            time.sleep(0.5)
+        assert closed_after is not None, "a trickling peer kept its connection for 15 s"
+        assert closed_after >= 1.5, "closed after %.1f s, before the idle timeout" % closed_after
+    flanders(sf.address)
+
+
 def refused_without_answer(address):
     """Connect, send a request; True when the server closes the connection
     without sending a single record."""
