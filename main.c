@@ -471,6 +471,7 @@ static int serve(const struct start *st, int slot, bool worker)
         .allowed = st->allowed,
         .stats = row ? &row->engine : NULL,
         .on_answer = on_answer,
+        .lend_params = true, /* router_dispatch keeps them for a route that answers later */
     };
     struct serving sv;
     struct readiness ready;

@@ -850,6 +850,30 @@ static inline __attribute__((always_inline)) void params_done(struct fcgi_conn *
     }
 }
 
+/* r's handler returned unanswered with its params still lent, which the
+ * input they are in will not outlive: they are copied now, or r is
+ * answered 503, as a timed-out request is, and its params forgotten
+ * (what its handler kept of them reads the old place; lookups find
+ * nothing; its answer is dropped). */
+static __attribute__((noinline, cold)) void keep_lent_params(struct fcgi_conn *c,
+                                                            struct fcgi_request *r)
+{
+    static bool logged;
+
+    if (!logged) {
+        logged = true;
+        sf_error("request %u: its handler kept it without fcgi_request_keep_params (a bug: "
+                 "logged once); its params are copied now", r->id);
+    }
+    if (fcgi_request_keep_params(r) == 0)
+        return;
+    STAT(r->srv, limits[FCGI_LIMIT_PARAMS_BUDGET]);
+    request_answer(r, 503, "busy: no room to keep the request's params");
+    r->npairs = 0;
+    memset(r->known, 0, sizeof r->known);
+    conn_detach_request(c, r);
+}
+
 static void dispatch(struct fcgi_conn *c, struct fcgi_request *r)
 {
     request_receiving_end(r);
@@ -858,8 +882,11 @@ static void dispatch(struct fcgi_conn *c, struct fcgi_request *r)
     c->handling++;
     r->refs++; /* a look after the handler: did it answer at once? */
     c->srv->cfg.handler(r);
-    if (r->state == REQ_HANDLER)
+    if (r->state == REQ_HANDLER) {
         c->answer_due = true; /* it answers from the loop: let that come first */
+        if (r->params_lent)
+            keep_lent_params(c, r);
+    }
     request_unref(r);
 }
 
@@ -1020,6 +1047,46 @@ static inline bool is_empty_record(const uint8_t *p, uint8_t type, uint16_t id_b
 }
 
 /*
+ * lend_params: r, just begun, when one PARAMS record holds all of its
+ * params and the empty PARAMS and STDIN of a request without a body
+ * follow, whole in the input at *data: its params are lent, not copied,
+ * a view of those bytes (and of the one after them, the next record's or
+ * padding's, where decoding puts the NUL after the last value), and r is
+ * handled.  The input stays where it is until the handler returns (the
+ * next read is after it; held input is not moved while it is processed),
+ * and dispatch sees that r's params are kept if the handler keeps r.
+ * True when r was taken so (*data and *len past its records); false,
+ * with nothing done, for the way that copies.
+ */
+static inline __attribute__((always_inline)) bool lend_whole_request(struct fcgi_conn *c,
+                                                                     struct fcgi_request *r,
+                                                                     const uint8_t **data,
+                                                                     size_t *len)
+{
+    const uint8_t *p = *data;
+    uint16_t id = r->id;
+    struct fcgi_record rec;
+    size_t total;
+
+    if (!fcgi_parser_peek_record(&c->parser, p, *len, &rec, &total) ||
+        rec.type != FCGI_PARAMS || rec.request_id != id || rec.content_length == 0 ||
+        rec.content_length > c->srv->cfg.limits.max_params_bytes ||
+        *len - total < 2 * FCGI_HEADER_LEN || r->params.len != 0 ||
+        !is_empty_record(p + total, FCGI_PARAMS, htons(id)) ||
+        !is_empty_record(p + total + FCGI_HEADER_LEN, FCGI_STDIN, htons(id)))
+        return false;
+    /* (the input is read_buf or c->in, both writable) */
+    request_lend_params(r, (uint8_t *)(uintptr_t)(p + FCGI_HEADER_LEN), rec.content_length);
+    *data = p + total + 2 * FCGI_HEADER_LEN;
+    *len -= total + 2 * FCGI_HEADER_LEN;
+    c->records += 3;
+    params_done(c, r);
+    if (!c->dead)
+        stdin_ended(c, r); /* (in REQ_DRAIN too: an answered request ends) */
+    return true;
+}
+
+/*
  * The rest of r, just begun, when it follows whole in the input as a
  * request without a body comes: its PARAMS records, then an empty PARAMS
  * and an empty STDIN, 16 bytes whose every bit is known but for the id.
@@ -1040,6 +1107,8 @@ static inline __attribute__((always_inline)) void take_rest_of_request(
     uint16_t id = r->id;
     struct fcgi_record rec;
 
+    if (c->srv->cfg.lend_params && lend_whole_request(c, r, &p, &left))
+        goto out;
     while (fcgi_parser_peek_record(&c->parser, p, left, &rec, &total) &&
            rec.type == FCGI_PARAMS && rec.request_id == id && rec.content_length > 0) {
         take_input(r, true, p + FCGI_HEADER_LEN, rec.content_length);

@@ -85,11 +85,15 @@ struct fcgi_request {
      * known_end.  The first lookup of another name indexes every pair
      * (indexed): every value NUL-terminated so, the index in pairs_inline
      * or, for more pairs than fit there, after the raw pairs at pairs_off
-     * (whose room decoding has made). */
+     * (whose room decoding has made).  Lent (params_lent: request_lend_params,
+     * for a handler that answers at once), params is a view of the input
+     * the pairs came in, until fcgi_request_keep_params copies them into a
+     * buffer of the request's own. */
     struct buf params;
     uint32_t npairs, pairs_off;
     uint8_t known_end[KNOWN_COUNT];
     bool indexed;
+    bool params_lent;
     struct fcgi_param_str known[KNOWN_COUNT];
     struct buf body;
     struct buf headers; /* extra response headers */
@@ -321,8 +325,13 @@ static inline bool request_grow_charged(struct buf *b, size_t more, size_t limit
     }
     return request_grow_charged_slow(b, more, limit, held, budget, charged, spares);
 }
+/* r's params are the len bytes at data, lent (fcgi_server_config.lend_params),
+ * with the byte after them r's to write; its own empty buffer goes to the
+ * server's spares (a lent request needs none). */
+void request_lend_params(struct fcgi_request *r, uint8_t *data, size_t len);
 /* Decodes r's params (request.c): 0, -1 for malformed pairs (*why says
- * which), -2 when the index would not fit the params budget. */
+ * which), -2 when the index (or the copy of lent params it needs) would
+ * not fit the params budget. */
 int request_decode_params(struct fcgi_request *r, const char **why);
 /* Writes a complete answer for a request the handler does not hold. */
 void request_answer(struct fcgi_request *r, int status, const char *fmt, ...)

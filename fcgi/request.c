@@ -130,8 +130,50 @@ void request_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+void request_lend_params(struct fcgi_request *r, uint8_t *data, size_t len)
+{
+    if (r->params.cap) /* (a request reused after a lent one has none) */
+        buf_give_back(&r->params, &r->srv->params_spares);
+    r->params = (struct buf){data, len, len + 1};
+    r->params_lent = true;
+}
+
+/* Lent params are no longer r's: r has no params buffer again. */
+static inline void params_unlend(struct fcgi_request *r)
+{
+    if (r->params_lent) {
+        r->params = (struct buf){NULL, 0, 0};
+        r->params_lent = false;
+    }
+}
+
+int fcgi_request_keep_params(struct fcgi_request *r)
+{
+    struct fcgi_server *s = r->srv;
+    struct buf lent = r->params;
+    size_t n = lent.len + 1; /* with the byte after them: the NUL decoding put there */
+
+    if (!r->params_lent)
+        return 0;
+    params_unlend(r);
+    if (!request_grow_charged(&r->params, n, s->cfg.limits.max_params_bytes + 1,
+                              &s->params_bytes, s->cfg.limits.max_buffered_params_bytes,
+                              &r->params_charged, &s->params_spares)) {
+        r->params = lent; /* still lent, for what is left of this call */
+        r->params_lent = true;
+        return -1;
+    }
+    memcpy(r->params.data, lent.data, n);
+    r->params.len = lent.len;
+    for (int k = 0; k < KNOWN_COUNT; k++)
+        if (r->known[k].s)
+            r->known[k].s = (const char *)r->params.data + ((const uint8_t *)r->known[k].s - lent.data);
+    return 0;
+}
+
 void request_release_input(struct fcgi_request *r)
 {
+    params_unlend(r);
     request_receiving_end(r);
     r->srv->buffered_bytes -= r->body_charged;
     r->srv->params_bytes -= r->params_charged;
@@ -149,6 +191,7 @@ void request_free(struct fcgi_request *r)
     bool spare = s->nspare < SPARE_REQUESTS;
     struct buf kept = {NULL, 0, 0};
 
+    params_unlend(r);
     /* A request kept for reuse keeps a small params buffer, emptied: the
      * next request's params go there with no spare to look for (their
      * budget goes back now, and is charged again at the first use). */
@@ -578,6 +621,9 @@ int request_decode_params(struct fcgi_request *r, const char **why)
     if (r->params.len == 0)
         return 0; /* no params at all (and possibly no buffer) */
     rc = check_pairs(r, why);
+    /* (lent, the pairs' bytes have no room after them for an index) */
+    if (rc == 0 && r->npairs > REQUEST_PAIRS_INLINE && fcgi_request_keep_params(r) < 0)
+        rc = -2;
     if (rc == 0 && !room_after_pairs(r))
         rc = -2;
     if (rc < 0) { /* none is noted then, none is indexed */

@@ -65,6 +65,22 @@ struct fcgi_request_routing {
 
 struct fcgi_request_routing fcgi_request_routing(const struct fcgi_request *r);
 
+/*
+ * Lent params (fcgi_server_config.lend_params): the params of a request
+ * that came whole in one read are not copied, the handler reads them
+ * where they came in, and they stay valid only until the handler returns
+ * (or answers).  A handler that may answer later calls this first,
+ * before it looks a param up for keeping: the params are copied into the
+ * request's own memory, charged to the params budget, and what
+ * fcgi_known_param and fcgi_request_routing give moves with them (look
+ * again after the call; a pointer taken before it is to the old place).
+ * 0, also when the params were not lent; -1 when the budget or memory is
+ * short, the params still lent (answer now: a 503).  A handler that
+ * returns unanswered with its params still lent is a bug: the engine
+ * copies them then (logged), or answers 503 when it cannot.
+ */
+int fcgi_request_keep_params(struct fcgi_request *r);
+
 /* Calls fn for every parameter in the order received: the name is
  * name_len bytes, not NUL-terminated; the value is NUL-terminated. */
 void fcgi_param_each(const struct fcgi_request *r,

@@ -105,6 +105,11 @@ struct fcgi_server_config {
      * seconds since its BEGIN_REQUEST (metrics, slow-request log). */
     void (*on_answer)(void *app, struct fcgi_request *r, unsigned tag, int status,
                       double seconds);
+    /* Lend the handler the params of a request that came whole in one
+     * read, not copied (fcgi_request_keep_params in fcgi/request.h says
+     * the contract): for a handler that calls fcgi_request_keep_params
+     * before it answers any request later than its own return. */
+    bool lend_params;
 };
 
 struct fcgi_server;

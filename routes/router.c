@@ -55,22 +55,22 @@ static inline bool method_is(const struct route_method *m, const char *method, s
     return m->method_len == len && same_bytes(m->method, method, len);
 }
 
-/* The handler for method on rt, or NULL; *head when HEAD goes to GET. */
-static inline route_handler find_method(const struct route *rt, const char *method, size_t len,
-                                        bool *head)
+/* The row of method on rt, or NULL; *head when HEAD goes to GET. */
+static inline const struct route_method *find_method(const struct route *rt, const char *method,
+                                                     size_t len, bool *head)
 {
     const struct route_method *m, *get = NULL;
 
     *head = false;
     for (m = rt->methods; m->method; m++) {
         if (method_is(m, method, len))
-            return m->handler;
+            return m;
         if (method_is(m, "GET", 3))
             get = m;
     }
     if (get && len == 4 && same_bytes(method, "HEAD", 4)) {
         *head = true;
-        return get->handler;
+        return get;
     }
     return NULL;
 }
@@ -91,6 +91,7 @@ static inline __attribute__((always_inline)) void match(const struct route *tabl
                                                         struct route_match *m)
 {
     const struct route *rt;
+    const struct route_method *row;
 
     for (rt = table; rt < table + n; rt++)
         if (route_takes(rt, path, path_len))
@@ -101,6 +102,7 @@ static inline __attribute__((always_inline)) void match(const struct route *tabl
         m->status = 404;
         m->route = NULL;
         m->handler = NULL;
+        m->at_once = false;
         m->head = false;
         m->tail = NULL;
         m->tail_len = 0;
@@ -111,7 +113,9 @@ static inline __attribute__((always_inline)) void match(const struct route *tabl
     m->arg = rt->arg;
     m->tail = rt->has_tail ? path + rt->path_len : NULL;
     m->tail_len = rt->has_tail ? path_len - rt->path_len : 0;
-    m->handler = find_method(rt, method, method_len, &m->head);
+    row = find_method(rt, method, method_len, &m->head);
+    m->handler = row ? row->handler : NULL;
+    m->at_once = row && row->at_once;
     m->status = m->handler ? 0 : 405;
     if (!m->handler)
         allow_list(rt, m->allow, sizeof m->allow);
@@ -246,6 +250,24 @@ const char *route_label(const struct route *rt)
     return l->label;
 }
 
+/* A handler that may answer later gets params of its own (fcgi/request.h:
+ * they may be lent): the path, and m's tail in it, found again where they
+ * are now.  False when they could not be kept: r is answered 503. */
+static bool keep_params(struct fcgi_request *r, struct route_match *m, char *buf)
+{
+    size_t len;
+    const char *path;
+
+    if (fcgi_request_keep_params(r) < 0) {
+        fcgi_respond_error(r, 503, "busy: no room to keep the request's params");
+        return false;
+    }
+    path = path_of(fcgi_request_routing(r).known, buf, &len);
+    if (m->tail)
+        m->tail = path + m->route->path_len;
+    return true;
+}
+
 void router_dispatch(struct fcgi_request *r)
 {
     char buf[ROUTER_MAX_PATH + 1];
@@ -268,6 +290,8 @@ void router_dispatch(struct fcgi_request *r)
     switch (m.status) {
     case 0:
         fcgi_request_set_route(r, (unsigned)(m.route - table) + 1, route_label(m.route), m.head);
+        if (!m.at_once && !keep_params(r, &m, buf))
+            return;
         m.handler(r, &m);
         return;
     case 405: /* the route is known */

@@ -31,12 +31,18 @@ struct route_method {
     const char *method;    /* "GET", "POST", ...; NULL ends the table: METHODS_END */
     size_t method_len;     /* strlen(method), counted once: METHOD() */
     route_handler handler;
+    /* The handler answers before it returns, always: it may read the
+     * request's params where they came in (lent, fcgi/request.h), and
+     * the dispatcher keeps them for it only otherwise. */
+    bool at_once;
 };
 
 /* One row of a method table, its method (a string literal) measured by
- * the compiler: METHOD("GET", flanders_get); and the row that ends it. */
-#define METHOD(method, handler) {"" method "", sizeof(method) - 1, handler}
-#define METHODS_END {NULL, 0, NULL}
+ * the compiler: METHOD("GET", flanders_get); METHOD_AT_ONCE for a
+ * handler that answers before it returns; and the row that ends it. */
+#define METHOD(method, handler) {"" method "", sizeof(method) - 1, handler, false}
+#define METHOD_AT_ONCE(method, handler) {"" method "", sizeof(method) - 1, handler, true}
+#define METHODS_END {NULL, 0, NULL, false}
 
 struct route {
     const char *path;  /* exact path, or the prefix before the tail */
@@ -63,6 +69,7 @@ struct route_match {
     int status;                /* 0 when matched; 404, 405 or 414 otherwise */
     const struct route *route; /* the route (also set for 405) */
     route_handler handler;     /* when matched */
+    bool at_once;              /* the handler's route_method.at_once */
     bool head;                 /* HEAD: answer without a body */
     const char *tail;          /* NAME for routes with a tail (not NUL-terminated) */
     size_t tail_len;

@@ -7,7 +7,7 @@
 #include "routes/handlers.h"
 #include "routes/kv_route.h"
 
-static const struct route_method flanders_methods[] = {METHOD("GET", flanders_get), METHODS_END};
+static const struct route_method flanders_methods[] = {METHOD_AT_ONCE("GET", flanders_get), METHODS_END};
 static const struct route_method maggie_methods[] = {METHOD("GET", maggie_get), METHODS_END};
 static const struct route_method health_methods[] = {METHOD("GET", healthcheck_get), METHODS_END};
 

@@ -16,7 +16,10 @@
  *   byte 1   bits 0-1: springfield's socket send buffer (small or not);
  *            bits 2-3: max_conn_output_bytes, bits 4-5: max_output_bytes,
  *            bit 6: a small max_buffered_params_bytes (the budgets whose
- *            refusals are 503s); bit 7: reserved (ignored)
+ *            refusals are 503s); bit 7: lend_params (the params of a
+ *            request whole in one read lent to the handler, which keeps
+ *            them, fcgi_request_keep_params, for an answer later when bit 3
+ *            of its choice is clear, and leaves that to the engine else)
  *   byte 2   n, then n "choice" bytes: each call of the handler takes the
  *            next one (cyclically; none: answer at once, 200, small body).
  *            A choice is how (bits 0-2: at once, at once as an error, later
@@ -601,6 +604,7 @@ struct held {
     int status;
     size_t len;
     bool error_shape;
+    char *script; /* SCRIPT_NAME when the handler was called (NULL: none) */
 };
 
 static struct held *held_head, *held_tail;
@@ -685,6 +689,14 @@ static void held_answer(struct held *h)
     held_unlink(h);
     CHECK(fcgi_request_user(h->r) == h);
     activity++;
+    /* its params are its own still, lent or not (unless springfield
+     * answered it for want of room to keep them: then it is not alive) */
+    if (fcgi_request_alive(h->r)) {
+        const char *script = fcgi_param(h->r, "SCRIPT_NAME");
+
+        CHECK(h->script ? script && !strcmp(script, h->script) : !script);
+    }
+    free(h->script);
     answer(h->r, h->status, h->len, h->error_shape, false);
     free(h);
 }
@@ -789,9 +801,17 @@ static void handler(struct fcgi_request *r)
     case HOLD:
         break;
     }
+    if (!(ch & 0x08) && fcgi_request_keep_params(r) < 0) {
+        answer(r, 503, len, false, false); /* as the router does */
+        return;
+    }
     h = calloc(1, sizeof *h);
     CHECK(h != NULL);
     h->r = r;
+    if (fcgi_param(r, "SCRIPT_NAME")) {
+        h->script = strdup(fcgi_param(r, "SCRIPT_NAME"));
+        CHECK(h->script != NULL);
+    }
     h->status = status;
     h->len = len;
     h->error_shape = (ch & 0x20) != 0 && how == HOLD;
@@ -1023,6 +1043,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cfg.limits.max_output_bytes = all_out[data[1] >> 4 & 3];
         if (data[1] & 0x40)
             cfg.limits.max_buffered_params_bytes = 2000;
+        cfg.lend_params = data[1] & 0x80;
     }
     cfg.handler = handler;
     cfg.app = &app_marker;

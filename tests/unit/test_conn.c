@@ -10,6 +10,10 @@
  *   /big          answers 200 with BIG_BYTES at once
  *   /later-big    is kept, answered later with BIG_BYTES
  *   /header       tries headers with CR, LF and bad names, then answers
+ *   /keep         keeps its params (fcgi_request_keep_params), then is kept
+ *                 as /later is, or answers 503 when they cannot be kept
+ * With lend (the server's lend_params), a request that comes whole in one
+ * read reaches the handler with its params lent: lent_at_entry counts those.
  */
 #include "tests/unit/unit.h"
 
@@ -41,6 +45,8 @@ static unsigned nkept;
 static int header_results[4];
 static unsigned handled;
 static char big[BIG_BYTES];
+static bool lend;
+static unsigned lent_at_entry;
 
 /* --- the stub handler ----------------------------------------------------- */
 
@@ -49,9 +55,12 @@ static void handler(struct fcgi_request *r)
     const char *path = fcgi_param(r, "SCRIPT_NAME");
 
     handled++;
+    lent_at_entry += r->params_lent;
     if (!path)
         path = "";
-    if (!strcmp(path, "/now")) {
+    if (!strcmp(path, "/keep") && fcgi_request_keep_params(r) < 0) {
+        fcgi_respond_error(r, 503, "busy: no room to keep the params");
+    } else if (!strcmp(path, "/now")) {
         fcgi_respond(r, 200, FCGI_TEXT_PLAIN, "hi", 2);
     } else if (!strcmp(path, "/big")) {
         fcgi_respond(r, 200, FCGI_TEXT_PLAIN, big, sizeof big);
@@ -98,7 +107,7 @@ static int listening_socket(void)
 
 static void start(const struct fcgi_limits *limits)
 {
-    struct fcgi_server_config cfg = {.handler = handler};
+    struct fcgi_server_config cfg = {.handler = handler, .lend_params = lend};
     int sv[2];
 
     if (limits)
@@ -114,6 +123,7 @@ static void start(const struct fcgi_limits *limits)
     peer = sv[1];
     nkept = 0;
     handled = 0;
+    lent_at_entry = 0;
 }
 
 static void stop(void)
@@ -781,6 +791,136 @@ static void run_case(enum whole_case k, const struct stream *st, bool bytewise)
     stop();
 }
 
+/* A server that lends params (lend_params). */
+static void start_lending(const struct fcgi_limits *limits)
+{
+    lend = true;
+    start(limits);
+    lend = false;
+}
+
+/* A GET to path with CONTENT_LENGTH 0 (a param found by the index) and
+ * no body, its records written at once: one read takes them all. */
+static void send_whole_request(uint16_t id, const char *path)
+{
+    send_begin(id, FCGI_RESPONDER, true);
+    send_params(id, path, 0);
+    send_record(FCGI_STDIN, id, NULL, 0);
+}
+
+/* A request whose params came whole in one read, lent to the handler:
+ * its params after the handler returned, another request read into the
+ * same input buffer since, are its own, kept by the handler (/keep) or,
+ * for a handler that forgot (/later), by the engine.  The other request
+ * has the same layout: params still lent would read its bytes. */
+static void check_lent_then_kept(const char *path)
+{
+    size_t len;
+    const char *method;
+
+    start_lending(NULL);
+    reset_answers();
+    send_whole_request(1, path);
+    spin();
+    CU_ASSERT_EQUAL(handled, 1);
+    CU_ASSERT_EQUAL(lent_at_entry, 1);
+    CU_ASSERT_EQUAL_FATAL(nkept, 1);
+    CU_ASSERT(!kept[0]->params_lent);
+    send_begin(1 + 1, FCGI_RESPONDER, true);
+    send_params(1 + 1, strlen(path) == 5 ? "/zzzz" : "/zzzzz", 9);
+    send_record(FCGI_STDIN, 2, "123456789", 9);
+    send_record(FCGI_STDIN, 2, NULL, 0);
+    spin();
+    CU_ASSERT_EQUAL(handled, 2);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(kept[0], "SCRIPT_NAME"), path);
+    CU_ASSERT_STRING_EQUAL(fcgi_param(kept[0], "CONTENT_LENGTH"), "0"); /* (by the index) */
+    method = fcgi_known_param(kept[0], FCGI_REQUEST_METHOD, &len);
+    CU_ASSERT_EQUAL(len, 3);
+    CU_ASSERT_STRING_EQUAL(method, "GET");
+    answer_later();
+    read_until(1);
+    CU_ASSERT(ended(1));
+    CU_ASSERT(!memcmp(ans->first_stdout[1], "Status: 200", 11));
+    stop();
+}
+
+static void test_lent_params_kept_by_the_handler(void)
+{
+    check_lent_then_kept("/keep");
+}
+
+static void test_lent_params_kept_by_the_engine(void)
+{
+    check_lent_then_kept("/later");
+}
+
+/* Lent only with lend_params, and only what came whole: a request whose
+ * params come in two reads is copied as before. */
+static void test_params_lent_only_when_asked_and_whole(void)
+{
+    uint8_t pairs[64], h[FCGI_HEADER_LEN];
+    size_t n;
+
+    start(NULL);
+    reset_answers();
+    send_request(1, "/now", true);
+    read_until(1);
+    CU_ASSERT(ended(1));
+    CU_ASSERT_EQUAL(lent_at_entry, 0);
+    stop();
+    start_lending(NULL);
+    reset_answers();
+    send_request(1, "/now", true);
+    read_until(1);
+    CU_ASSERT_EQUAL(lent_at_entry, 1);
+    n = fcgi_nv_encode(pairs, "SCRIPT_NAME", 11, "/now", 4);
+    fcgi_header_encode(h, FCGI_PARAMS, 2, (uint16_t)n, 0);
+    send_begin(2, FCGI_RESPONDER, true);
+    send_bytes(h, sizeof h);
+    send_bytes(pairs, 5);
+    spin(); /* the rest of the record in a second read */
+    send_bytes(pairs + 5, n - 5);
+    send_record(FCGI_PARAMS, 2, NULL, 0);
+    send_record(FCGI_STDIN, 2, NULL, 0);
+    read_until(2);
+    CU_ASSERT(ended(2));
+    CU_ASSERT_EQUAL(handled, 2);
+    CU_ASSERT_EQUAL(lent_at_entry, 1);
+    stop();
+}
+
+/* Params that cannot be kept for want of budget: the handler that asks
+ * answers 503 (/keep); for one that forgot (/later), the engine does, and
+ * the request's params are gone, its late answer dropped. */
+static void test_lent_params_not_kept_over_budget(void)
+{
+    struct fcgi_limits lim;
+
+    fcgi_limits_default(&lim);
+    lim.max_buffered_params_bytes = sizeof(struct fcgi_request) + 8; /* the request, no more */
+    start_lending(&lim);
+    reset_answers();
+    send_whole_request(1, "/keep");
+    read_until(1);
+    CU_ASSERT(ended(1));
+    CU_ASSERT(answered_503(1));
+    CU_ASSERT_EQUAL(nkept, 0);
+    send_whole_request(2, "/later");
+    read_until(2);
+    CU_ASSERT(ended(2));
+    CU_ASSERT(answered_503(2));
+    CU_ASSERT_EQUAL(the_conn()->handling, 0); /* ended, as a timed-out request is */
+    CU_ASSERT_EQUAL(the_conn()->nreqs, 0);
+    CU_ASSERT_EQUAL_FATAL(nkept, 1);
+    CU_ASSERT_PTR_NULL(fcgi_param(kept[0], "SCRIPT_NAME"));
+    CU_ASSERT_PTR_NULL(fcgi_param(kept[0], "CONTENT_LENGTH"));
+    answer_later(); /* dropped: answered already */
+    spin();
+    CU_ASSERT_EQUAL(ans->nended, 2);
+    CU_ASSERT_EQUAL(lent_at_entry, 2);
+    stop();
+}
+
 static void test_whole_or_bytewise(void)
 {
     for (int k = 0; k < CASE_COUNT; k++) {
@@ -808,6 +948,11 @@ int main(void)
         {"an output buffer kept by the server", test_output_buffer_kept_by_the_server},
         {"a small payload is a small answer", test_small_payload_within_small_answer},
         {"a request whole in one read or a byte at a time", test_whole_or_bytewise},
+        {"lent params kept by the handler", test_lent_params_kept_by_the_handler},
+        {"lent params kept by the engine for a handler that forgot",
+         test_lent_params_kept_by_the_engine},
+        {"params lent only when asked, and only whole", test_params_lent_only_when_asked_and_whole},
+        {"lent params that cannot be kept: 503", test_lent_params_not_kept_over_budget},
         {NULL, NULL},
     };
     int rc;
