@@ -105,6 +105,12 @@ __attribute__((weak)) void fcgi_request_set_route(struct fcgi_request *r, unsign
     abort();
 }
 
+__attribute__((weak)) int fcgi_request_keep_params(struct fcgi_request *r)
+{
+    (void)r;
+    abort();
+}
+
 __attribute__((weak)) void status_page_get(struct fcgi_request *r)
 {
     (void)r;
