@@ -266,3 +266,35 @@ def test_bench_median_is_plain_decimal(values, expected):
     bc = subprocess.run(["bc", "-l"], input=(out + " / 2\n").encode(), capture_output=True,
                         timeout=10)
     assert float(bc.stdout) == expected / 2, bc.stderr.decode()
+
+
+COMPARE = os.path.join(servers.REPO, "bench", "compare.sh")
+
+
+def test_compare_gives_a_row_per_server(workdir):
+    """bench/compare.sh, two builds (the same binary twice) beside the
+    floor, two short rounds: a row each, with a cost per request and the
+    round-by-round ratios, the first build's to itself exactly 1."""
+    r = subprocess.run([COMPARE, "--rounds", "2", "--seconds", "0.3", "--warmup", "0.1",
+                        "./springfield", "./springfield"], cwd=servers.REPO,
+                       capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    rows = [line.split() for line in r.stdout.decode().splitlines()
+            if line.startswith(("bench/floor ", "./springfield "))]
+    assert [row[0] for row in rows] == ["bench/floor", "./springfield", "./springfield"], rows
+    for row in rows:
+        assert float(row[1]) > 0, row
+        assert 0 < float(row[2]) < 10, row
+    assert rows[0][2] == "1.000" and rows[0][4] == "-", rows[0]
+    assert rows[1][4] == "1.000", rows[1]
+
+
+def test_compare_fails_on_a_build_that_does_not_serve(workdir):
+    """A build that exits at once (here /bin/false) fails the script with
+    the reason, not a table of nothing."""
+    r = subprocess.run([COMPARE, "--rounds", "1", "--seconds", "0.2", "./springfield",
+                        "/bin/false"], cwd=servers.REPO,
+                       capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, (r.returncode, r.stderr.decode()[-2000:])
+    assert b"does not answer" in r.stderr, r.stderr.decode()[-2000:]
+    assert b"server s2" in r.stderr
