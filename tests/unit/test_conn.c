@@ -854,6 +854,47 @@ static void test_lent_params_kept_by_the_engine(void)
     check_lent_then_kept("/later");
 }
 
+/* More pairs than the request indexes in itself (REQUEST_PAIRS_INLINE):
+ * their index goes after them, where lent bytes have no room, so decoding
+ * keeps them first; the handler finds them its own, lent no longer, and
+ * they stay so after another request reused the input. */
+static void test_many_lent_params_kept_for_their_index(void)
+{
+    uint8_t p[2048];
+    char name[32], value[32];
+    size_t n = 0;
+    const char *v;
+
+    n += fcgi_nv_encode(p + n, "SCRIPT_NAME", 11, "/later", 6);
+    for (unsigned i = 0; i < REQUEST_PAIRS_INLINE + 8; i++) {
+        snprintf(name, sizeof name, "HTTP_X_%u", i);
+        snprintf(value, sizeof value, "v%u", i);
+        n += fcgi_nv_encode(p + n, name, strlen(name), value, strlen(value));
+    }
+    start_lending(NULL);
+    reset_answers();
+    send_begin(1, FCGI_RESPONDER, true);
+    send_record(FCGI_PARAMS, 1, p, n);
+    send_record(FCGI_PARAMS, 1, NULL, 0);
+    send_record(FCGI_STDIN, 1, NULL, 0);
+    spin();
+    CU_ASSERT_EQUAL(handled, 1);
+    CU_ASSERT_EQUAL(lent_at_entry, 0); /* kept while decoding */
+    CU_ASSERT_EQUAL_FATAL(nkept, 1);
+    send_whole_request(2, "/zzzzz");
+    spin();
+    CU_ASSERT_EQUAL(handled, 2);
+    CU_ASSERT_EQUAL(lent_at_entry, 1);
+    v = fcgi_param(kept[0], "HTTP_X_39");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    CU_ASSERT_STRING_EQUAL(v, "v39");
+    CU_ASSERT_STRING_EQUAL(fcgi_param(kept[0], "SCRIPT_NAME"), "/later");
+    answer_later();
+    read_until(1);
+    CU_ASSERT(ended(1));
+    stop();
+}
+
 /* Lent only with lend_params, and only what came whole: a request whose
  * params come in two reads is copied as before. */
 static void test_params_lent_only_when_asked_and_whole(void)
@@ -952,6 +993,7 @@ int main(void)
         {"lent params kept by the engine for a handler that forgot",
          test_lent_params_kept_by_the_engine},
         {"params lent only when asked, and only whole", test_params_lent_only_when_asked_and_whole},
+        {"many lent params kept for their index", test_many_lent_params_kept_for_their_index},
         {"lent params that cannot be kept: 503", test_lent_params_not_kept_over_budget},
         {NULL, NULL},
     };
