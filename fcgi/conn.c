@@ -1046,6 +1046,17 @@ static inline bool is_empty_record(const uint8_t *p, uint8_t type, uint16_t id_b
     return word2(p) == word2(head) && word2(p + 2) == id_be && word4(p + 4) == 0;
 }
 
+/* The end of r, a request without a body, once its params and the
+ * empty PARAMS and STDIN after them are taken (the two counted here). */
+static inline __attribute__((always_inline)) void bodiless_request_taken(struct fcgi_conn *c,
+                                                                        struct fcgi_request *r)
+{
+    c->records += 2;
+    params_done(c, r);
+    if (!c->dead)
+        stdin_ended(c, r); /* (in REQ_DRAIN too: an answered request ends) */
+}
+
 /*
  * lend_params: r, just begun, when one PARAMS record holds all of its
  * params and the empty PARAMS and STDIN of a request without a body
@@ -1071,7 +1082,7 @@ static inline __attribute__((always_inline)) bool lend_whole_request(struct fcgi
     if (!fcgi_parser_peek_record(&c->parser, p, *len, &rec, &total) ||
         rec.type != FCGI_PARAMS || rec.request_id != id || rec.content_length == 0 ||
         rec.content_length > c->srv->cfg.limits.max_params_bytes ||
-        *len - total < 2 * FCGI_HEADER_LEN || r->params.len != 0 ||
+        *len - total < 2 * FCGI_HEADER_LEN ||
         !is_empty_record(p + total, FCGI_PARAMS, htons(id)) ||
         !is_empty_record(p + total + FCGI_HEADER_LEN, FCGI_STDIN, htons(id)))
         return false;
@@ -1079,10 +1090,8 @@ static inline __attribute__((always_inline)) bool lend_whole_request(struct fcgi
     request_lend_params(r, (uint8_t *)(uintptr_t)(p + FCGI_HEADER_LEN), rec.content_length);
     *data = p + total + 2 * FCGI_HEADER_LEN;
     *len -= total + 2 * FCGI_HEADER_LEN;
-    c->records += 3;
-    params_done(c, r);
-    if (!c->dead)
-        stdin_ended(c, r); /* (in REQ_DRAIN too: an answered request ends) */
+    c->records++;
+    bodiless_request_taken(c, r);
     return true;
 }
 
@@ -1122,10 +1131,7 @@ static inline __attribute__((always_inline)) void take_rest_of_request(
         is_empty_record(p + FCGI_HEADER_LEN, FCGI_STDIN, htons(id))) {
         p += 2 * FCGI_HEADER_LEN;
         left -= 2 * FCGI_HEADER_LEN;
-        c->records += 2;
-        params_done(c, r);
-        if (!c->dead)
-            stdin_ended(c, r); /* (in REQ_DRAIN too: an answered request ends) */
+        bodiless_request_taken(c, r);
     }
 out:
     *data = p;
